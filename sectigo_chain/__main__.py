@@ -1,0 +1,5 @@
+"""``python -m sectigo_chain``."""
+
+from sectigo_chain.cli import main
+
+raise SystemExit(main())

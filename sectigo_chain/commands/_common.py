@@ -1,0 +1,57 @@
+"""Helpers shared by the subcommands (standard library only: imported at --help time)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+__all__ = ["add_secret_options", "emit_json", "error_line", "read_secret"]
+
+
+def add_secret_options(
+    parser: argparse.ArgumentParser, what: str, prefix: str = "password"
+) -> None:
+    """Add ``--<prefix>-env VAR`` and ``--<prefix>-file FILE`` (never the value itself)."""
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument(
+        f"--{prefix}-env",
+        metavar="VAR",
+        help=f"read the {what} from environment variable VAR",
+    )
+    group.add_argument(
+        f"--{prefix}-file",
+        metavar="FILE",
+        help=f"read the {what} from the first line of FILE",
+    )
+
+
+def read_secret(env: str | None, file: str | None, what: str) -> str | None:
+    """The secret from an environment variable or a file; ``InputError`` if unusable."""
+    from sectigo_chain.errors import InputError
+
+    if env:
+        value = os.environ.get(env)
+        if value is None:
+            raise InputError(f"environment variable {env} is not set (it should hold the {what})")
+        return value
+    if file:
+        try:
+            text = Path(file).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise InputError(f"cannot read the {what} file {file}: {exc.strerror}") from None
+        return text.splitlines()[0] if text else ""
+    return None
+
+
+def emit_json(document: Any) -> None:
+    """Print one JSON document on stdout."""
+    sys.stdout.write(json.dumps(document, indent=2, sort_keys=False, default=str) + "\n")
+
+
+def error_line(command: str, message: str) -> None:
+    """One line on stderr, never a traceback."""
+    sys.stderr.write(f"sectigo-chain {command}: error: {message}\n")
