@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 if TYPE_CHECKING:
     from sectigo_chain.templates import RenderedScript
 
-__all__ = ["Executor", "ExecutorBase", "ScriptResult"]
+__all__ = ["Executor", "ExecutorBase", "ScriptResult", "mask_secrets", "parse_document"]
 
 
 class ScriptResult(BaseModel):
@@ -76,3 +76,67 @@ class ExecutorBase:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def parse_document(
+    outputs: list[str],
+    *,
+    errors: list[str] | None = None,
+    warnings: list[str] | None = None,
+    duration: float = 0.0,
+    host: str = "",
+    script: str = "",
+) -> ScriptResult:
+    """Turn a template's output stream into a :class:`ScriptResult`.
+
+    A template writes exactly one JSON document (docs/template-contract.md). The last output
+    line that parses as a JSON object with an ``ok`` key is taken; anything else is a
+    :class:`~sectigo_chain.errors.ScriptFailed` carrying the error records.
+    """
+    import json
+
+    from sectigo_chain.errors import ScriptFailed
+
+    document: dict[str, Any] | None = None
+    for text in reversed([o for o in outputs if o and o.strip()]):
+        try:
+            candidate = json.loads(text)
+        except ValueError:
+            continue
+        if isinstance(candidate, dict) and "ok" in candidate:
+            document = candidate
+            break
+    records = list(errors or [])
+    if document is None:
+        raise ScriptFailed(
+            f"{script} on {host or 'the host'} returned no result document"
+            + (f": {records[0]}" if records else "; run it by hand with `sectigo-chain render`"),
+            host=host,
+            script=script,
+            records=records,
+        )
+    error = document.get("error")
+    return ScriptResult(
+        ok=bool(document.get("ok")),
+        changed=bool(document.get("changed", False)),
+        data=document.get("data"),
+        error=error if isinstance(error, dict) else None,
+        errors=records,
+        warnings=list(warnings or []),
+        duration=duration,
+    )
+
+
+def mask_secrets(text: str, script: RenderedScript, extra: tuple[str, ...] = ()) -> str:
+    """Replace the script's secret values (and its payload, when it holds secrets) and any
+    ``extra`` secrets (a WinRM password) in ``text`` with asterisks."""
+    secrets = [s for s in extra if s]
+    if script.secret_fields:
+        params = script.decoded_params()
+        secrets.extend(
+            v for name in script.secret_fields if isinstance(v := params.get(name), str) and v
+        )
+        secrets.append(script.payload)
+    for secret in sorted(secrets, key=len, reverse=True):
+        text = text.replace(secret, "********")
+    return text
