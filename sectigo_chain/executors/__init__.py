@@ -9,7 +9,7 @@ The contract (docs/template-contract.md): ``run(script, *, timeout) -> ScriptRes
 from __future__ import annotations
 
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -60,13 +60,16 @@ class Executor(Protocol):
     ) -> None: ...
 
 
+_E = TypeVar("_E", bound="ExecutorBase")
+
+
 class ExecutorBase:
     """Context-manager plumbing shared by the concrete executors."""
 
     def close(self) -> None:
         """Release resources (nothing by default)."""
 
-    def __enter__(self) -> ExecutorBase:
+    def __enter__(self: _E) -> _E:
         return self
 
     def __exit__(

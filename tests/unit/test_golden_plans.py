@@ -1,0 +1,98 @@
+"""Golden plan cases: tests/golden/plans/*.json (desired + observed -> expected plan).
+
+The inputs use the real Sectigo certificates; see tests/golden/make_plan_cases.py for how they
+were written and why each expectation follows from the manual procedure.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import BestAvailableEncryption, pkcs12
+from pydantic import SecretBytes, SecretStr
+
+from sectigo_chain.certs import to_legacy_pfx
+from sectigo_chain.errors import PlanRefused
+from sectigo_chain.models import DesiredState, ObservedState
+from sectigo_chain.plan import plan
+from sectigo_chain.plan_models import Plan
+
+CASES = sorted((Path(__file__).parent.parent / "golden" / "plans").glob("*.json"))
+PASSWORD = "golden"
+
+
+def _with_pfx(desired: DesiredState, spec: dict[str, Any]) -> DesiredState:
+    (binding,) = desired.bindings
+    assert binding.leaf_der_b64 is not None
+    cert = x509.load_der_x509_certificate(base64.b64decode(binding.leaf_der_b64))
+    key = ec.derive_private_key(spec["seed"], ec.SECP256R1())
+    legacy = to_legacy_pfx(key, cert, PASSWORD)
+    update: dict[str, Any] = {"pfx_password": SecretStr(PASSWORD), "pfx": SecretBytes(legacy),
+                              "pfx_protection": "legacy"}  # fmt: skip
+    if spec["aes"]:
+        aes = pkcs12.serialize_key_and_certificates(
+            None, key, cert, None, BestAvailableEncryption(PASSWORD.encode())
+        )
+        update.update(pfx=SecretBytes(aes), pfx_protection="aes", legacy_pfx=SecretBytes(legacy))
+    return desired.model_copy(update={"bindings": (binding.model_copy(update=update),)})
+
+
+def test_there_are_golden_cases() -> None:
+    assert len(CASES) >= 20
+
+
+@pytest.mark.parametrize("path", CASES, ids=[p.stem for p in CASES])
+def test_golden_plan(path: Path) -> None:
+    case = json.loads(path.read_text())
+    desired = DesiredState.model_validate(case["desired"])
+    if case["pfx"]:
+        desired = _with_pfx(desired, case["pfx"])
+    observed = ObservedState.model_validate(case["observed"])
+    expected = case["expected"]
+
+    def run() -> Plan:
+        return plan(
+            desired,
+            observed,
+            at=dt.datetime.fromisoformat(case["at"]),
+            allow_group_policy_override=case["allow_group_policy_override"],
+        )
+
+    if "refused" in expected:
+        with pytest.raises(PlanRefused) as info:
+            run()
+        text = str(info.value) + " ".join(info.value.guidance)
+        for needle in expected["refused"]:
+            assert needle in text
+        return
+    result = run()
+    got = [(a.kind, a.template) for a in result.actions]
+    assert got == [(e["kind"], e["template"]) for e in expected["actions"]], path.stem
+    for action, want in zip(result.actions, expected["actions"], strict=False):
+        for key, value in want["params"].items():
+            assert action.params[key] == value, (path.stem, action.kind, key)
+        assert action.reason
+    for needle in expected.get("noops", []):
+        assert any(needle in r for r in result.noop_reasons), (needle, result.noop_reasons)
+    if expected.get("warnings") == []:
+        assert result.warnings == ()
+    for needle in expected.get("warnings", []):
+        assert any(needle in w for w in result.warnings), (needle, result.warnings)
+    for needle in expected.get("no_warnings", []):
+        assert not any(needle in w for w in result.warnings), (needle, result.warnings)
+    if "previous_binding" in expected:
+        (binding,) = [a for a in result.actions if a.kind == "set_binding"]
+        assert binding.previous_binding is not None
+        assert binding.previous_binding.certificate_hash == expected["previous_binding"]
+    for index, needle in expected.get("reason_contains", {}).items():
+        assert needle in result.actions[int(index)].reason
+    dumped = result.model_dump_json()
+    assert "pfx_b64" not in dumped
+    assert '"password"' not in dumped
