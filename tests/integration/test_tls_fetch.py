@@ -1,0 +1,291 @@
+"""fetch_served_chain / fetch_many against real TLS servers on 127.0.0.1 (Python ``ssl``)."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Iterator
+
+import pytest
+from _chains import TestChain, make_chain
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+from OpenSSL import SSL
+
+from sectigo_chain.errors import InputError, TLSConnectError, TLSFetchError, TLSHandshakeError
+from sectigo_chain.testing_tls import LoopbackTLSServer, ServerLoop
+from sectigo_chain.tls import NO_SNI, FetchResult, Target, fetch_many, fetch_served_chain
+
+
+def _der(certs: list[x509.Certificate]) -> tuple[bytes, ...]:
+    return tuple(c.public_bytes(Encoding.DER) for c in certs)
+
+
+@pytest.fixture(scope="module")
+def loop() -> Iterator[ServerLoop]:
+    with ServerLoop() as shared:
+        yield shared
+    assert shared.errors == []
+
+
+@pytest.fixture(scope="module")
+def ec_chain() -> TestChain:
+    return make_chain("ec.test", kind="ec", label="EC")
+
+
+@pytest.fixture(scope="module")
+def rsa_chain() -> TestChain:
+    return make_chain("rsa.test", kind="rsa", label="RSA")
+
+
+@pytest.mark.parametrize("kind", ["ec", "rsa"])
+def test_both_versions_return_the_chain_in_wire_order(
+    kind: str, loop: ServerLoop, ec_chain: TestChain, rsa_chain: TestChain
+) -> None:
+    chain = ec_chain if kind == "ec" else rsa_chain
+    with LoopbackTLSServer(chain.served, chain.key, loop=loop) as server:
+        result = fetch_served_chain("127.0.0.1", server.port)
+    assert set(result.handshakes) == {"1.2", "1.3"}
+    assert result.errors == {}
+    assert result.chains_agree
+    for version, served in result.handshakes.items():
+        assert served.tls_version == version
+        assert served.der == _der(chain.served)
+        assert list(served.certificates) == chain.served
+        assert served.sent_count == 2
+        assert not served.truncated
+        assert served.address == "127.0.0.1"
+        assert served.servername is None  # an IP address sends no SNI
+    assert result.handshakes["1.3"].cipher.startswith("TLS_")
+    assert ("ECDSA" in result.handshakes["1.2"].cipher) == (kind == "ec")
+    assert sorted(server.handshakes) == [(None, "1.2"), (None, "1.3")]
+
+
+@pytest.mark.parametrize(
+    "order",
+    ["leaf_only", "with_root", "reversed_tail", "duplicate_intermediate"],
+)
+def test_odd_orders_are_reported_exactly_as_sent(
+    order: str, loop: ServerLoop, ec_chain: TestChain
+) -> None:
+    c = ec_chain
+    sent = {
+        "leaf_only": [c.leaf],
+        "with_root": [c.leaf, c.intermediate, c.root],
+        "reversed_tail": [c.leaf, c.root, c.intermediate],
+        "duplicate_intermediate": [c.leaf, c.intermediate, c.intermediate],
+    }[order]
+    with LoopbackTLSServer(sent, c.key, loop=loop) as server:
+        result = fetch_served_chain("127.0.0.1", server.port, tls_versions=["1.3"])
+    assert result.chain.der == _der(sent)
+
+
+@pytest.mark.timeout(30)
+def test_wire_order_matches_pyopenssl(loop: ServerLoop, rsa_chain: TestChain) -> None:
+    """An independent client (pyOpenSSL's get_peer_cert_chain) sees the same list."""
+    c = rsa_chain
+    sent = [c.leaf, c.root, c.intermediate]
+    with LoopbackTLSServer(sent, c.key, loop=loop) as server:
+        ours = fetch_served_chain("127.0.0.1", server.port, tls_versions=["1.2"]).chain.der
+        ctx = SSL.Context(SSL.TLS_CLIENT_METHOD)
+        with socket.create_connection(server.address) as sock:  # blocking; pytest-timeout guards
+            conn = SSL.Connection(ctx, sock)
+            conn.set_connect_state()
+            conn.do_handshake()
+            theirs = tuple(
+                cert.to_cryptography().public_bytes(Encoding.DER)
+                for cert in conn.get_peer_cert_chain() or []
+            )
+    assert ours == theirs == _der(sent)
+
+
+def test_sni_selects_the_chain(loop: ServerLoop, ec_chain: TestChain, rsa_chain: TestChain) -> None:
+    other = make_chain("b.test", kind="ec", label="B")
+    sni = {"rsa.test": (rsa_chain.served, rsa_chain.key), "B.TEST": (other.served, other.key)}
+    with LoopbackTLSServer(ec_chain.served, ec_chain.key, sni=sni, loop=loop) as server:
+        by_name = {
+            name: fetch_served_chain("127.0.0.1", server.port, servername=name)
+            for name in ("rsa.test", "b.test", "unknown.test")
+        }
+        no_sni = fetch_served_chain("127.0.0.1", server.port, servername=NO_SNI)
+        localhost = fetch_served_chain("localhost", server.port, tls_versions=["1.2"])
+    assert by_name["rsa.test"].chain.der == _der(rsa_chain.served)
+    assert by_name["b.test"].chain.der == _der(other.served)
+    assert by_name["unknown.test"].chain.der == _der(ec_chain.served)  # the default chain
+    assert no_sni.chain.der == _der(ec_chain.served)
+    assert all(r.chains_agree and len(r.handshakes) == 2 for r in by_name.values())
+    assert by_name["b.test"].servername == "b.test"
+    assert by_name["b.test"].target == f"127.0.0.1:{server.port} (SNI b.test)"
+    assert no_sni.servername is None
+    assert no_sni.target == f"127.0.0.1:{server.port} (no SNI)"
+    assert localhost.servername == "localhost"  # a host name is sent as SNI by default
+    seen = {name for name, _ in server.handshakes}
+    assert seen == {"rsa.test", "b.test", "unknown.test", "localhost", None}
+
+
+@pytest.mark.parametrize(("only", "missing"), [("1.2", "1.3"), ("1.3", "1.2")])
+def test_single_version_servers(
+    only: str, missing: str, loop: ServerLoop, ec_chain: TestChain
+) -> None:
+    with LoopbackTLSServer(
+        ec_chain.served, ec_chain.key, min_version=only, max_version=only, loop=loop
+    ) as server:
+        result = fetch_served_chain("127.0.0.1", server.port)
+        with pytest.raises(TLSHandshakeError, match=f"does not support TLS {missing}"):
+            fetch_served_chain("127.0.0.1", server.port, tls_versions=[missing])
+    assert list(result.handshakes) == [only]
+    assert result.chain.tls_version == only
+    assert isinstance(result.errors[missing], TLSHandshakeError)
+    assert f"does not support TLS {missing}" in str(result.errors[missing])
+
+
+def test_huge_ec_chain_is_truncated(loop: ServerLoop, ec_chain: TestChain) -> None:
+    sent = [ec_chain.leaf] + [ec_chain.intermediate] * 99
+    with LoopbackTLSServer(sent, ec_chain.key, loop=loop) as server:
+        result = fetch_served_chain("127.0.0.1", server.port)
+        small = fetch_served_chain("127.0.0.1", server.port, max_certificates=3)
+    for served in result.handshakes.values():
+        assert served.sent_count == 100
+        assert served.truncated
+        assert len(served.der) == len(served.certificates) == 64
+        assert served.der == _der(sent[:64])
+    assert small.chain.der == _der(sent[:3])
+
+
+def test_chain_over_openssl_limit_is_a_typed_error(loop: ServerLoop, rsa_chain: TestChain) -> None:
+    sent = [rsa_chain.leaf] + [rsa_chain.intermediate] * 199  # about 160 KB of certificates
+    with (
+        LoopbackTLSServer(sent, rsa_chain.key, loop=loop) as server,
+        pytest.raises(TLSHandshakeError, match="larger than OpenSSL accepts") as info,
+    ):
+        fetch_served_chain("127.0.0.1", server.port)
+    assert info.value.target == f"127.0.0.1:{server.port}"
+
+
+def test_fetch_many_keeps_order_and_isolates_failures(
+    loop: ServerLoop, ec_chain: TestChain, rsa_chain: TestChain
+) -> None:
+    chains = [ec_chain, rsa_chain] * 10
+    servers = [LoopbackTLSServer(c.served, c.key, loop=loop) for c in chains]
+    for s in servers:
+        s.start()
+    refused = LoopbackTLSServer(ec_chain.served, ec_chain.key, loop=loop)
+    refused_port = refused.port
+    refused.close()  # nothing listens there any more
+    try:
+        targets: list[Target | str | tuple[str, int]] = [
+            Target("127.0.0.1", s.port) for s in servers
+        ]
+        targets.insert(7, f"127.0.0.1:{refused_port}")
+        targets.append(("127.0.0.1", servers[0].port))
+        outcomes = fetch_many(targets, concurrency=5, timeout=5)
+    finally:
+        for s in servers:
+            s.close()
+    assert len(outcomes) == len(targets)
+    bad = outcomes.pop(7)
+    assert isinstance(bad, TLSConnectError)
+    assert "connection refused" in str(bad)
+    assert bad.target == f"127.0.0.1:{refused_port}"
+    for outcome, chain in zip(outcomes, [*chains, chains[0]], strict=True):
+        assert isinstance(outcome, FetchResult)
+        assert outcome.chain.der == _der(chain.served)
+        assert set(outcome.handshakes) == {"1.2", "1.3"}
+    # one connection per endpoint per TLS version (the first server was fetched twice)
+    assert [s.connections for s in servers] == [4] + [2] * (len(servers) - 1)
+
+
+def test_many_servers_share_one_thread(ec_chain: TestChain) -> None:
+    def loop_threads() -> int:
+        return sum(t.name == "loopback-tls" for t in threading.enumerate())
+
+    before = loop_threads()
+    with ServerLoop() as loop:
+        servers = [LoopbackTLSServer(ec_chain.served, ec_chain.key, loop=loop) for _ in range(40)]
+        for s in servers:
+            s.start()
+        during = loop_threads()
+        outcomes = fetch_many([s.address for s in servers], tls_versions=["1.3"])
+        for s in servers:
+            s.close()
+    assert during == before + 1
+    assert all(isinstance(o, FetchResult) for o in outcomes)
+    assert sum(s.connections for s in servers) == 40
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"tls_versions": ["1.1"]}, "TLS versions"),
+        ({"tls_versions": []}, "TLS versions"),
+        ({"timeout": 0}, "timeout must be a positive"),
+        ({"handshake_timeout": -1}, "handshake_timeout"),
+        ({"max_certificates": 0}, "at least 1"),
+    ],
+)
+def test_bad_arguments_are_input_errors(kwargs: dict[str, object], match: str) -> None:
+    with pytest.raises(InputError, match=match):
+        fetch_served_chain("127.0.0.1", 443, **kwargs)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("text", "host", "port"),
+    [
+        ("example.com", "example.com", 443),
+        ("example.com:8443", "example.com", 8443),
+        ("[::1]:8443", "::1", 8443),
+        ("[::1]", "::1", 443),
+        ("::1", "::1", 443),
+        (" 10.0.0.1:444 ", "10.0.0.1", 444),
+    ],
+)
+def test_target_parse(text: str, host: str, port: int) -> None:
+    target = Target.parse(text)
+    assert (target.host, target.port) == (host, port)
+
+
+@pytest.mark.parametrize("text", ["host:https", "host:0", "host:70000", "", "[::1]x"])
+def test_target_parse_rejects(text: str) -> None:
+    with pytest.raises(InputError):
+        Target.parse(text)
+
+
+def test_errors_are_one_tree() -> None:
+    assert issubclass(TLSConnectError, ConnectionError)
+    assert issubclass(TLSHandshakeError, TLSFetchError)
+
+
+def test_when_all_versions_fail_the_most_telling_error_wins() -> None:
+    """Ranking (pure): a timeout explains more than a version the server does not support."""
+    from types import SimpleNamespace
+
+    from sectigo_chain._tls_engine import RANK_TIMEOUT, RANK_VERSION, Failure
+    from sectigo_chain.errors import TLSTimeout
+    from sectigo_chain.tls import _outcome
+
+    target = Target("127.0.0.1", 8443)
+    unsupported = Failure(
+        TLSHandshakeError, "the server does not support TLS {v}", "", RANK_VERSION
+    )
+    slow = Failure(TLSTimeout, "the TLS {v} handshake did not finish", "is it HTTPS?", RANK_TIMEOUT)
+    jobs = [
+        SimpleNamespace(version="1.2", result=None, failure=unsupported),
+        SimpleNamespace(version="1.3", result=None, failure=slow),
+    ]
+    error = _outcome(target, jobs, 64)  # type: ignore[arg-type]
+    assert isinstance(error, TLSTimeout)
+    assert str(error) == (
+        "127.0.0.1:8443: the server does not support TLS 1.2; "
+        "the TLS 1.3 handshake did not finish (is it HTTPS?)"
+    )
+    same = [SimpleNamespace(version=v, result=None, failure=slow) for v in ("1.2", "1.3")]
+    error = _outcome(target, same, 64)  # type: ignore[arg-type]
+    assert str(error) == "127.0.0.1:8443: the TLS 1.2/1.3 handshake did not finish (is it HTTPS?)"
+
+
+@pytest.mark.parametrize(
+    ("host", "servername"), [("127.0.0.1", "x" * 64 + ".test"), ("bad..name", None)]
+)
+def test_invalid_names_are_input_errors(host: str, servername: str | None) -> None:
+    with pytest.raises(InputError, match="not a valid host name"):
+        fetch_served_chain(host, 443, servername=servername)
