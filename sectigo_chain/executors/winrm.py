@@ -122,7 +122,9 @@ class _PypsrpSession:
         from pypsrp.powershell import PowerShell
 
         ps = PowerShell(self._pool)
-        ps.add_script(text)
+        # Local scope: a pooled runspace must not keep variables (the PFX password) between
+        # scripts.
+        ps.add_script(text, use_local_scope=True)
         ps.add_parameters(parameters)
         ps.begin_invoke()
         return ps

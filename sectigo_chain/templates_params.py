@@ -1,0 +1,341 @@
+"""Parameter models of the PowerShell templates (one pydantic model per template).
+
+Each model is the exact shape of one template's payload (docs/templates.md). Values are checked
+here, in Python, where a mistake is cheap; the template re-checks only the few things it uses
+in a path (thumbprint form, store names). Strings that are legitimate values (site names,
+friendly names, app pool names, passwords) accept any text, hostile or not: they are safe
+because they only ever travel inside the base64 payload, never in script text.
+
+:data:`TEMPLATE_SPECS` maps each template name to its model and flags; ``templates.py`` is the
+only code that uses it to find and render template files.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import ipaddress
+import re
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    model_validator,
+)
+
+__all__ = [
+    "TEMPLATE_SPECS",
+    "DisallowCertificateParams",
+    "ImportCertificateParams",
+    "ImportPfxParams",
+    "MoveCertificateParams",
+    "ObserveParams",
+    "RemoveBindingParams",
+    "RemoveCertificateParams",
+    "RestartParams",
+    "SetBindingParams",
+    "SetRootAutoUpdateParams",
+    "TemplateParams",
+    "TemplateSpec",
+    "VerifyChainParams",
+    "normalize_thumbprint",
+]
+
+# Characters people paste around thumbprints: spaces, colons, and the invisible marks the
+# Windows certificate dialog copies along (U+200E/U+200F, bidi embeddings, BOM).
+_THUMBPRINT_JUNK = re.compile("[\\s:\u200e\u200f\u202a-\u202e\ufeff]")
+_THUMBPRINT = re.compile("[0-9A-F]{40}")
+_HOST_HEADER = re.compile(r"[A-Za-z0-9*._-]*")
+
+StoreLocation = Literal["LocalMachine", "CurrentUser"]
+StoreName = Literal["Root", "CA", "My", "WebHosting", "Disallowed", "AuthRoot"]
+
+
+def normalize_thumbprint(value: object) -> str:
+    """Return ``value`` as 40 upper-case hex digits, or raise ``ValueError``."""
+    if not isinstance(value, str):
+        raise ValueError("a thumbprint is a string of 40 hex digits (SHA-1 of the DER)")
+    cleaned = _THUMBPRINT_JUNK.sub("", value).upper()
+    if not _THUMBPRINT.fullmatch(cleaned):
+        raise ValueError("a thumbprint is 40 hex digits (SHA-1 of the DER); check for typos")
+    return cleaned
+
+
+def _strict_b64(value: str) -> bytes:
+    compact = re.sub(r"\s", "", value)
+    try:
+        decoded = base64.b64decode(compact, validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError("not valid base64") from None
+    if not decoded:
+        raise ValueError("must not be empty")
+    return decoded
+
+
+def _check_der(value: str) -> str:
+    der = _strict_b64(value)
+    from cryptography import x509
+
+    try:
+        x509.load_der_x509_certificate(der)
+    except ValueError:
+        raise ValueError("not a DER-encoded X.509 certificate") from None
+    return base64.b64encode(der).decode("ascii")
+
+
+def _check_b64_secret(value: SecretStr) -> SecretStr:
+    der = _strict_b64(value.get_secret_value())
+    return SecretStr(base64.b64encode(der).decode("ascii"))
+
+
+def _check_ip(value: str) -> str:
+    if value == "*":
+        return value
+    try:
+        return str(ipaddress.ip_address(value.strip("[]")))
+    except ValueError:
+        raise ValueError('an IP address or "*"') from None
+
+
+def _check_host(value: str) -> str:
+    if len(value) > 255 or not _HOST_HEADER.fullmatch(value):
+        raise ValueError("a host header is empty or a DNS name (letters, digits, '.', '-', '*')")
+    return value
+
+
+def _check_name(value: str) -> str:
+    if value == "":
+        raise ValueError("must not be empty")
+    return value
+
+
+Thumbprint = Annotated[str, BeforeValidator(normalize_thumbprint)]
+DerB64 = Annotated[str, AfterValidator(_check_der)]
+SecretB64 = Annotated[SecretStr, AfterValidator(_check_b64_secret)]
+IpAddress = Annotated[str, AfterValidator(_check_ip)]
+HostHeader = Annotated[str, AfterValidator(_check_host)]
+Name = Annotated[str, AfterValidator(_check_name)]
+Port = Annotated[int, Field(ge=1, le=65535)]
+SslFlagBits = Annotated[int, Field(ge=0, le=127)]
+
+
+class TemplateParams(BaseModel):
+    """Base of every template's parameters: frozen, unknown keys rejected."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+def _thumbprint_matches_der(der_b64: str, thumbprint: str) -> None:
+    actual = hashlib.sha1(base64.b64decode(der_b64), usedforsecurity=False).hexdigest().upper()
+    if actual != thumbprint:
+        raise ValueError(f"thumbprint {thumbprint} is not the SHA-1 of der_b64 ({actual})")
+
+
+def _fill_thumbprint(data: Any) -> Any:
+    """Let callers omit ``thumbprint`` when ``der_b64`` is given: it is computed."""
+    if isinstance(data, dict) and "thumbprint" not in data and isinstance(data.get("der_b64"), str):
+        try:
+            der = _strict_b64(data["der_b64"])
+        except ValueError:
+            return data
+        digest = hashlib.sha1(der, usedforsecurity=False).hexdigest().upper()
+        return {**data, "thumbprint": digest}
+    return data
+
+
+class ObserveParams(TemplateParams):
+    """``observe``: read-only inventory of stores, IIS, HTTP.sys, OS and policy."""
+
+    include_current_user: bool = True
+    include_system_user: bool = True
+
+
+class ImportCertificateParams(TemplateParams):
+    """``import_certificate``: add a public certificate to a LocalMachine store."""
+
+    der_b64: DerB64
+    thumbprint: Thumbprint
+    store_location: Literal["LocalMachine"] = "LocalMachine"
+    store_name: Literal["CA", "Root", "My", "WebHosting", "Disallowed"]
+    friendly_name: str | None = None
+
+    _fill = model_validator(mode="before")(_fill_thumbprint)
+
+    @model_validator(mode="after")
+    def _matches(self) -> ImportCertificateParams:
+        _thumbprint_matches_der(self.der_b64, self.thumbprint)
+        return self
+
+
+class DisallowCertificateParams(TemplateParams):
+    """``disallow_certificate``: put a certificate into LocalMachine\\Disallowed."""
+
+    der_b64: DerB64
+    thumbprint: Thumbprint
+
+    _fill = model_validator(mode="before")(_fill_thumbprint)
+
+    @model_validator(mode="after")
+    def _matches(self) -> DisallowCertificateParams:
+        _thumbprint_matches_der(self.der_b64, self.thumbprint)
+        return self
+
+
+class RemoveCertificateParams(TemplateParams):
+    """``remove_certificate``: remove one thumbprint from one store (backup first)."""
+
+    thumbprint: Thumbprint
+    store_location: StoreLocation = "LocalMachine"
+    store_name: StoreName
+    physical_store: Literal[".Default", ".AuthRoot"] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _refuse_policy_stores(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("physical_store") in (".GroupPolicy", ".Enterprise"):
+            raise ValueError(
+                f"a certificate in {data['physical_store']} comes back from policy; "
+                "change the Group Policy or enterprise store instead of removing it locally"
+            )
+        return data
+
+    @model_validator(mode="after")
+    def _authroot_only_in_machine_root(self) -> RemoveCertificateParams:
+        if self.physical_store == ".AuthRoot" and (
+            self.store_location != "LocalMachine" or self.store_name != "Root"
+        ):
+            raise ValueError("physical_store .AuthRoot exists only under LocalMachine\\Root")
+        return self
+
+
+class ImportPfxParams(TemplateParams):
+    """``import_pfx``: certificate plus private key into LocalMachine My/WebHosting."""
+
+    pfx_b64: SecretB64
+    password: SecretStr
+    thumbprint: Thumbprint
+    store_name: Literal["My", "WebHosting"] = "My"
+    exportable: bool = False
+    friendly_name: str | None = None
+
+
+class MoveCertificateParams(TemplateParams):
+    """``move_certificate``: copy (with its key link) and optionally remove the source."""
+
+    thumbprint: Thumbprint
+    from_location: StoreLocation
+    from_store: StoreName
+    to_location: StoreLocation
+    to_store: StoreName
+    remove_source: bool
+
+    @model_validator(mode="after")
+    def _different(self) -> MoveCertificateParams:
+        if (self.from_location, self.from_store) == (self.to_location, self.to_store):
+            raise ValueError("source and destination are the same store")
+        return self
+
+
+class _BindingKey(TemplateParams):
+    site: Name
+    ip: IpAddress = "*"
+    port: Port = 443
+    host: HostHeader = ""
+
+
+class SetBindingParams(_BindingKey):
+    """``set_binding``: create or update one https binding; only owned sslFlags bits change."""
+
+    thumbprint: Thumbprint
+    store_name: Literal["My", "WebHosting"] = "My"
+    ssl_flags_set: SslFlagBits = 0
+    ssl_flags_clear: SslFlagBits = 0
+
+    @model_validator(mode="after")
+    def _flags(self) -> SetBindingParams:
+        if self.ssl_flags_set & self.ssl_flags_clear:
+            raise ValueError("ssl_flags_set and ssl_flags_clear must not share bits")
+        if self.ssl_flags_set & 1 and self.host == "":
+            raise ValueError("the SNI bit (1) needs a host header")
+        return self
+
+
+class RemoveBindingParams(_BindingKey):
+    """``remove_binding``: remove one https binding (rollback of a created one)."""
+
+
+class SetRootAutoUpdateParams(TemplateParams):
+    """``set_root_auto_update``: DisableRootAutoUpdate policy; ``None`` deletes the value."""
+
+    disabled: bool | None
+
+
+class RestartParams(TemplateParams):
+    """``restart``: iisreset, recycle named app pools, or restart the HTTP service."""
+
+    mode: Literal["iisreset", "recycle", "http_service"]
+    app_pools: tuple[Name, ...] = ()
+
+    @model_validator(mode="after")
+    def _pools(self) -> RestartParams:
+        if self.mode == "recycle" and not self.app_pools:
+            raise ValueError("mode 'recycle' needs at least one app pool name")
+        if self.mode != "recycle" and self.app_pools:
+            raise ValueError("app_pools only go with mode 'recycle'")
+        return self
+
+
+class VerifyChainParams(TemplateParams):
+    """``verify_chain``: build the chain on the host (no revocation, no downloads)."""
+
+    thumbprint: Thumbprint
+    store_location: StoreLocation = "LocalMachine"
+    store_name: StoreName = "My"
+
+
+@dataclass(frozen=True)
+class TemplateSpec:
+    """What ``templates.py`` needs to know about one template."""
+
+    model: type[TemplateParams]
+    read_only: bool
+    idempotent: bool
+    # secret field -> how the standalone script asks for it on the host ("password"/"file")
+    secret_prompts: tuple[tuple[str, str, str], ...] = ()
+
+    @property
+    def secret_fields(self) -> frozenset[str]:
+        """Names of the fields that hold secrets."""
+        return frozenset(name for name, _, _ in self.secret_prompts)
+
+
+# Every action template re-checks state before changing anything, so re-running it after a
+# lost connection is safe: that is what "idempotent" promises the retry logic.
+TEMPLATE_SPECS: dict[str, TemplateSpec] = {
+    "observe": TemplateSpec(ObserveParams, read_only=True, idempotent=True),
+    "import_certificate": TemplateSpec(ImportCertificateParams, False, True),
+    "remove_certificate": TemplateSpec(RemoveCertificateParams, False, True),
+    "disallow_certificate": TemplateSpec(DisallowCertificateParams, False, True),
+    "import_pfx": TemplateSpec(
+        ImportPfxParams,
+        read_only=False,
+        idempotent=True,
+        secret_prompts=(
+            ("pfx_b64", "file", "Path of the PFX file to import"),
+            ("password", "password", "Password of the PFX file"),
+        ),
+    ),
+    "move_certificate": TemplateSpec(MoveCertificateParams, False, True),
+    "set_binding": TemplateSpec(SetBindingParams, False, True),
+    "remove_binding": TemplateSpec(RemoveBindingParams, False, True),
+    "set_root_auto_update": TemplateSpec(SetRootAutoUpdateParams, False, True),
+    "restart": TemplateSpec(RestartParams, False, True),
+    "verify_chain": TemplateSpec(VerifyChainParams, read_only=True, idempotent=True),
+}
