@@ -49,6 +49,12 @@ PrivateKey = (
     | ed25519.Ed25519PrivateKey
     | ed448.Ed448PrivateKey
 )
+_KEY_TYPES = (
+    rsa.RSAPrivateKey,
+    ec.EllipticCurvePrivateKey,
+    ed25519.Ed25519PrivateKey,
+    ed448.Ed448PrivateKey,
+)
 FileFormat = Literal["pem", "der", "pkcs7-pem", "pkcs7-der", "pkcs12"]
 
 _MAX_FILE_BYTES = 16 * 1024 * 1024
@@ -467,13 +473,7 @@ def _load_pem_key(raw: bytes, name: str, password: bytes | None) -> PrivateKey:
         raise CertificateLoadError(
             name, "cannot decrypt or parse the private key", "check the password"
         ) from None
-    if not isinstance(
-        key,
-        rsa.RSAPrivateKey
-        | ec.EllipticCurvePrivateKey
-        | ed25519.Ed25519PrivateKey
-        | ed448.Ed448PrivateKey,
-    ):
+    if not isinstance(key, _KEY_TYPES):
         raise CertificateLoadError(name, "unsupported private key type", "use an RSA or EC key")
     return key
 
@@ -513,13 +513,7 @@ def _load_pfx(data: bytes, name: str, password: bytes | None) -> LoadedFile:
             "export the certificate WITH its private key (Export-PfxCertificate or the MMC "
             "export wizard, 'Yes, export the private key')",
         )
-    if not isinstance(
-        key,
-        rsa.RSAPrivateKey
-        | ec.EllipticCurvePrivateKey
-        | ed25519.Ed25519PrivateKey
-        | ed448.Ed448PrivateKey,
-    ):
+    if not isinstance(key, _KEY_TYPES):
         raise CertificateLoadError(name, "unsupported private key type in PFX", "use RSA or EC")
     if loaded.cert is not None and not key_matches(key, loaded.cert.certificate):
         raise CertificateLoadError(
