@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -39,6 +40,7 @@ from sectigo_chain.sim_scenarios import SCENARIOS, Scenario, build_scenario
 
 if TYPE_CHECKING:
     from sectigo_chain.catalog import Catalog
+    from sectigo_chain.sim_tls import SimTLSListener
     from sectigo_chain.templates import RenderedScript
     from sectigo_chain.testing import LabHierarchy
 
@@ -89,6 +91,10 @@ class SimulatedHost(ExecutorBase):
         self.calls: list[str] = []
         self._action_count = 0
         self._gone = False
+        # One lock for the model: scripts and the TLS listener's thread (which reads the
+        # served chain at every handshake) never see a half-changed host.
+        self.lock = threading.RLock()
+        self._listeners: list[SimTLSListener] = []
 
     # ------------------------------------------------------------------ Executor protocol
 
@@ -103,6 +109,10 @@ class SimulatedHost(ExecutorBase):
 
     def run(self, script: RenderedScript, *, timeout: float = 60.0) -> ScriptResult:
         """Execute one rendered template against the model."""
+        with self.lock:
+            return self._run(script, timeout)
+
+    def _run(self, script: RenderedScript, timeout: float) -> ScriptResult:
         start = time.perf_counter()
         name = script.name
         self.calls.append(name)
@@ -201,24 +211,44 @@ class SimulatedHost(ExecutorBase):
     def served_chain(self, site_or_endpoint: str) -> list[x509.Certificate]:
         """The chain HTTP.sys serves for a site (its first https binding) or an entry
         (``0.0.0.0:443``, ``host:443``), from the cache as a client would see it."""
-        endpoint = site_or_endpoint
-        site = self.model.sites.get(site_or_endpoint)
-        if site is not None:
-            https = [b for b in site.bindings if b.protocol == "https"]
-            if not https:
-                return []
-            endpoint = https[0].endpoint
-        return self.model.served_for(endpoint, self.clock())
+        with self.lock:
+            endpoint = site_or_endpoint
+            site = self.model.sites.get(site_or_endpoint)
+            if site is not None:
+                https = [b for b in site.bindings if b.protocol == "https"]
+                if not https:
+                    return []
+                endpoint = https[0].endpoint
+            return self.model.served_for(endpoint, self.clock())
+
+    def tls_entry(self, endpoint: str) -> tuple[list[x509.Certificate], PrivateKey] | None:
+        """(served chain, leaf key) of one HTTP.sys entry, or None when it serves nothing."""
+        with self.lock:
+            leaf = self.model.leaf_for(endpoint)
+            if leaf is None or leaf.key is None:
+                return None
+            return self.served_chain(endpoint), leaf.key
 
     def tls_chains(self) -> dict[str, tuple[list[x509.Certificate], PrivateKey]]:
         """For the TLS listener: entry (SNI ``host:port`` or ``IP:port``) -> (chain, key)."""
-        out: dict[str, tuple[list[x509.Certificate], PrivateKey]] = {}
-        for endpoint in sorted(self.model.sslcert):
-            leaf = self.model.leaf_for(endpoint)
-            if leaf is None or leaf.key is None:
-                continue
-            out[endpoint] = (self.served_chain(endpoint), leaf.key)
-        return out
+        with self.lock:
+            entries = {ep: self.tls_entry(ep) for ep in sorted(self.model.sslcert)}
+        return {ep: entry for ep, entry in entries.items() if entry is not None}
+
+    def start_tls(self, host: str = "127.0.0.1") -> SimTLSListener:
+        """Start a real TLS listener on loopback that serves what this host serves (see
+        :mod:`sectigo_chain.sim_tls`); :meth:`close` stops it (or use it as a context manager)."""
+        from sectigo_chain.sim_tls import SimTLSListener
+
+        listener = SimTLSListener(self, bind=host)
+        listener.start()
+        self._listeners.append(listener)
+        return listener
+
+    def close(self) -> None:
+        """Stop the TLS listeners started with :meth:`start_tls`."""
+        while self._listeners:
+            self._listeners.pop().close()
 
     # ------------------------------------------------------------------ helpers
 
