@@ -3,12 +3,16 @@
     sectigo_chain template "set_binding": create or update one IIS https binding.
 .DESCRIPTION
     Payload: {"site", "ip": "*"|address, "port": int, "host": str, "thumbprint",
-              "store_name": "My"|"WebHosting", "ssl_flags_set": int, "ssl_flags_clear": int}
+              "store_name": "My"|"WebHosting", "ssl_flags_set": int, "ssl_flags_clear": int,
+              "reapply": bool}
     Finds the https binding "ip:port:host" of the site. If it exists, only its certificate hash,
     certificate store and the sslFlags bits in ssl_flags_set / ssl_flags_clear change; every
     other bit and attribute stays. If it does not exist, it is added. The bindings collection
     is never cleared. The certificate must already be in LocalMachine\<store_name> with a
-    private key (re-checked). Nothing is committed when nothing differs.
+    private key (re-checked). Nothing is committed when nothing differs, unless "reapply" is
+    true: then the same certificate is written again and committed, so that IIS pushes the
+    binding to HTTP.sys again (the first rung of verify's ladder; whether this refreshes the
+    served chain on a given Windows build is reported, not verified).
     Backup: data.previous is the binding as it was (null if created).
     Uses Microsoft.Web.Administration in memory (no appcmd, no command-line arguments).
     Windows PowerShell 5.1 compatible. Output: one JSON document (see docs/templates.md).
@@ -342,6 +346,11 @@ try {
         }
         if ($newFlags -ne $oldFlags) {
             $binding.SetAttributeValue('sslFlags', $newFlags)
+            $changed = $true
+        }
+        if (-not $changed -and [bool]$p.reapply) {
+            $binding.CertificateHash = $hash
+            $binding.CertificateStoreName = $storeName
             $changed = $true
         }
     }

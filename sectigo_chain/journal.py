@@ -59,7 +59,14 @@ class Journal:
             "rollback": [],
         }
         journal = cls(path, doc)
-        journal.write()
+        try:
+            journal.write()
+        except OSError as exc:
+            # Before any change: without a journal nothing is done (no change without backup).
+            raise InputError(
+                f"cannot write the journal {path}: {exc.strerror}; nothing was changed "
+                "(pass --journal-dir DIR, an existing writable folder)"
+            ) from None
         return journal
 
     @classmethod

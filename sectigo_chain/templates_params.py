@@ -257,6 +257,9 @@ class SetBindingParams(_BindingKey):
     store_name: Literal["My", "WebHosting"] = "My"
     ssl_flags_set: SslFlagBits = 0
     ssl_flags_clear: SslFlagBits = 0
+    # Write the same certificate again and commit, so IIS re-pushes the binding to HTTP.sys
+    # (verify's first rung); False: nothing is committed when nothing differs.
+    reapply: bool = False
 
     @model_validator(mode="after")
     def _flags(self) -> SetBindingParams:

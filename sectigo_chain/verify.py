@@ -195,6 +195,7 @@ def _rung_script(rung: Rung, site: str, binding: ObservedBinding, tp: str) -> An
             "host": binding.host,
             "thumbprint": tp,
             "store_name": _store(binding.certificate_store),
+            "reapply": True,
         }
         return render("set_binding", params)
     return render("restart", {"mode": rung})

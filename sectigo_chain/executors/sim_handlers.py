@@ -185,9 +185,11 @@ def _set_binding(h: SimulatedHost, p: Mapping[str, Any]) -> Doc:
     h.model.sslcert[b.endpoint] = SslCertEntry(b.endpoint, kind, tp, store)
     h.model.drop_unused_sslcert()
     current = h.model.binding_document(b, site)
-    h.model.refresh_served("binding", h.served_cache_refresh, h.clock())
+    changed = created or previous != current or bool(p.get("reapply", False))
+    if changed:  # IIS commits (and HTTP.sys is updated) only when something was written
+        h.model.refresh_served("binding", h.served_cache_refresh, h.clock())
     data = {"created": created, "previous": previous, "current": current}
-    return True, created or previous != current, data, None
+    return True, changed, data, None
 
 
 def _remove_binding(h: SimulatedHost, p: Mapping[str, Any]) -> Doc:

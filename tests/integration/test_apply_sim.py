@@ -221,3 +221,17 @@ def test_the_host_receives_the_real_template_name_and_payload(tmp_path: Path) ->
     _apply(host, p, desired, tmp_path)
     assert set(host.calls) <= set(TEMPLATE_NAMES)
     assert [c for c in host.calls if c != "observe"] == [a.template for a in p.actions]
+
+
+def test_apply_refuses_before_any_change_when_the_journal_cannot_be_written(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from sectigo_chain.cli import main
+
+    missing = tmp_path / "no" / "such" / "dir"
+    code = main(["apply", "--target", "sim://broken-r46", "--yes", "--journal-dir", str(missing)])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "cannot write the journal" in err
+    assert "nothing was changed" in err
+    assert "Traceback" not in err

@@ -11,24 +11,29 @@
 #   host = "www.example.com"
 #   ip = "*"
 #   port = 443
+#   reapply = false
 #   site = "O'Brien \u2019s \"shop\""
 #   ssl_flags_clear = 4
 #   ssl_flags_set = 1
 #   store_name = "My"
 #   thumbprint = "AD98F9F3E47D753B65D482B3A45217BB6EF5E438"
-$SectigoPayload = 'eyJob3N0Ijoid3d3LmV4YW1wbGUuY29tIiwiaXAiOiIqIiwicG9ydCI6NDQzLCJzaXRlIjoiTydCcmllbiBcdTIwMTlzIFwic2hvcFwiIiwic3NsX2ZsYWdzX2NsZWFyIjo0LCJzc2xfZmxhZ3Nfc2V0IjoxLCJzdG9yZV9uYW1lIjoiTXkiLCJ0aHVtYnByaW50IjoiQUQ5OEY5RjNFNDdENzUzQjY1RDQ4MkIzQTQ1MjE3QkI2RUY1RTQzOCJ9'
+$SectigoPayload = 'eyJob3N0Ijoid3d3LmV4YW1wbGUuY29tIiwiaXAiOiIqIiwicG9ydCI6NDQzLCJyZWFwcGx5IjpmYWxzZSwic2l0ZSI6Ik8nQnJpZW4gXHUyMDE5cyBcInNob3BcIiIsInNzbF9mbGFnc19jbGVhciI6NCwic3NsX2ZsYWdzX3NldCI6MSwic3RvcmVfbmFtZSI6Ik15IiwidGh1bWJwcmludCI6IkFEOThGOUYzRTQ3RDc1M0I2NUQ0ODJCM0E0NTIxN0JCNkVGNUU0MzgifQ=='
 $SectigoOutput = & {
 <#
 .SYNOPSIS
     sectigo_chain template "set_binding": create or update one IIS https binding.
 .DESCRIPTION
     Payload: {"site", "ip": "*"|address, "port": int, "host": str, "thumbprint",
-              "store_name": "My"|"WebHosting", "ssl_flags_set": int, "ssl_flags_clear": int}
+              "store_name": "My"|"WebHosting", "ssl_flags_set": int, "ssl_flags_clear": int,
+              "reapply": bool}
     Finds the https binding "ip:port:host" of the site. If it exists, only its certificate hash,
     certificate store and the sslFlags bits in ssl_flags_set / ssl_flags_clear change; every
     other bit and attribute stays. If it does not exist, it is added. The bindings collection
     is never cleared. The certificate must already be in LocalMachine\<store_name> with a
-    private key (re-checked). Nothing is committed when nothing differs.
+    private key (re-checked). Nothing is committed when nothing differs, unless "reapply" is
+    true: then the same certificate is written again and committed, so that IIS pushes the
+    binding to HTTP.sys again (the first rung of verify's ladder; whether this refreshes the
+    served chain on a given Windows build is reported, not verified).
     Backup: data.previous is the binding as it was (null if created).
     Uses Microsoft.Web.Administration in memory (no appcmd, no command-line arguments).
     Windows PowerShell 5.1 compatible. Output: one JSON document (see docs/templates.md).
@@ -362,6 +367,11 @@ try {
         }
         if ($newFlags -ne $oldFlags) {
             $binding.SetAttributeValue('sslFlags', $newFlags)
+            $changed = $true
+        }
+        if (-not $changed -and [bool]$p.reapply) {
+            $binding.CertificateHash = $hash
+            $binding.CertificateStoreName = $storeName
             $changed = $true
         }
     }
