@@ -96,8 +96,11 @@ def configure_logging(verbose: int, quiet: bool) -> None:
         level = logging.INFO
     else:
         level = logging.WARNING
+    from sectigo_chain.logs import SecretMaskFilter
+
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(SecretMaskFilter())
     root = logging.getLogger("sectigo_chain")
     root.handlers[:] = [handler]
     root.setLevel(level)

@@ -168,6 +168,16 @@ class FileReport(BaseModel):
         lines.extend(str(c) for c in self.certificates)
         return "\n".join(lines)
 
+    def _repr_html_(self) -> str:
+        from sectigo_chain.display import to_html  # lazy: only notebooks need it
+
+        return to_html(self)
+
+    def _repr_markdown_(self) -> str:
+        from sectigo_chain.display import to_markdown
+
+        return to_markdown(self)
+
 
 def _report(
     cert: x509.Certificate, others: Sequence[x509.Certificate], catalog: Catalog

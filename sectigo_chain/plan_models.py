@@ -118,6 +118,16 @@ class Plan(_Frozen):
     def __str__(self) -> str:
         return "\n".join(self.summary_lines())
 
+    def _repr_html_(self) -> str:
+        from sectigo_chain.display import to_html  # lazy: only notebooks need it
+
+        return to_html(self)
+
+    def _repr_markdown_(self) -> str:
+        from sectigo_chain.display import to_markdown
+
+        return to_markdown(self)
+
 
 class StepResult(_Frozen):
     """What one applied action did."""
@@ -153,3 +163,13 @@ class ApplyResult(_Frozen):
             "steps": [s.model_dump(mode="json") for s in self.steps],
             "after": after,
         }
+
+    def _repr_html_(self) -> str:
+        from sectigo_chain.display import to_html  # lazy: only notebooks need it
+
+        return to_html(self)
+
+    def _repr_markdown_(self) -> str:
+        from sectigo_chain.display import to_markdown
+
+        return to_markdown(self)

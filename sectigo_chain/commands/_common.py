@@ -30,21 +30,27 @@ def add_secret_options(
 
 
 def read_secret(env: str | None, file: str | None, what: str) -> str | None:
-    """The secret from an environment variable or a file; ``InputError`` if unusable."""
-    from sectigo_chain.errors import InputError
+    """The secret from an environment variable or a file; ``InputError`` if unusable.
 
+    The value is registered with the log filter, so it is masked in every log line.
+    """
+    from sectigo_chain.errors import InputError
+    from sectigo_chain.logs import register_secret
+
+    value: str | None = None
     if env:
         value = os.environ.get(env)
         if value is None:
             raise InputError(f"environment variable {env} is not set (it should hold the {what})")
-        return value
-    if file:
+    elif file:
         try:
             text = Path(file).read_text(encoding="utf-8")
         except OSError as exc:
             raise InputError(f"cannot read the {what} file {file}: {exc.strerror}") from None
-        return text.splitlines()[0] if text else ""
-    return None
+        value = text.splitlines()[0] if text else ""
+    if value:
+        register_secret(value)
+    return value
 
 
 def emit_json(document: Any) -> None:

@@ -155,6 +155,9 @@ def _params_from_args(args: argparse.Namespace) -> dict[str, Any]:
         if args.password_env not in os.environ:
             _usage(f"environment variable {args.password_env} is not set")
         params["password"] = os.environ[args.password_env]
+        from sectigo_chain.logs import register_secret
+
+        register_secret(params["password"])
     return params
 
 
@@ -186,6 +189,8 @@ def _render_plan(path: str, embed: bool) -> list[Any]:
     if not os.path.isfile(path):
         _usage(f"{path!r} is neither a template ({', '.join(TEMPLATE_NAMES)}) nor a plan file")
     plan = _read_json(path, "plan file")
+    if isinstance(plan, dict) and isinstance(plan.get("plan"), dict):
+        plan = plan["plan"]  # the document `sectigo-chain plan --json` prints
     actions = plan.get("actions") if isinstance(plan, dict) else None
     if not isinstance(actions, list) or not actions:
         _usage(f'{path}: a plan file is {{"actions": [{{"template": NAME, "params": {{...}}}}]}}')

@@ -187,3 +187,21 @@ def test_render_as_a_real_process(tmp_path: Path) -> None:
     )  # fmt: skip
     assert bad.returncode == 2
     assert "Traceback" not in bad.stderr
+
+
+def test_render_accepts_the_plan_json_document(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`sectigo-chain plan --json` output feeds `render` directly."""
+    from sectigo_chain.cli import main as cli_main
+
+    assert cli_main(["plan", "--target", "sim://broken-r46", "--json"]) == 0
+    doc = capsys.readouterr().out
+    plan_file = tmp_path / "plan.json"
+    plan_file.write_text(doc)
+    assert cli_main(["render", str(plan_file)]) == 0
+    script = capsys.readouterr().out
+    kinds = [a["template"] for a in json.loads(doc)["plan"]["actions"]]
+    assert kinds
+    for index, name in enumerate(kinds, 1):
+        assert f"template {name} (step {index} of {len(kinds)})" in script

@@ -1,0 +1,80 @@
+"""display.progress_bar: a one-line bar on a terminal, an updating HTML bar in Jupyter, else
+silent. (The real Jupyter path runs in tests/integration/test_notebook.py; here IPython is
+replaced by a recorder, the process boundary.)"""
+
+from __future__ import annotations
+
+import io
+import sys
+import types
+from typing import Any
+
+import pytest
+
+from sectigo_chain import display
+from sectigo_chain.display_progress import in_jupyter
+
+
+class _Tty(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_bar_in_a_terminal_redraws_one_line() -> None:
+    stream = _Tty()
+    bar = display.progress_bar(2, file=stream)
+    bar(1, 2, "web01", "applied")
+    bar(2, 2, "web02", "failed")
+    out = stream.getvalue()
+    assert out.startswith("\r[" + "#" * 15 + "-" * 15 + "] 1/2 web01 applied")
+    # the second draw pads with a space to erase the longer first line, then ends the line
+    assert out.split("\r")[2] == "[" + "#" * 30 + "] 2/2 web02 failed \n"
+    assert out.count("\n") == 1
+
+
+def test_progress_bar_is_silent_when_not_a_terminal() -> None:
+    stream = io.StringIO()
+    bar = display.progress_bar(3, file=stream)
+    bar(1, 3, "web01", "applied")
+    assert stream.getvalue() == ""
+
+
+def test_progress_bar_in_jupyter_updates_one_display(monkeypatch: pytest.MonkeyPatch) -> None:
+    shown: list[Any] = []
+
+    class Handle:
+        def update(self, obj: Any) -> None:
+            shown.append(("update", obj))
+
+    def fake_display(obj: Any, display_id: bool = False) -> Handle:
+        shown.append(("display", obj, display_id))
+        return Handle()
+
+    ipython = types.ModuleType("IPython")
+    ipython.get_ipython = lambda: types.SimpleNamespace(kernel=object())  # type: ignore[attr-defined]
+    ipython_display = types.ModuleType("IPython.display")
+    ipython_display.display = fake_display  # type: ignore[attr-defined]
+    ipython_display.HTML = lambda text: ("HTML", text)  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "IPython", ipython)
+    monkeypatch.setitem(sys.modules, "IPython.display", ipython_display)
+
+    bar = display.progress_bar(2)
+    bar(1, 2, "<b>web01</b>", "applied")
+    assert shown[0][0] == "display"
+    assert shown[0][2] is True
+    assert shown[1][0] == "update"
+    assert "1/2 &lt;b&gt;web01&lt;/b&gt; applied" in shown[1][1][1]
+    ipython.get_ipython = lambda: None  # type: ignore[attr-defined]  # plain IPython, no kernel
+    assert display.progress_bar(2, file=io.StringIO())(1, 2, "h", "s") is None
+
+
+def test_in_jupyter_needs_a_kernel_and_never_imports_ipython(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delitem(sys.modules, "IPython", raising=False)
+    assert in_jupyter() is False
+    assert "IPython" not in sys.modules  # looking did not import it
+    shell = types.ModuleType("IPython")
+    shell.get_ipython = lambda: types.SimpleNamespace()  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "IPython", shell)
+    assert in_jupyter() is False  # a terminal IPython: no kernel
