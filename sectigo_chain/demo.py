@@ -4,7 +4,7 @@
 scenario ``broken-r46``) with its real TLS listener on 127.0.0.1, checks the served chain over
 TLS (legacy clients fail: the short chain), plans the fix, applies it (journal in a temporary
 directory unless one is given), checks again (legacy, modern and both pass) and verifies
-(:func:`sectigo_chain.verify.verify`). It needs no Windows and no network.
+(:func:`sectigo_chain.verifier.verify`). It needs no Windows and no network.
 :class:`DemoRecord` holds every step's typed result; ``to_json()`` is ``demo --json``,
 ``story()`` the text a newcomer reads.
 """
@@ -195,14 +195,14 @@ def run_demo(
     at: dt.datetime | None = None,
 ) -> DemoRecord:
     """Run the demo story on a fresh simulated host (see the module docstring)."""
-    from sectigo_chain.apply import apply, observe
+    from sectigo_chain.applier import apply, observe
     from sectigo_chain.check import check_endpoint, resolve_profiles
     from sectigo_chain.errors import TLSFetchError
     from sectigo_chain.executors.simulated import SimulatedHost
-    from sectigo_chain.plan import plan as make_plan
+    from sectigo_chain.planner import plan as make_plan
     from sectigo_chain.recipe import sectigo_fix
     from sectigo_chain.sim_scenarios import SCENARIOS
-    from sectigo_chain.verify import verify
+    from sectigo_chain.verifier import verify
 
     timings: dict[str, float] = {}
     started = mark = time.perf_counter()

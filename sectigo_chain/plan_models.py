@@ -140,7 +140,7 @@ class StepResult(_Frozen):
 
 
 class ApplyResult(_Frozen):
-    """The outcome of :func:`sectigo_chain.apply.apply`."""
+    """The outcome of :func:`sectigo_chain.applier.apply`."""
 
     target: str
     plan: Plan

@@ -1,4 +1,4 @@
-"""Context and certificate rules of :func:`sectigo_chain.plan.plan` (pure; see plan.py).
+"""Context and certificate rules of :func:`sectigo_chain.planner.plan` (pure; see planner.py).
 
 The cross-sign must be present in ``LocalMachine\\CA`` and only there (misplaced copies and
 duplicates are removed); the self-signed root must be absent from ``LocalMachine\\Root``,

@@ -1,4 +1,4 @@
-"""What :func:`sectigo_chain.verify.verify` reports: :class:`VerifyReport` and its parts.
+"""What :func:`sectigo_chain.verifier.verify` reports: :class:`VerifyReport` and its parts.
 
 :class:`HostChain` is the chain Windows builds on the host (the ``verify_chain`` template) and
 whether it is right; :class:`RungResult` is one rung of the ladder that refreshes a stale served

@@ -29,7 +29,7 @@ def _confirm(the_plan: Any) -> bool:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from sectigo_chain.apply import apply
+    from sectigo_chain.applier import apply
     from sectigo_chain.cli import CHAIN_PROBLEMS, OK, USAGE
     from sectigo_chain.errors import SectigoChainError
 

@@ -53,8 +53,8 @@ def prepare(args: argparse.Namespace) -> tuple[Any, Any, Any, Any]:
 
     from pydantic import SecretStr
 
-    from sectigo_chain.apply import observe
-    from sectigo_chain.plan import plan
+    from sectigo_chain.applier import observe
+    from sectigo_chain.planner import plan
     from sectigo_chain.recipe import sectigo_fix
     from sectigo_chain.targets import catalog_for, open_target
 

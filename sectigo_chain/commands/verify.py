@@ -51,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
     from sectigo_chain.errors import ExecutionError, SectigoChainError
     from sectigo_chain.recipe import sectigo_fix
     from sectigo_chain.targets import catalog_for, open_target
-    from sectigo_chain.verify import DEFAULT_VERIFY_PROFILES, verify
+    from sectigo_chain.verifier import DEFAULT_VERIFY_PROFILES, verify
 
     try:
         winrm_pw = read_secret(args.password_env, args.password_file, "WinRM password")

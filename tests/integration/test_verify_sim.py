@@ -13,15 +13,15 @@ from typing import Any
 
 import pytest
 
-from sectigo_chain.apply import apply, observe
+from sectigo_chain.applier import apply, observe
 from sectigo_chain.check import check_endpoint
 from sectigo_chain.errors import InputError
 from sectigo_chain.executors.simulated import Faults, SimulatedHost
 from sectigo_chain.models import DesiredState
-from sectigo_chain.plan import plan
+from sectigo_chain.planner import plan
 from sectigo_chain.recipe import sectigo_fix
 from sectigo_chain.retry import RetryPolicy
-from sectigo_chain.verify import VerifyReport, verify
+from sectigo_chain.verifier import VerifyReport, verify
 
 SITE = "Default Web Site"
 PROFILES = ("legacy", "modern", "both")

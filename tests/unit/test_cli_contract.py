@@ -134,7 +134,7 @@ def test_configured_logging_masks_secrets(
     register_secret("winrm-Passw0rd!")
     cli.configure_logging(2, False)
     logging.getLogger("sectigo_chain.executors.winrm").debug("auth with winrm-Passw0rd! failed")
-    logging.getLogger("sectigo_chain.apply").info("import_pfx password=pfx-secret-9")
+    logging.getLogger("sectigo_chain.applier").info("import_pfx password=pfx-secret-9")
     err = capsys.readouterr().err
     assert "auth with ******** failed" in err
     assert "winrm-Passw0rd!" not in err

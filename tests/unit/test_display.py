@@ -295,13 +295,13 @@ def test_table_text_aligns_and_strips_control_characters() -> None:
 @pytest.fixture(scope="module")
 def flow(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """A real plan, apply, verify and fleet on simulated hosts."""
-    from sectigo_chain.apply import apply, observe
+    from sectigo_chain.applier import apply, observe
     from sectigo_chain.executors.simulated import SimulatedHost
     from sectigo_chain.fleet import run_fleet
     from sectigo_chain.fleet_inventory import parse_inventory
-    from sectigo_chain.plan import plan
+    from sectigo_chain.planner import plan
     from sectigo_chain.recipe import sectigo_fix
-    from sectigo_chain.verify import verify
+    from sectigo_chain.verifier import verify
 
     journals = tmp_path_factory.mktemp("journals")
     host = SimulatedHost("broken-r46")

@@ -7,12 +7,12 @@ import datetime as dt
 
 import pytest
 
-from sectigo_chain.apply import observe
+from sectigo_chain.applier import observe
 from sectigo_chain.errors import InputError
 from sectigo_chain.executors.simulated import SimulatedHost
 from sectigo_chain.models import ObservedState
 from sectigo_chain.pfx import read_pfx_protection
-from sectigo_chain.plan import plan
+from sectigo_chain.planner import plan
 from sectigo_chain.recipe import sectigo_fix
 from sectigo_chain.testing import default_lab
 

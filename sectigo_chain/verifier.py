@@ -268,8 +268,8 @@ def verify(
     ladder is not climbed. ``site`` defaults to the desired state's first binding. ``settle``
     bounds how long to wait for the endpoint to answer again after a rung.
     """
-    from sectigo_chain.apply import observe
-    from sectigo_chain.plan import plan as make_plan
+    from sectigo_chain.applier import observe
+    from sectigo_chain.planner import plan as make_plan
     from sectigo_chain.targets import catalog_for
 
     started = time.monotonic()

@@ -1,0 +1,540 @@
+"""Benchmark: ``sectigo-chain check`` against sslyze's certificate_info scan, same endpoints.
+
+Run from the repository root (sslyze is AGPL: install it in a separate venv, never here)::
+
+    python3 -m venv /work/bench-venv && /work/bench-venv/bin/pip install sslyze
+    PYTHONPATH=. python benchmarks/bench_check.py --sslyze-python /work/bench-venv/bin/python
+    PYTHONPATH=. python benchmarks/bench_check.py --sizes 50 --repeat 5    # SSLYZE_PYTHON env
+
+N loopback endpoints (default N = 1, 10, 50, 200) serve the scenarios of
+``tests/golden/check_truth_table.json`` in turn (the Python-``ssl`` ones; each endpoint gets its
+own leaf) from a separate process, so each tool's CPU time is its own. For each N it times:
+
+* ours, API: ``check_many`` in this process (wall: ``perf_counter``; CPU: ``process_time``);
+* ours, CLI: ``python -m sectigo_chain check --targets-file ... --json`` as a child process;
+* sslyze, API: ``Scanner`` with ``CERTIFICATE_INFO`` in the sslyze venv (timed inside that
+  process: imports and start-up excluded, like ours);
+* sslyze, CLI: ``sslyze --certinfo --certinfo_ca_file ...`` as a child process.
+
+Child CPU is ``resource.getrusage(RUSAGE_CHILDREN)`` (user + system) deltas. The servers count
+the connections each endpoint accepted. "Findings" counts, per endpoint, what each tool flags:
+ours = chain findings + profiles (legacy, modern) that fail; sslyze = the custom CA store
+(the lab legacy roots) failing validation + invalid order + anchor sent + SHA-1 in the
+verified chain. Without ``--sslyze-python``/``SSLYZE_PYTHON`` only our figures are printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import multiprocessing as mp
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.x509.oid import NameOID
+
+REPO = Path(__file__).resolve().parents[1]
+TABLE = json.loads((REPO / "tests" / "golden" / "check_truth_table.json").read_text("utf-8"))
+UTC = dt.timezone.utc
+
+SSLYZE_RUNNER = r"""
+import json, sys, time
+from pathlib import Path
+from sslyze import (Scanner, ServerNetworkLocation, ServerScanRequest, ScanCommand,
+                    ScanCommandAttemptStatusEnum)
+from sslyze.plugins.certificate_info.implementation import CertificateInfoExtraArgument
+from sslyze.scanner.models import ScanCommandsExtraArguments
+
+spec = json.load(sys.stdin)
+extra = ScanCommandsExtraArguments(
+    certificate_info=CertificateInfoExtraArgument(custom_ca_file=Path(spec["ca_file"])))
+requests = [ServerScanRequest(server_location=ServerNetworkLocation(name, port, "127.0.0.1"),
+                              scan_commands={ScanCommand.CERTIFICATE_INFO},
+                              scan_commands_extra_arguments=extra)
+            for name, port in spec["targets"]]
+wall0, cpu0 = time.perf_counter(), time.process_time()
+scanner = Scanner(concurrent_server_scans_limit=spec.get("servers"))
+scanner.queue_scans(requests)
+by_port = {}
+for result in scanner.get_results():
+    port = result.server_location.port
+    row = {"ok": False}
+    attempt = result.scan_result.certificate_info if result.scan_result else None
+    if attempt is not None and attempt.status == ScanCommandAttemptStatusEnum.COMPLETED:
+        dep = attempt.result.certificate_deployments[0]
+        ca = Path(spec["ca_file"])
+        custom = [r for r in dep.path_validation_results if r.trust_store.path == ca]
+        row = {"ok": True, "chain_len": len(dep.received_certificate_chain),
+               "custom_valid": bool(custom and custom[0].was_validation_successful),
+               "custom_error": custom[0].validation_error if custom else None,
+               "order_ok": dep.received_chain_has_valid_order,
+               "contains_anchor": dep.received_chain_contains_anchor_certificate,
+               "sha1": dep.verified_chain_has_sha1_signature}
+    by_port[port] = row
+wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+print(json.dumps({"wall": wall, "cpu": cpu,
+                  "results": [by_port.get(port, {"ok": False}) for _, port in spec["targets"]]}))
+"""
+
+
+# --- endpoints --------------------------------------------------------------------------------
+
+
+@dataclass
+class Endpoint:
+    scenario: str
+    servername: str  # "" = no SNI
+    chain_pem: bytes
+    key_pem: bytes
+    sni: dict[str, bytes] = field(default_factory=dict)  # name -> chain PEM (same key)
+    min_version: str = "1.2"
+    max_version: str = "1.3"
+
+
+def _pem(certs: list[x509.Certificate]) -> bytes:
+    return b"".join(c.public_bytes(Encoding.PEM) for c in certs)
+
+
+def build_endpoints(n: int, lab: Any) -> list[Endpoint]:
+    """N endpoints cycling through the truth table's Python-served scenarios, one leaf each."""
+    from sectigo_chain.testing import make_certificate, new_key
+
+    keys = {"RSA": new_key("RSA"), "ECC": new_key("ECC")}
+    now = dt.datetime.now(UTC)
+    expired = make_certificate(
+        subject=lab.r46_root.cert.subject,
+        public_key=lab.r46_root.key.public_key(),
+        issuer=lab.usertrust_rsa.cert.subject,
+        issuer_key=lab.usertrust_rsa.key,
+        not_before=dt.datetime(2021, 3, 22, tzinfo=UTC),
+        not_after=dt.datetime(2024, 1, 1, tzinfo=UTC),
+        ca=True,
+    )
+    other = new_key("ECC")
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Unrelated Test CA")])
+    unrelated = make_certificate(
+        subject=name,
+        public_key=other.public_key(),
+        issuer=name,
+        issuer_key=other,
+        not_before=now - dt.timedelta(days=1),
+        not_after=now + dt.timedelta(days=365),
+        ca=True,
+    )
+    fixed = {
+        "r36": lab.r36.cert,
+        "e36": lab.e36.cert,
+        "r46_cross": lab.r46_cross,
+        "e46_cross": lab.e46_cross,
+        "r46_self": lab.r46_root.cert,
+        "usertrust_rsa": lab.usertrust_rsa.cert,
+        "usertrust_rsa_cross_aaa": lab.usertrust_rsa_cross_aaa,
+        "expired_r46_cross": expired,
+        "unrelated_ca": unrelated,
+    }
+    rows = [
+        (name, row)
+        for name, row in TABLE["scenarios"].items()
+        if TABLE["servers"][row["server"]].get("engine", "python") == "python"
+    ]
+    out = []
+    for i in range(n):
+        scenario, row = rows[i % len(rows)]
+        spec = TABLE["servers"][row["server"]]
+        family = "ECC" if spec["chain"][0] == "ecc_leaf" else "RSA"
+        leaf = lab.issue_leaf(
+            [f"ep{i}.example.test", "www.example.test", "sni.example.test"],
+            family=family,
+            key=keys[family],
+        )
+        certs = {**fixed, "leaf": leaf.cert, "ecc_leaf": leaf.cert}
+        out.append(
+            Endpoint(
+                scenario=scenario,
+                servername=row["servername"],
+                chain_pem=_pem([certs[c] for c in spec["chain"]]),
+                key_pem=keys[family].private_bytes(
+                    Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+                ),
+                sni={k: _pem([certs[c] for c in v]) for k, v in spec.get("sni", {}).items()},
+                min_version=spec.get("min_version", "1.2"),
+                max_version=spec.get("max_version", "1.3"),
+            )
+        )
+    return out
+
+
+def _serve(endpoints: list[Endpoint], conn: Connection) -> None:
+    from sectigo_chain.testing_tls import LoopbackTLSServer, ServerLoop
+
+    def load(pem: bytes) -> list[x509.Certificate]:
+        return x509.load_pem_x509_certificates(pem)
+
+    with ServerLoop() as loop:
+        servers = []
+        for ep in endpoints:
+            key = serialization.load_pem_private_key(ep.key_pem, None)
+            server = LoopbackTLSServer(
+                load(ep.chain_pem),
+                key,  # type: ignore[arg-type]
+                sni={k: (load(v), key) for k, v in ep.sni.items()},  # type: ignore[misc]
+                min_version=ep.min_version,
+                max_version=ep.max_version,
+                loop=loop,
+            )
+            server.start()
+            servers.append(server)
+        conn.send([s.port for s in servers])
+        while conn.recv() == "stats":
+            conn.send(([s.connections for s in servers], time.process_time()))
+        for server in servers:
+            server.close()
+
+
+@dataclass
+class Running:
+    endpoints: list[Endpoint]
+    ports: list[int]
+    stats: Callable[[], tuple[int, float]]
+    """(connections accepted by all endpoints so far, CPU seconds the servers used so far)"""
+
+
+@contextmanager
+def serving(endpoints: list[Endpoint]) -> Iterator[Running]:
+    ctx = mp.get_context("spawn")
+    parent, child = ctx.Pipe()
+    proc = ctx.Process(target=_serve, args=(endpoints, child), daemon=True)
+    proc.start()
+    try:
+        ports: list[int] = parent.recv()
+
+        def stats() -> tuple[int, float]:
+            parent.send("stats")
+            counts, cpu = parent.recv()
+            return sum(counts), cpu
+
+        yield Running(endpoints, ports, stats)
+    finally:
+        parent.send("stop")
+        proc.join(10)
+        if proc.is_alive():
+            proc.kill()
+
+
+# --- the runs ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Measure:
+    wall: float
+    cpu: float
+    connections: float  # per endpoint
+    server_cpu: float  # CPU seconds the servers spent on this run
+    findings: int | None = None
+    detail: list[Any] = field(default_factory=list)
+
+
+def _delta(run: Running, before: tuple[int, float]) -> tuple[float, float]:
+    """(connections per endpoint, server CPU seconds) since ``before``."""
+    connections, cpu = run.stats()
+    return (connections - before[0]) / len(run.ports), cpu - before[1]
+
+
+def _child_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _timed_child(
+    cmd: list[str], **kw: Any
+) -> tuple[float, float, subprocess.CompletedProcess[str]]:
+    cpu0, wall0 = _child_cpu(), time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False, **kw)
+    return time.perf_counter() - wall0, _child_cpu() - cpu0, proc
+
+
+def cold_caches() -> None:
+    """Forget what earlier runs memoised (certificate facts, summaries), as a new process
+    would; imports stay loaded, as they do for the sslyze API run (timed inside its process)."""
+    from sectigo_chain import _tls_engine, catalog, chain_findings, check_judge
+
+    for cached in (
+        _tls_engine.is_ip,
+        catalog.default_catalog,
+        chain_findings.issued_by,
+        chain_findings.fingerprint,
+        chain_findings.spki,
+        check_judge.summary,
+    ):
+        cached.cache_clear()
+
+
+def ours_api(run: Running, catalog: Any, profiles: list[str], *, warm: bool = False) -> Measure:
+    """``check_many`` in this process; profiles are loaded inside the timed call (by name)."""
+    from sectigo_chain.check import ChainReport, check_many
+    from sectigo_chain.tls import NO_SNI, Target
+
+    if not warm:
+        cold_caches()
+
+    targets = [
+        Target("127.0.0.1", p, ep.servername or NO_SNI)
+        for ep, p in zip(run.endpoints, run.ports, strict=True)
+    ]
+    before = run.stats()
+    wall0, cpu0 = time.perf_counter(), time.process_time()
+    results = check_many(targets, profiles=profiles, catalog=catalog, timeout=30)
+    wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+    conns, server = _delta(run, before)
+    findings = 0
+    for r in results:
+        if not isinstance(r, ChainReport):
+            raise SystemExit(f"our check failed on a benchmark endpoint: {r}")
+        findings += len(r.findings) + sum(not p.valid for p in r.profiles.values())
+    return Measure(wall, cpu, conns, server, findings, list(results))
+
+
+def ours_cli(run: Running, workdir: Path, profile_args: list[str]) -> Measure:
+    listing = workdir / "targets.txt"
+    listing.write_text(
+        "".join(
+            f"127.0.0.1:{p} {ep.servername}\n"
+            for ep, p in zip(run.endpoints, run.ports, strict=True)
+        ),
+        encoding="utf-8",
+    )
+    cmd = [sys.executable, "-m", "sectigo_chain", "check", "--targets-file", str(listing)]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    before = run.stats()
+    wall, cpu, proc = _timed_child([*cmd, "--json", *profile_args], env=env)
+    if proc.returncode not in (0, 1):
+        raise SystemExit(f"sectigo-chain check exited {proc.returncode}: {proc.stderr[-500:]}")
+    return Measure(wall, cpu, *_delta(run, before))
+
+
+def _sslyze_findings(row: dict[str, Any]) -> int:
+    if not row.get("ok"):
+        return 0
+    return (
+        (not row["custom_valid"])
+        + (row["order_ok"] is False)
+        + bool(row["contains_anchor"])
+        + bool(row["sha1"])
+    )
+
+
+def sslyze_api(run: Running, python: str, ca_file: Path, servers: int | None = None) -> Measure:
+    spec = {
+        "ca_file": str(ca_file),
+        "servers": servers,
+        "targets": [
+            [ep.servername or "127.0.0.1", p]
+            for ep, p in zip(run.endpoints, run.ports, strict=True)
+        ],
+    }
+    before = run.stats()
+    proc = subprocess.run(
+        [python, "-c", SSLYZE_RUNNER],
+        input=json.dumps(spec),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise SystemExit(f"sslyze runner failed: {proc.stderr[-1500:]}")
+    doc = json.loads(proc.stdout)
+    conns, server = _delta(run, before)
+    rows = doc["results"]
+    findings = sum(_sslyze_findings(r) for r in rows)
+    return Measure(doc["wall"], doc["cpu"], conns, server, findings, rows)
+
+
+def sslyze_cli(run: Running, python: str, ca_file: Path, workdir: Path) -> Measure:
+    exe = str(Path(python).with_name("sslyze"))
+    targets = [
+        f"{ep.servername or '127.0.0.1'}:{p}{{127.0.0.1}}"
+        for ep, p in zip(run.endpoints, run.ports, strict=True)
+    ]
+    out = workdir / "sslyze.json"
+    cmd = [exe, "--certinfo", f"--certinfo_ca_file={ca_file}", f"--json_out={out}", "--quiet"]
+    before = run.stats()
+    wall, cpu, proc = _timed_child([*cmd, *targets])
+    if proc.returncode != 0:
+        raise SystemExit(f"sslyze exited {proc.returncode}: {proc.stderr[-1500:]}")
+    return Measure(wall, cpu, *_delta(run, before))
+
+
+# --- report -----------------------------------------------------------------------------------
+
+
+def _median(measures: list[Measure]) -> Measure:
+    return Measure(
+        statistics.median(m.wall for m in measures),
+        statistics.median(m.cpu for m in measures),
+        statistics.mean(m.connections for m in measures),
+        statistics.median(m.server_cpu for m in measures),
+        measures[-1].findings,
+        measures[-1].detail,
+    )
+
+
+def _row(n: int, tool: str, m: Measure, ours: Measure | None) -> str:
+    """One table row; on a baseline row, ``ours`` gives how many times faster ours is."""
+    ratio = f"{m.wall / ours.wall:>7.1f}x" if ours is not None else f"{'':>8}"
+    found = "-" if m.findings is None else str(m.findings)
+    return (
+        f"| {n:>4} | {tool:<14} | {m.wall:>8.3f} | {m.cpu:>7.3f} | {m.server_cpu:>7.3f} "
+        f"| {m.connections:>7.2f} | {found:>8} | {ratio} |"
+    )
+
+
+def scenario_table(ours: Measure, theirs: Measure | None, endpoints: list[Endpoint]) -> None:
+    print("\nPer scenario (first endpoint of each): what each tool reports")
+    print("| scenario | ours: verdict, findings, failing profiles | sslyze: custom store, flags |")
+    print("|---|---|---|")
+    seen: set[str] = set()
+    for i, ep in enumerate(endpoints):
+        if ep.scenario in seen:
+            continue
+        seen.add(ep.scenario)
+        report = ours.detail[i]
+        codes = ", ".join(f.code for f in report.findings) or "none"
+        failing = ", ".join(n for n, p in report.profiles.items() if not p.valid) or "none"
+        mine = f"{report.verdict}; {codes}; fails: {failing}"
+        other = "-"
+        if theirs is not None:
+            row = theirs.detail[i]
+            if not row.get("ok"):
+                other = "scan failed"
+            else:
+                flags = [
+                    "order invalid" if row["order_ok"] is False else "",
+                    "anchor sent" if row["contains_anchor"] else "",
+                    "SHA-1" if row["sha1"] else "",
+                ]
+                state = "valid" if row["custom_valid"] else f"invalid ({_short(row)})"
+                other = "; ".join([state, *[f for f in flags if f]])
+        print(f"| {ep.scenario} | {mine} | {other} |")
+
+
+def _short(row: dict[str, Any]) -> str:
+    """sslyze's validation error without its boilerplate."""
+    text = str(row.get("custom_error") or "")
+    text = text.replace("validation failed: ", "").replace("candidates exhausted: ", "")
+    return text.split(" (encountered")[0]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1, 10, 50, 200])
+    parser.add_argument("--repeat", type=int, default=3, help="runs per tool and size (median)")
+    parser.add_argument("--sslyze-python", default=os.environ.get("SSLYZE_PYTHON"))
+    parser.add_argument("--no-cli", action="store_true", help="skip the two CLI runs")
+    parser.add_argument(
+        "--warm",
+        action="store_true",
+        help="keep our memoised certificate facts between runs (repeated checks of one fleet)",
+    )
+    parser.add_argument(
+        "--sslyze-servers",
+        type=int,
+        metavar="K",
+        help="also time sslyze's API scanning K servers at once (its default is 10)",
+    )
+    args = parser.parse_args(argv)
+
+    from sectigo_chain.testing import default_lab
+
+    lab = default_lab()
+    profiles = ["legacy", "modern"]
+    sslyze = args.sslyze_python
+    if sslyze and not Path(sslyze).exists():
+        parser.error(f"--sslyze-python {sslyze} does not exist")
+    load0 = _load()
+    caches = "warm" if args.warm else "cold"
+    print(
+        f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs, median of {args.repeat} runs, "
+        f"{caches} caches"
+    )
+    print("'ours is': the baseline's wall time divided by ours (API vs API, CLI vs CLI);")
+    print("'srv cpu': CPU seconds the loopback servers (another process) spent on that run")
+    if not sslyze:
+        print("sslyze baseline skipped: pass --sslyze-python PATH or set SSLYZE_PYTHON")
+    header = (
+        "|    N | tool           |   wall s |   cpu s | srv cpu | conn/ep | findings | ours is |"
+    )
+    print(header)
+    print("|" + "|".join("-" * (len(c)) for c in header.split("|")[1:-1]) + "|")
+    with tempfile.TemporaryDirectory(prefix="bench-check-") as tmp:
+        work = Path(tmp)
+        ca_file = work / "lab-legacy.pem"
+        ca_file.write_bytes(_pem([lab.usertrust_rsa.cert, lab.usertrust_ecc.cert]))
+        modern = work / "lab-modern.pem"
+        modern.write_bytes(_pem([lab.r46_root.cert, lab.e46_root.cert]))
+        profile_args = ["--profile", f"lab-legacy={ca_file}", "--profile", f"lab-modern={modern}"]
+        last: tuple[Measure, Measure | None, list[Endpoint]] | None = None
+        for n in args.sizes:
+            endpoints = build_endpoints(n, lab)
+            with serving(endpoints) as run:
+                ours_api(run, lab.catalog, profiles)  # warm-up: imports, caches
+                api = _median(
+                    [
+                        ours_api(run, lab.catalog, profiles, warm=args.warm)
+                        for _ in range(args.repeat)
+                    ]
+                )
+                cli = None
+                if not args.no_cli:
+                    cli = _median([ours_cli(run, work, profile_args) for _ in range(args.repeat)])
+                s_api = s_cli = s_tuned = None
+                if sslyze:
+                    s_api = _median([sslyze_api(run, sslyze, ca_file) for _ in range(args.repeat)])
+                    if args.sslyze_servers:
+                        s_tuned = _median(
+                            [
+                                sslyze_api(run, sslyze, ca_file, args.sslyze_servers)
+                                for _ in range(args.repeat)
+                            ]
+                        )
+                    if not args.no_cli:
+                        s_cli = _median(
+                            [sslyze_cli(run, sslyze, ca_file, work) for _ in range(args.repeat)]
+                        )
+            print(_row(n, "ours API", api, None))
+            if s_api is not None:
+                print(_row(n, "sslyze API", s_api, api))
+            if s_tuned is not None:
+                print(_row(n, f"sslyze API {args.sslyze_servers}", s_tuned, api))
+            if cli is not None:
+                print(_row(n, "ours CLI", cli, None))
+            if s_cli is not None and cli is not None:
+                print(_row(n, "sslyze CLI", s_cli, cli))
+            last = (api, s_api, endpoints)
+            sys.stdout.flush()
+        if last is not None:
+            scenario_table(*last)
+    print(f"\nload average at the start: {load0}, at the end: {_load()}")
+    return 0
+
+
+def _load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
