@@ -23,8 +23,8 @@ from sectigo_chain.errors import ApplyError, ExecutionError, PlanRefused, Templa
 from sectigo_chain.executors import Executor
 from sectigo_chain.journal import Journal, RollbackResult, rollback
 from sectigo_chain.models import DesiredState, ObservedState
-from sectigo_chain.planner import plan as make_plan
 from sectigo_chain.plan_models import Action, ApplyResult, Plan, StepResult
+from sectigo_chain.planner import plan as make_plan
 from sectigo_chain.retry import RetryPolicy, run_script
 
 __all__ = ["apply", "default_journal_path", "observe"]

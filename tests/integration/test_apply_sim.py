@@ -16,8 +16,8 @@ from sectigo_chain.errors import ApplyError, PlanRefused
 from sectigo_chain.executors.simulated import Faults, SimulatedHost
 from sectigo_chain.journal import rollback
 from sectigo_chain.models import DesiredState
-from sectigo_chain.planner import plan
 from sectigo_chain.plan_models import ApplyResult, Plan
+from sectigo_chain.planner import plan
 from sectigo_chain.recipe import sectigo_fix
 from sectigo_chain.retry import RetryPolicy
 from sectigo_chain.sim_scenarios import SCENARIOS

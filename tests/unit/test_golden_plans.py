@@ -21,8 +21,8 @@ from pydantic import SecretBytes, SecretStr
 from sectigo_chain.certs import to_legacy_pfx
 from sectigo_chain.errors import PlanRefused
 from sectigo_chain.models import DesiredState, ObservedState
-from sectigo_chain.planner import plan
 from sectigo_chain.plan_models import Plan
+from sectigo_chain.planner import plan
 
 CASES = sorted((Path(__file__).parent.parent / "golden" / "plans").glob("*.json"))
 PASSWORD = "golden"

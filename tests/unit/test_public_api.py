@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import sectigo_chain
 
 REPO = Path(__file__).resolve().parents[2]
@@ -21,12 +23,8 @@ def test_all_is_sorted_and_complete() -> None:
 
 
 def test_unknown_attribute_is_an_attribute_error() -> None:
-    try:
+    with pytest.raises(AttributeError, match="no_such_thing"):
         sectigo_chain.no_such_thing  # type: ignore[attr-defined] # noqa: B018
-    except AttributeError as exc:
-        assert "no_such_thing" in str(exc)
-    else:
-        raise AssertionError("expected AttributeError")
 
 
 def test_import_does_not_load_heavy_modules() -> None:
