@@ -138,6 +138,17 @@ _PINNED_ONLY: tuple[_Meta, ...] = tuple(
 )  # fmt: skip
 
 
+# Newer issuing CAs that Sectigo's list names under R46/E46 (shared/sectigo/MANIFEST.md: DV/OV/EV
+# R35 2025-08-01..2035-07-31, DV/OV/EV R40 and E40 2025-05-14..2040-05-13). Neither a copy nor a
+# fingerprint could be obtained here, so they are known by NAME only: a leaf under one of them is
+# recognised as R46/E46 ("issuer recognised by name"), never by fingerprint. TODO: pin them.
+_KNOWN_BY_NAME_ONLY: dict[str, RootKey] = {
+    f"Sectigo Public Server Authentication CA {level} {gen}": ("E46" if gen == "E40" else "R46")
+    for gen, levels in (("R35", "DV OV EV"), ("R40", "DV OV EV"), ("E40", "DV OV EV"))
+    for level in levels.split()
+}
+
+
 class CatalogEntry(BaseModel):
     """One known Sectigo CA certificate: its role and the Windows store it belongs in."""
 
@@ -276,7 +287,7 @@ class Catalog:
         for e in self.entries:
             if e.subject_cn == subject_cn:
                 return e.root
-        return None
+        return _KNOWN_BY_NAME_ONLY.get(subject_cn)
 
     def __repr__(self) -> str:
         return f"Catalog({len(self.entries)} entries, {len(self._certs)} certificates)"

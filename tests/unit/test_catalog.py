@@ -189,3 +189,27 @@ def test_lab_catalog_mirrors_roles(lab: LabHierarchy) -> None:
     assert cat.cross_sign("E46").sha256 == sha256_hex(lab.e46_cross)
     assert cat.root_key_of(lab.r46_cross) == "R46"
     assert default_catalog().identify(lab.r46_root.cert) is None
+
+
+def test_newer_issuing_cas_known_by_name(lab: LabHierarchy) -> None:
+    # R35/R40/E40 are named in Sectigo's list but neither copy nor fingerprint is shipped:
+    # recognised by name (and said so), not guessed.
+    key = new_key("ECC")
+    for cn, root in (
+        ("Sectigo Public Server Authentication CA DV R35", "R46"),
+        ("Sectigo Public Server Authentication CA OV R40", "R46"),
+        ("Sectigo Public Server Authentication CA EV E40", "E46"),
+    ):
+        leaf = make_certificate(
+            subject=x509.Name.from_rfc4514_string("CN=new.example.test"),
+            public_key=key.public_key(),
+            issuer=x509.Name.from_rfc4514_string(f"CN={cn},O=Sectigo Limited,C=GB"),
+            issuer_key=key,
+            not_before=lab.r36.cert.not_valid_before_utc,
+            not_after=lab.r36.cert.not_valid_after_utc,
+            ca=False,
+        )
+        answer = cross_sign_for(leaf)
+        assert answer.root == root, cn
+        assert answer.method == "issuer_name", cn
+        assert not answer.guessed
