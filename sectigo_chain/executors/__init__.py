@@ -131,15 +131,17 @@ def parse_document(
 
 
 def mask_secrets(text: str, script: RenderedScript, extra: tuple[str, ...] = ()) -> str:
-    """Replace the script's secret values (and its payload, when it holds secrets) and any
-    ``extra`` secrets (a WinRM password) in ``text`` with asterisks."""
-    secrets = [s for s in extra if s]
+    """``text`` with the script's secret values (and its payload, when it holds secrets), any
+    ``extra`` secrets (a WinRM password) and every registered secret masked.
+
+    One implementation: :func:`sectigo_chain.logs.mask_text` (values under 3 characters are
+    not masked there, since masking them would shred every message).
+    """
+    from sectigo_chain.logs import mask_text
+
+    secrets = list(extra)
     if script.secret_fields:
         params = script.decoded_params()
-        secrets.extend(
-            v for name in script.secret_fields if isinstance(v := params.get(name), str) and v
-        )
+        secrets.extend(v for name in script.secret_fields if isinstance(v := params.get(name), str))
         secrets.append(script.payload)
-    for secret in sorted(secrets, key=len, reverse=True):
-        text = text.replace(secret, "********")
-    return text
+    return mask_text(text, secrets)

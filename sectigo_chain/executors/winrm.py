@@ -275,12 +275,10 @@ class WinRMExecutor(ExecutorBase):
 
 
 def _safe(exc: BaseException, settings: WinRMSettings) -> str:
-    text = str(exc)
-    if settings.password is not None:
-        secret = settings.password.get_secret_value()
-        if secret:
-            text = text.replace(secret, "********")
-    return text[:500]
+    from sectigo_chain.logs import mask_text
+
+    extra = (settings.password.get_secret_value(),) if settings.password else ()
+    return mask_text(str(exc), extra)[:500]
 
 
 def _mask(text: str, script: RenderedScript, settings: WinRMSettings) -> str:

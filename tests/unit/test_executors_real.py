@@ -247,3 +247,18 @@ def test_winrm_errors_are_mapped_and_masked() -> None:
     assert "denied" in text
     assert "Winrm-S3cret" not in text
     assert "Winrm-S3cret" not in repr(_executor())
+
+
+def test_short_password_does_not_shred_messages() -> None:
+    """Masking a 1-character password would mangle every message; longer ones are masked."""
+    for password, hidden in (("x", False), ("Winrm-S3cret", True)):
+        settings = parse_winrm_target("winrm://admin@web01", password=SecretStr(password))
+
+        def refuse(s: WinRMSettings, pw: str = password) -> FakeSession:
+            raise ConnectionRefusedError(f"Max retries exceeded (auth {pw})")
+
+        with pytest.raises(ConnectionFailed) as info:
+            WinRMExecutor(settings, session_factory=refuse).run(render("observe", {}), timeout=5)
+        text = str(info.value)
+        assert "Max retries exceeded" in text
+        assert (password not in text) is hidden
