@@ -5,12 +5,16 @@ Run from the repository root (sslyze is AGPL: install it in a separate venv, nev
     python3 -m venv /work/bench-venv && /work/bench-venv/bin/pip install sslyze
     PYTHONPATH=. python benchmarks/bench_check.py --sslyze-python /work/bench-venv/bin/python
     PYTHONPATH=. python benchmarks/bench_check.py --sizes 50 --repeat 5    # SSLYZE_PYTHON env
+    PYTHONPATH=. python benchmarks/bench_check.py --leaf-keys ec    # P-256 leaves everywhere
 
 N loopback endpoints (default N = 1, 10, 50, 200) serve the scenarios of
 ``tests/golden/check_truth_table.json`` in turn (the Python-``ssl`` ones; each endpoint gets its
-own leaf) from a separate process, so each tool's CPU time is its own. For each N it times:
+own leaf: RSA-2048, P-256 under E36; ``--leaf-keys ec`` gives every leaf a P-256 key) from a
+separate process, so each tool's CPU time is its own. For each N it times:
 
-* ours, API: ``check_many`` in this process (wall: ``perf_counter``; CPU: ``process_time``);
+* ours, API: ``check_many`` in this process (wall: ``perf_counter``; CPU: ``process_time``),
+  every memo of the package cleared before each run unless ``--warm``;
+* ours, fetch (``--breakdown``): ``tls.fetch_many`` alone, the handshakes without analysis;
 * ours, CLI: ``python -m sectigo_chain check --targets-file ... --json`` as a child process;
 * sslyze, API: ``Scanner`` with ``CERTIFICATE_INFO`` in the sslyze venv (timed inside that
   process: imports and start-up excluded, like ours);
@@ -110,8 +114,12 @@ def _pem(certs: list[x509.Certificate]) -> bytes:
     return b"".join(c.public_bytes(Encoding.PEM) for c in certs)
 
 
-def build_endpoints(n: int, lab: Any) -> list[Endpoint]:
-    """N endpoints cycling through the truth table's Python-served scenarios, one leaf each."""
+def build_endpoints(n: int, lab: Any, leaf_keys: str = "scenario") -> list[Endpoint]:
+    """N endpoints cycling through the truth table's Python-served scenarios, one leaf each.
+
+    ``leaf_keys="scenario"``: an RSA-2048 leaf key under R36, a P-256 one under E36 (the
+    scenario's family); ``"ec"``: a P-256 leaf key everywhere (same issuers and chains), which
+    makes each server handshake far cheaper (an ECDSA signature instead of an RSA one)."""
     from sectigo_chain.testing import make_certificate, new_key
 
     keys = {"RSA": new_key("RSA"), "ECC": new_key("ECC")}
@@ -157,10 +165,11 @@ def build_endpoints(n: int, lab: Any) -> list[Endpoint]:
         scenario, row = rows[i % len(rows)]
         spec = TABLE["servers"][row["server"]]
         family = "ECC" if spec["chain"][0] == "ecc_leaf" else "RSA"
+        key = keys["ECC" if leaf_keys == "ec" else family]
         leaf = lab.issue_leaf(
             [f"ep{i}.example.test", "www.example.test", "sni.example.test"],
             family=family,
-            key=keys[family],
+            key=key,
         )
         certs = {**fixed, "leaf": leaf.cert, "ecc_leaf": leaf.cert}
         out.append(
@@ -168,7 +177,7 @@ def build_endpoints(n: int, lab: Any) -> list[Endpoint]:
                 scenario=scenario,
                 servername=row["servername"],
                 chain_pem=_pem([certs[c] for c in spec["chain"]]),
-                key_pem=keys[family].private_bytes(
+                key_pem=key.private_bytes(
                     Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
                 ),
                 sni={k: _pem([certs[c] for c in v]) for k, v in spec.get("sni", {}).items()},
@@ -269,19 +278,16 @@ def _timed_child(
 
 
 def cold_caches() -> None:
-    """Forget what earlier runs memoised (certificate facts, summaries), as a new process
-    would; imports stay loaded, as they do for the sslyze API run (timed inside its process)."""
-    from sectigo_chain import _tls_engine, catalog, chain_findings, check_judge
-
-    for cached in (
-        _tls_engine.is_ip,
-        catalog.default_catalog,
-        chain_findings.issued_by,
-        chain_findings.fingerprint,
-        chain_findings.spki,
-        check_judge.summary,
-    ):
-        cached.cache_clear()
+    """Forget what earlier runs memoised (parsed certificates, certificate facts, summaries,
+    the catalog), as a new process would; imports stay loaded, as they do for the sslyze API
+    run (timed inside its process). Every memo in the package has ``cache_clear``."""
+    for name, module in list(sys.modules.items()):
+        if name != "sectigo_chain" and not name.startswith("sectigo_chain."):
+            continue
+        for value in list(vars(module).values()):
+            clear = getattr(value, "cache_clear", None)
+            if callable(clear) and not isinstance(value, type):
+                clear()
 
 
 def ours_api(run: Running, catalog: Any, profiles: list[str], *, warm: bool = False) -> Measure:
@@ -307,6 +313,24 @@ def ours_api(run: Running, catalog: Any, profiles: list[str], *, warm: bool = Fa
             raise SystemExit(f"our check failed on a benchmark endpoint: {r}")
         findings += len(r.findings) + sum(not p.valid for p in r.profiles.values())
     return Measure(wall, cpu, conns, server, findings, list(results))
+
+
+def ours_fetch(run: Running) -> Measure:
+    """Only the handshakes: ``tls.fetch_many`` (the share of ``check`` that OpenSSL bounds)."""
+    from sectigo_chain.tls import NO_SNI, FetchResult, Target, fetch_many
+
+    cold_caches()
+    targets = [
+        Target("127.0.0.1", p, ep.servername or NO_SNI)
+        for ep, p in zip(run.endpoints, run.ports, strict=True)
+    ]
+    before = run.stats()
+    wall0, cpu0 = time.perf_counter(), time.process_time()
+    results = fetch_many(targets, timeout=30)
+    wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+    if not all(isinstance(r, FetchResult) for r in results):
+        raise SystemExit("our fetch failed on a benchmark endpoint")
+    return Measure(wall, cpu, *_delta(run, before))
 
 
 def ours_cli(run: Running, workdir: Path, profile_args: list[str]) -> Measure:
@@ -451,6 +475,17 @@ def main(argv: list[str] | None = None) -> int:
         help="keep our memoised certificate facts between runs (repeated checks of one fleet)",
     )
     parser.add_argument(
+        "--breakdown",
+        action="store_true",
+        help="also time our handshakes alone (tls.fetch_many, no analysis): 'ours fetch'",
+    )
+    parser.add_argument(
+        "--leaf-keys",
+        choices=("scenario", "ec"),
+        default="scenario",
+        help="scenario (default): RSA-2048 leaves, P-256 under E36; ec: P-256 leaves everywhere",
+    )
+    parser.add_argument(
         "--sslyze-servers",
         type=int,
         metavar="K",
@@ -469,7 +504,7 @@ def main(argv: list[str] | None = None) -> int:
     caches = "warm" if args.warm else "cold"
     print(
         f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs, median of {args.repeat} runs, "
-        f"{caches} caches"
+        f"{caches} caches, leaf keys: {args.leaf_keys}"
     )
     print("'ours is': the baseline's wall time divided by ours (API vs API, CLI vs CLI);")
     print("'srv cpu': CPU seconds the loopback servers (another process) spent on that run")
@@ -489,7 +524,7 @@ def main(argv: list[str] | None = None) -> int:
         profile_args = ["--profile", f"lab-legacy={ca_file}", "--profile", f"lab-modern={modern}"]
         last: tuple[Measure, Measure | None, list[Endpoint]] | None = None
         for n in args.sizes:
-            endpoints = build_endpoints(n, lab)
+            endpoints = build_endpoints(n, lab, args.leaf_keys)
             with serving(endpoints) as run:
                 ours_api(run, lab.catalog, profiles)  # warm-up: imports, caches
                 api = _median(
@@ -498,6 +533,9 @@ def main(argv: list[str] | None = None) -> int:
                         for _ in range(args.repeat)
                     ]
                 )
+                fetch = None
+                if args.breakdown:
+                    fetch = _median([ours_fetch(run) for _ in range(args.repeat)])
                 cli = None
                 if not args.no_cli:
                     cli = _median([ours_cli(run, work, profile_args) for _ in range(args.repeat)])
@@ -516,6 +554,8 @@ def main(argv: list[str] | None = None) -> int:
                             [sslyze_cli(run, sslyze, ca_file, work) for _ in range(args.repeat)]
                         )
             print(_row(n, "ours API", api, None))
+            if fetch is not None:
+                print(_row(n, "ours fetch", fetch, None))
             if s_api is not None:
                 print(_row(n, "sslyze API", s_api, api))
             if s_tuned is not None:

@@ -1,25 +1,36 @@
 """Fleet rollout benchmark: N simulated hosts, 100 ms of latency per pipeline, concurrency C.
 
-Every host is a real ``SimulatedHost`` (``sim://broken-r46``: the full apply runs: observe,
-three actions with a journal, then verify = observe + verify_chain) whose ``run`` first sleeps
+A ``fleet apply`` of ``sim://broken-r46`` hosts (observe, three actions with a journal, then
+verify = observe + verify_chain: 6 pipelines per host) where every pipeline first sleeps
 ``--latency`` seconds, the way a WinRM round trip would. The served chain is read from the
 model (``sim-model``, no TLS: 1,000 loopback listeners would measure TLS, not the fleet).
+Two kinds of host (``--hosts``):
+
+* ``replay``: a fake host replaying what one real ``SimulatedHost`` answered to the same
+  rollout (checked script by script); it costs ~0.03 ms per host, so it measures the
+  controller. The fair measure of the controller's goals.
+* ``sim``: a real ``SimulatedHost`` per host; its model's CPU (which stands in for the remote
+  Windows machine) is metered apart.
 
 Printed per size (each in a fresh subprocess, so peak RSS is that size's own):
 
 * wall time against the ideal ``hosts x pipelines x latency / concurrency`` (pipelines: the
   measured mean per host), and against the ideal plus the canary (which runs alone first);
-* CPU: the whole process (``time.process_time``), the simulated hosts' own share (thread CPU
-  inside ``SimulatedHost.run``/``served_chain``/construction), and the rest = the controller's,
-  per host;
+* CPU (``os.times``: user + system, and the system part): the whole process, the simulated
+  hosts' own share (thread CPU inside ``SimulatedHost.run``/``served_chain``/construction),
+  and the rest = the controller's, per host;
 * memory: RSS after setup and peak RSS (``ru_maxrss``), and the growth per host.
 
     PYTHONPATH=. python benchmarks/bench_fleet.py                  # 100, 500, 1000 hosts
-    PYTHONPATH=. python benchmarks/bench_fleet.py --sizes 1000 --no-canary
+    PYTHONPATH=. python benchmarks/bench_fleet.py --sizes 1000 --hosts replay --no-canary
+    PYTHONPATH=. python benchmarks/bench_fleet.py --journal-dir /dev/shm   # journals on tmpfs
     PYTHONPATH=. python benchmarks/bench_fleet.py --breakdown 200   # where controller CPU goes
+    PYTHONPATH=. python benchmarks/bench_fleet.py --breakdown 200 --cold
 
 ``--breakdown N`` runs N replayed hosts one at a time without latency and meters the thread CPU
 of the controller's parts exclusively (a part's time excludes the metered parts it calls).
+``--cold`` also clears the certificate and chain memos before every host, as if each host
+served a certificate of its own (the replayed hosts all serve the same one).
 """
 
 from __future__ import annotations
@@ -242,7 +253,37 @@ class _Parts:
         return metered
 
 
-def breakdown(hosts: int, journal_dir: str | None) -> None:
+# Memos of facts about certificates and chains (module, name); ``--cold`` clears them before
+# every host, as if each host served a certificate of its own (an upper bound: the
+# intermediates' facts would stay warm in a real fleet).
+_MEMOS = (
+    ("sectigo_chain.models", "parse_der_b64"),
+    ("sectigo_chain.certs", "thumbprint"),
+    ("sectigo_chain.certs", "sha256_hex"),
+    ("sectigo_chain.chain_findings", "issued_by"),
+    ("sectigo_chain.chain_findings", "fingerprint"),
+    ("sectigo_chain.chain_findings", "spki"),
+    ("sectigo_chain.check_judge", "summary"),
+    ("sectigo_chain.plan_rules", "_identify"),
+    ("sectigo_chain.planner", "_cross_sign"),
+    ("sectigo_chain.verifier", "_describe"),
+    ("sectigo_chain.verifier", "_expected_served"),
+    ("sectigo_chain.verifier", "_report"),
+)
+
+
+def _clear_memos(ctx: Any) -> None:
+    import importlib
+
+    for module, name in _MEMOS:
+        memo = getattr(importlib.import_module(module), name, None)
+        if callable(getattr(memo, "cache_clear", None)):
+            memo.cache_clear()  # type: ignore[union-attr]
+    for attr in ("_memo", "_labelled"):
+        getattr(ctx, attr, {}).clear()
+
+
+def breakdown(hosts: int, journal_dir: str | None, cold: bool = False) -> None:
     """Where the controller's CPU goes per host (replayed hosts, no latency, one at a time)."""
     import sectigo_chain.applier as apply_mod
     import sectigo_chain.fleet as fleet_mod
@@ -257,18 +298,26 @@ def breakdown(hosts: int, journal_dir: str | None) -> None:
     parts = _Parts()
     patches = [
         (journal_mod.Journal, "write", "apply: journal writes (json + fsync)"),
-        (verify_mod, "report_for_chain", "verify: judge the chain Windows builds"),
+        (verify_mod, "report_for_chain", "judge chains (report_for_chain, on memo misses)"),
         (apply_mod, "observe", "observe: parse the document (x2)"),
         (plan_mod, "plan", "plan (x2: fleet + verify)"),
         (apply_mod, "make_plan", "plan (x2: fleet + verify)"),
         (templates_mod, "render", "render templates (x6)"),
-        (fleet_host.FleetContext, "judge", "fleet: served chain before/after (memoised)"),
+        (fleet_host.FleetContext, "judge", "fleet: served chain before/after (the rest)"),
         (apply_mod, "apply", "apply: the rest (plan dump, step records, results)"),
         (verify_mod, "verify", "verify: the rest (verify_chain parsing, report)"),
         (fleet_mod, "run_host", "fleet: the rest (worker, row, timings)"),
     ]
     for owner, attr, name in patches:
         setattr(owner, attr, parts.wrap(name, getattr(owner, attr)))
+    if cold:
+        metered_host = getattr(fleet_mod, "run_host")  # noqa: B009 - not exported
+
+        def cold_host(host: Any, secrets: Any, ctx: Any, **kwargs: Any) -> Any:
+            _clear_memos(ctx)
+            return metered_host(host, secrets, ctx, **kwargs)
+
+        setattr(fleet_mod, "run_host", cold_host)  # noqa: B010
     inv = Inventory.model_validate(
         {"hosts": [{"name": f"h{i:05d}", "target": "sim://broken-r46"} for i in range(hosts)]}
     )
@@ -281,7 +330,9 @@ def breakdown(hosts: int, journal_dir: str | None) -> None:
                   journal_dir=Path(tmp) / "j", sim_tls=False)  # fmt: skip
         total = time.process_time() - start
     where = journal_dir or tempfile.gettempdir()
-    print(f"controller CPU per host, {hosts} replayed hosts one at a time, journals in {where}")
+    memos = "every memo cleared before each host" if cold else "memos warm"
+    print(f"controller CPU per host, {hosts} replayed hosts one at a time, journals in {where}, "
+          f"{memos}")  # fmt: skip
     print("| part | ms/host |\n|---|---|")
     for name, spent in sorted(parts.totals.items(), key=lambda kv: -kv[1]):
         print(f"| {name} | {spent / hosts * 1000:.2f} |")
@@ -300,12 +351,15 @@ def main() -> None:
                         help="replay (fake hosts: controller only) and/or sim (a SimulatedHost "
                         "per host)")  # fmt: skip
     parser.add_argument("--breakdown", type=int, metavar="N", help="see the module docstring")
+    parser.add_argument("--cold", action="store_true",
+                        help="with --breakdown: clear the certificate/chain memos before each "
+                        "host (as if every host had its own certificate)")  # fmt: skip
     parser.add_argument("--journal-dir", help="where journals go (default: the temp folder)")
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--kind", default="replay", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.breakdown:
-        breakdown(args.breakdown, args.journal_dir)
+        breakdown(args.breakdown, args.journal_dir, cold=args.cold)
         return
     if args.child:
         canary = not args.no_canary

@@ -7,7 +7,10 @@ only when used). Everything listed in ``__all__`` is reachable as ``sectigo_chai
 from __future__ import annotations
 
 import importlib
-from typing import Any
+
+TYPE_CHECKING = False  # typing costs more than the rest of this module: not at import time
+if TYPE_CHECKING:
+    from typing import Any
 
 __version__ = "0.1.0"
 

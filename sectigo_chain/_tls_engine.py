@@ -21,7 +21,8 @@ import selectors
 import socket
 import ssl
 import time
-from collections import deque
+from collections import Counter, deque
+from collections.abc import Generator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
@@ -111,7 +112,20 @@ class Engine:
         return self._lookups[key]
 
     def run(self, jobs: list[Job], concurrency: int) -> None:
+        """Run ``jobs`` to the end."""
+        for _ in self.run_iter(jobs, concurrency):
+            pass
+
+    def run_iter(self, jobs: list[Job], concurrency: int) -> Generator[int, None, None]:
+        """Run ``jobs``, yielding each group (one target) as soon as all its jobs have ended.
+
+        While the caller holds a yielded group, nothing here runs (the servers go on with the
+        handshakes in flight); that time is added to every running job's deadlines, so the
+        caller's work on one target never makes another time out. Closing the iterator
+        closes every connection.
+        """
         waiting, active = deque(jobs), list[Job]()
+        left = Counter(job.group for job in jobs)
         try:
             while waiting or active:
                 now = time.monotonic()
@@ -119,7 +133,17 @@ class Engine:
                     job = waiting.popleft()
                     job.start(now)
                     active.append(job)
+                finished = [j for j in active if j.phase == "done"]
                 active = [j for j in active if j.phase != "done"]
+                if finished:
+                    paused = time.monotonic()
+                    for job in finished:
+                        left[job.group] -= 1
+                        if not left[job.group]:
+                            self._deadlines.pop(job.group, None)
+                            yield job.group
+                    self._postpone(active, time.monotonic() - paused)
+                    continue
                 if not active:
                     continue
                 wait = min(j.deadline for j in active) - now
@@ -133,13 +157,22 @@ class Engine:
                         job.poll_lookup()
                     if job.phase != "done" and now >= job.deadline:
                         job.timed_out()
-                active = [j for j in active if j.phase != "done"]
         finally:
             for job in [*active, *waiting]:
                 job.close()
             self.selector.close()
             if self._resolver is not None:
                 self._resolver.shutdown(wait=False, cancel_futures=True)
+
+    def _postpone(self, active: list[Job], seconds: float) -> None:
+        """Move the running jobs' deadlines, and those of the targets under way, later."""
+        if seconds <= 0:
+            return
+        for job in active:
+            job.deadline += seconds
+            job.total += seconds
+        for group in self._deadlines:  # only targets under way: a finished one is dropped
+            self._deadlines[group] += seconds
 
 
 class Job:

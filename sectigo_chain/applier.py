@@ -3,11 +3,12 @@
 Before each step the journal (see :mod:`sectigo_chain.journal`) records the step with the
 backup the plan took from the observed state (a removal's DER, store, physical store and
 properties; the previous binding; the previous policy value). The journal is written with mode
-0600 and fsync'd before the step runs. When a step fails (the script reports an error, or the
-connection or deadline is lost after retries), apply rolls back every step that ran or may have
-run, in reverse, and raises :class:`~sectigo_chain.errors.ApplyError` saying what failed, what
-was rolled back and where the journal is. After a successful run it observes the host again and
-re-plans: ``ApplyResult.after_plan_empty`` says whether the host now matches the desired state.
+0600 and fsync'd before the step runs (``n + 1`` writes for ``n`` steps: see the journal). When
+a step fails (the script reports an error, or the connection or deadline is lost after
+retries), apply rolls back every step that ran or may have run, in reverse, and raises
+:class:`~sectigo_chain.errors.ApplyError` saying what failed, what was rolled back and where
+the journal is. After a successful run it observes the host again and re-plans:
+``ApplyResult.after_plan_empty`` says whether the host now matches the desired state.
 """
 
 from __future__ import annotations
@@ -85,55 +86,22 @@ def apply(
     at: dt.datetime | None = None,
 ) -> ApplyResult:
     """Run ``plan`` on ``executor``; with ``desired``, re-observe and re-plan afterwards."""
-    from sectigo_chain.templates import render
-
     target = executor.target
     steps: list[StepResult] = []
     journal: Journal | None = None
     if plan.actions:
+        # The journal is written (fsync'd) before each step runs. The first write creates it
+        # with the plan, every step's backup and step 1 "running"; each later one also carries
+        # the previous step's result ("done"), which rollback does not need (it undoes
+        # "running" steps too), so it shares the write that precedes the next step.
+        records = [_step_record(i, a) for i, a in enumerate(plan.actions)]
+        records[0]["status"] = "running"
         path = journal_path or default_journal_path(target, journal_dir)
-        journal = Journal.create(path, target, plan.model_dump(mode="json"))
-        journal.doc["steps"] = [_step_record(i, a) for i, a in enumerate(plan.actions)]
-        journal.write()
-    total = len(plan.actions)
-    for index, action in enumerate(plan.actions):
-        assert journal is not None
-        record = journal.steps[index]
-        if progress is not None:
-            progress(index, total, action)
-        record["status"] = "running"
-        journal.write()
-        failure: str | None = None
+        journal = Journal.create(path, target, plan.model_dump(mode="json"), records)
         try:
-            script = render(action.template, action.render_params())
-            result = run_script(executor, script, timeout=timeout, policy=retry)
-            if not result.ok:
-                failure = (result.error or {}).get("message") or "; ".join(result.errors)
-                failure = failure or "the script reported failure"
-        except (ExecutionError, TemplateError) as exc:
-            failure = f"{type(exc).__name__}: {exc}"
-        if failure is not None:
-            record["status"] = "failed"
-            record["error"] = failure
-            journal.doc["status"] = "failed"
-            journal.write()
-            _fail(plan, executor, journal, index, action, failure, steps, timeout, retry)
-        record["status"] = "done"
-        record["changed"] = result.changed
-        record["data"] = result.data
-        journal.write()
-        steps.append(
-            StepResult(
-                index=index,
-                kind=action.kind,
-                template=action.template,
-                changed=result.changed,
-                data=result.data,
-            )
-        )
-    if journal is not None:
-        journal.doc["status"] = "applied"
-        journal.write()
+            steps = _run_steps(plan, executor, journal, progress, timeout, retry)
+        finally:
+            journal.close()
     after_plan: Plan | None = None
     after_empty = True
     if desired is not None:
@@ -159,6 +127,58 @@ def apply(
         after_plan=after_plan,
         after_plan_empty=after_empty,
     )
+
+
+def _run_steps(
+    plan: Plan,
+    executor: Executor,
+    journal: Journal,
+    progress: Progress | None,
+    timeout: float,
+    retry: RetryPolicy | None,
+) -> list[StepResult]:
+    """Run every action in order, journaled; on a failure roll back and raise ApplyError."""
+    from sectigo_chain.templates import render
+
+    steps: list[StepResult] = []
+    total = len(plan.actions)
+    for index, action in enumerate(plan.actions):
+        record = journal.steps[index]
+        if progress is not None:
+            progress(index, total, action)
+        if index:
+            record["status"] = "running"
+            journal.write()
+        failure: str | None = None
+        try:
+            script = render(action.template, action.render_params())
+            result = run_script(executor, script, timeout=timeout, policy=retry)
+            if not result.ok:
+                failure = (result.error or {}).get("message") or "; ".join(result.errors)
+                failure = failure or "the script reported failure"
+        except (ExecutionError, TemplateError) as exc:
+            failure = f"{type(exc).__name__}: {exc}"
+        if failure is not None:
+            record["status"] = "failed"
+            record["error"] = failure
+            journal.doc["status"] = "failed"
+            journal.write()
+            _fail(plan, executor, journal, index, action, failure, steps, timeout, retry)
+        record["status"] = "done"
+        record["changed"] = result.changed
+        record["data"] = result.data
+        steps.append(
+            StepResult(
+                index=index,
+                kind=action.kind,
+                template=action.template,
+                changed=result.changed,
+                data=result.data,
+            )
+        )
+    journal.doc["status"] = "applied"
+    journal.write()
+    return steps
 
 
 def _fail(

@@ -11,9 +11,10 @@ from __future__ import annotations
 import os
 import re
 import stat
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Literal
+from typing import Generic, Literal, NamedTuple, TypeVar
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
@@ -60,16 +61,104 @@ FileFormat = Literal["pem", "der", "pkcs7-pem", "pkcs7-der", "pkcs12"]
 _MAX_FILE_BYTES = 16 * 1024 * 1024
 _PEM_BLOCK = re.compile(rb"-----BEGIN ([A-Z0-9 ]+)-----\r?\n(.*?)-----END \1-----", re.DOTALL)
 _THUMB_JUNK = re.compile(r"[\s\u200e\u200f\u202a-\u202e:]")
+_K = TypeVar("_K")
+_V = TypeVar("_V")
 
 
-def thumbprint(cert: x509.Certificate) -> str:
-    """Windows' thumbprint: SHA-1 of the DER, upper-case hex, no separators."""
+class CacheInfo(NamedTuple):
+    """Like ``functools.lru_cache``'s: hits (by identity, then in ``fn``'s own cache)."""
+
+    hits: int
+    misses: int
+    maxsize: int
+    currsize: int
+
+
+class _IdentityMemo(Generic[_K, _V]):
+    """A bounded dict keyed by the ``id`` of certificate objects; each entry keeps its objects
+    alive (so no ``id`` is reused while cached); the oldest go first beyond ``maxsize``."""
+
+    def __init__(self, fn: Callable[..., _V], maxsize: int) -> None:
+        self._fn, self._maxsize = fn, maxsize
+        self._cache: dict[_K, tuple[tuple[x509.Certificate, ...], _V]] = {}
+        self._hits = self._misses = 0
+        self.__doc__, self.__wrapped__ = fn.__doc__, fn
+
+    def _compute(self, key: _K, certs: tuple[x509.Certificate, ...]) -> _V:
+        self._misses += 1
+        value: _V = self._fn(*certs)
+        cache = self._cache
+        while len(cache) >= self._maxsize:
+            try:
+                del cache[next(iter(cache))]
+            except (KeyError, RuntimeError, StopIteration):  # another thread got there first
+                break
+        cache[key] = (certs, value)
+        return value
+
+    def cache_info(self) -> CacheInfo:
+        inner = getattr(self._fn, "cache_info", None)
+        hits = self._hits + (inner().hits if inner is not None else 0)
+        return CacheInfo(hits, self._misses, self._maxsize, len(self._cache))
+
+    def cache_clear(self) -> None:
+        """Forget every memoised fact (and clear ``fn``'s own cache, if it has one)."""
+        self._cache.clear()
+        self._hits = self._misses = 0
+        clear = getattr(self._fn, "cache_clear", None)
+        if clear is not None:
+            clear()
+
+
+class CertMemo(_IdentityMemo[int, _V]):
+    """A bounded memo of one fact per certificate *object* (looked up by identity).
+
+    A certificate is immutable, so a fact about one object never changes. Looking up by
+    identity costs a dict lookup, where ``functools.lru_cache`` hashes and compares the whole
+    DER (about as long as computing a SHA-256). ``fn`` may itself be an ``lru_cache``, so that
+    equal certificates parsed twice share its facts.
+    """
+
+    def __init__(self, fn: Callable[[x509.Certificate], _V], maxsize: int = 4096) -> None:
+        super().__init__(fn, maxsize)
+
+    def __call__(self, cert: x509.Certificate) -> _V:
+        hit = self._cache.get(id(cert))
+        if hit is not None and hit[0][0] is cert:
+            self._hits += 1
+            return hit[1]
+        return self._compute(id(cert), (cert,))
+
+
+class CertPairMemo(_IdentityMemo[tuple[int, int], _V]):
+    """:class:`CertMemo` for a fact about a pair of certificates (e.g. "A issued B")."""
+
+    def __init__(
+        self, fn: Callable[[x509.Certificate, x509.Certificate], _V], maxsize: int = 8192
+    ) -> None:
+        super().__init__(fn, maxsize)
+
+    def __call__(self, first: x509.Certificate, second: x509.Certificate) -> _V:
+        key = (id(first), id(second))
+        hit = self._cache.get(key)
+        if hit is not None and hit[0][0] is first and hit[0][1] is second:
+            self._hits += 1
+            return hit[1]
+        return self._compute(key, (first, second))
+
+
+def _thumbprint(cert: x509.Certificate) -> str:
+    """Windows' thumbprint: SHA-1 of the DER, upper-case hex, no separators (memoised)."""
     return cert.fingerprint(hashes.SHA1()).hex().upper()  # noqa: S303 - Windows' identifier
 
 
-def sha256_hex(cert: x509.Certificate) -> str:
-    """SHA-256 of the DER, upper-case hex."""
+def _sha256_hex(cert: x509.Certificate) -> str:
+    """SHA-256 of the DER, upper-case hex (memoised)."""
     return cert.fingerprint(hashes.SHA256()).hex().upper()
+
+
+thumbprint = CertMemo(_thumbprint)
+sha256_hex = CertMemo(_sha256_hex)
 
 
 def normalize_thumbprint(value: str) -> str:
@@ -198,16 +287,16 @@ def _ext_value(cert: x509.Certificate, oid: x509.ObjectIdentifier) -> x509.Exten
         return None
 
 
-def ski_hex(cert: x509.Certificate) -> str | None:
-    """The subject key identifier as upper-case hex, if present."""
+def _ski_hex(cert: x509.Certificate) -> str | None:
+    """The subject key identifier as upper-case hex, if present (memoised)."""
     value = _ext_value(cert, ExtensionOID.SUBJECT_KEY_IDENTIFIER)
     if isinstance(value, x509.SubjectKeyIdentifier):
         return value.digest.hex().upper()
     return None
 
 
-def aki_hex(cert: x509.Certificate) -> str | None:
-    """The authority key identifier's key id as upper-case hex, if present."""
+def _aki_hex(cert: x509.Certificate) -> str | None:
+    """The authority key identifier's key id as upper-case hex, if present (memoised)."""
     value = _ext_value(cert, ExtensionOID.AUTHORITY_KEY_IDENTIFIER)
     if isinstance(value, x509.AuthorityKeyIdentifier) and value.key_identifier is not None:
         return value.key_identifier.hex().upper()
@@ -220,12 +309,17 @@ def is_ca(cert: x509.Certificate) -> bool:
     return isinstance(value, x509.BasicConstraints) and value.ca
 
 
-def dns_names(cert: x509.Certificate) -> tuple[str, ...]:
-    """The SAN DNS names."""
+def _dns_names(cert: x509.Certificate) -> tuple[str, ...]:
+    """The SAN DNS names (memoised)."""
     value = _ext_value(cert, ExtensionOID.SUBJECT_ALTERNATIVE_NAME)
     if isinstance(value, x509.SubjectAlternativeName):
         return tuple(value.get_values_for_type(x509.DNSName))
     return ()
+
+
+ski_hex = CertMemo(_ski_hex)
+aki_hex = CertMemo(_aki_hex)
+dns_names = CertMemo(_dns_names)
 
 
 def is_self_signed(cert: x509.Certificate) -> bool:

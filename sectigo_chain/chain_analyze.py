@@ -35,6 +35,7 @@ from sectigo_chain.chain_findings import (
     hostname_matches,
     issued_by,
     self_signed,
+    subject_cn,
     utc,
     valid_at,
 )
@@ -60,7 +61,7 @@ def _is_ca(cert: x509.Certificate) -> bool:
 
 
 def _name(cert: x509.Certificate) -> str:
-    return common_name(cert.subject)
+    return subject_cn(cert)
 
 
 def _label(cert: x509.Certificate, cat: Catalog) -> str:

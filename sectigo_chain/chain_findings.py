@@ -19,7 +19,14 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import ExtensionOID
 from pydantic import BaseModel, ConfigDict
 
-from sectigo_chain.certs import common_name, dns_names, sha256_hex, signed_by
+from sectigo_chain.certs import (
+    CertMemo,
+    CertPairMemo,
+    common_name,
+    dns_names,
+    sha256_hex,
+    signed_by,
+)
 
 __all__ = [
     "FINDING_CODES",
@@ -34,6 +41,7 @@ __all__ = [
     "issued_by",
     "self_signed",
     "spki",
+    "subject_cn",
     "utc",
     "valid_at",
 ]
@@ -144,23 +152,24 @@ class ChainAnalysis(BaseModel):
 
 
 @functools.lru_cache(maxsize=8192)
-def issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
+def _issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
     """Memoised :func:`sectigo_chain.certs.signed_by`: names match and the signature verifies."""
     return signed_by(cert, issuer)
 
 
-@functools.lru_cache(maxsize=4096)
-def fingerprint(cert: x509.Certificate) -> str:
-    """Memoised SHA-256 (upper-case hex)."""
-    return sha256_hex(cert)
-
-
-@functools.lru_cache(maxsize=4096)
-def spki(cert: x509.Certificate) -> bytes:
+def _spki(cert: x509.Certificate) -> bytes:
     """Memoised DER SubjectPublicKeyInfo."""
     return cert.public_key().public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )
+
+
+# By object first (a dict lookup), then by value (equal certificates parsed twice share).
+issued_by = CertPairMemo(_issued_by)
+fingerprint = CertMemo(functools.lru_cache(maxsize=4096)(sha256_hex))
+spki = CertMemo(functools.lru_cache(maxsize=4096)(_spki))
+subject_cn = CertMemo(lambda cert: common_name(cert.subject))
+"""Memoised common name (else RFC 4514 string) of the subject."""
 
 
 def self_signed(cert: x509.Certificate) -> bool:

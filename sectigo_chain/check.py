@@ -45,7 +45,7 @@ from sectigo_chain.check_report import (
 )
 from sectigo_chain.errors import InputError, TLSFetchError
 from sectigo_chain.profiles import Profile
-from sectigo_chain.tls import FetchResult, Target, fetch_many, fetch_served_chain
+from sectigo_chain.tls import FetchResult, Target, fetch_as_completed, fetch_served_chain
 
 __all__ = [
     "DEFAULT_PROFILES",
@@ -212,22 +212,28 @@ def check_many(
     parsed = [_as_target(t, servername) for t in targets]
     resolved = resolve_profiles(profiles, catalog)
     started = time.monotonic()
-    outcomes = fetch_many(
+    when = at if at is not None else dt.datetime.now(dt.timezone.utc)
+    fetching = fetch_as_completed(
         parsed, tls_versions=tls_versions, timeout=timeout, concurrency=concurrency
     )
-    when = at if at is not None else dt.datetime.now(dt.timezone.utc)
-    out: list[ChainReport | CheckFailure] = []
+    out: list[ChainReport | CheckFailure | None] = [None] * len(parsed)
     cache: JudgementCache = {}
-    for target, outcome in zip(parsed, outcomes, strict=True):
+    # Each target is judged as soon as its handshakes are done, while the servers go on with
+    # the handshakes under way (their time is not counted against the targets' deadlines).
+    for index, outcome in fetching:
+        target = parsed[index]
         if isinstance(outcome, TLSFetchError):
-            out.append(_failure(target, outcome, unreachable=True))
+            out[index] = _failure(target, outcome, unreachable=True)
             continue
         try:
-            out.append(_report(outcome, resolved, when, catalog, started, tls_versions, cache))
+            out[index] = _report(outcome, resolved, when, catalog, started, tls_versions, cache)
         except Exception as exc:  # one target's odd chain must not end the others' checks
             log.debug("analysing %s failed", target.label, exc_info=True)
-            out.append(_failure(target, exc, unreachable=False))
-    return out
+            out[index] = _failure(target, exc, unreachable=False)
+    done = [r for r in out if r is not None]
+    if len(done) != len(out):  # pragma: no cover - the engine reports every target once
+        raise TLSFetchError("the TLS engine lost a target; please report this as a bug")
+    return done
 
 
 def _as_target(value: TargetLike, servername: str | None) -> Target:

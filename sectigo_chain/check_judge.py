@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from cryptography import x509
 
 from sectigo_chain.catalog import Catalog
+from sectigo_chain.certs import CertMemo
 from sectigo_chain.chain import Finding, analyze, compare_versions
 from sectigo_chain.chain_findings import fingerprint
 from sectigo_chain.check_report import CertSummary, ChainReport, TLSVersionResult, verdict_for
@@ -175,10 +176,8 @@ def assemble(
     )
 
 
-@functools.lru_cache(maxsize=4096)
-def summary(cert: x509.Certificate) -> CertSummary:
-    """Memoised: a fleet serves the same intermediates over and over."""
-    return CertSummary.of(cert)
+summary = CertMemo(functools.lru_cache(maxsize=4096)(CertSummary.of))
+"""Memoised :meth:`CertSummary.of`: a fleet serves the same intermediates over and over."""
 
 
 def chain_key(chain: Sequence[x509.Certificate]) -> tuple[str, ...]:

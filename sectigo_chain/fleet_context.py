@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from cryptography import x509
-from cryptography.hazmat.primitives.hashes import SHA256
 
 from sectigo_chain.fleet_inventory import HostSecrets, ResolvedHost
 from sectigo_chain.fleet_report import CertLine, ChainCheck, Mode
@@ -74,6 +73,7 @@ class FleetContext:
     _profiles: dict[tuple[int, tuple[str, ...]], list[Profile]] = field(default_factory=dict)
     _desired: dict[tuple[Any, ...], DesiredState] = field(default_factory=dict)
     _memo: dict[tuple[Any, ...], ChainCheck] = field(default_factory=dict)
+    _labelled: dict[tuple[Any, ...], ChainCheck] = field(default_factory=dict)
     _shared: dict[Any, Any] = field(default_factory=dict)
 
     def share(self, value: Any) -> Any:
@@ -121,27 +121,34 @@ class FleetContext:
         endpoint: str,
     ) -> ChainCheck:
         """Judge a chain read from a simulated host's model (memoised: hosts serving the same
-        chain for the same name at the run's validation time get the same verdict)."""
-        from sectigo_chain.check import report_for_chain
+        chain for the same name at the run's validation time get the same verdict, and hosts
+        with the same label share one frozen row value)."""
+        from sectigo_chain.verifier import judged_chain
 
         if not chain:
             return ChainCheck(source="sim-model", endpoint=endpoint, verdict="error",
                               error="the site serves no certificate")  # fmt: skip
-        key = (id(catalog), host.profiles, host.hostname,
-               tuple(c.fingerprint(SHA256()) for c in chain))  # fmt: skip
+        # certificates hash and compare by their DER (cheaper than a SHA-256 each)
+        key = (id(catalog), host.profiles, host.hostname, tuple(chain))
         with self.lock:
+            labelled = self._labelled.get((key, endpoint))
             found = self._memo.get(key)
+        if labelled is not None:
+            return labelled
         if found is None:
-            report = report_for_chain(
+            report = judged_chain(
                 chain, at=self.at, profiles=self.profiles(host.profiles, catalog),
                 hostname=host.hostname, catalog=catalog,
             )  # fmt: skip
             found = chain_check(report, "sim-model", "")
-            with self.lock:
-                if len(self._memo) >= _MEMO_MAX:
-                    self._memo.clear()
-                self._memo[key] = found
-        return found.model_copy(update={"endpoint": endpoint})
+        labelled = found.model_copy(update={"endpoint": endpoint})
+        with self.lock:
+            for memo in (self._memo, self._labelled):
+                if len(memo) >= _MEMO_MAX:
+                    memo.clear()
+            self._memo[key] = found
+            self._labelled[(key, endpoint)] = labelled
+        return labelled
 
 
 def chain_check(report: ChainReport, source: Any, endpoint: str) -> ChainCheck:

@@ -1,10 +1,18 @@
 """The apply journal and :func:`rollback`.
 
 The journal is one JSON file, rewritten (mode 0600, flushed and fsync'd, then atomically
-renamed) before and after every step. It holds the plan (no secrets), and per step the
-template, its non-secret parameters, the backup taken from the observed state before the step
-(DER, store, physical store, friendly name; the previous binding; the previous policy value)
-and its status. It never holds the PFX or its password.
+renamed, then the folder fsync'd) before every step. It holds the plan (no secrets), and per
+step the template, its non-secret parameters, the backup taken from the observed state before
+the step (DER, store, physical store, friendly name; the previous binding; the previous policy
+value) and its status. It never holds the PFX or its password: every write checks the
+serialised text for the secret keys and scrubs them if any is there.
+
+The text is compact UTF-8 JSON (pydantic-core's serialiser); the plan, which does not
+change once apply starts, is serialised once. :func:`sectigo_chain.applier.apply` writes the
+journal ``n + 1`` times for ``n`` steps: before step 1 (the plan, every step's backup, step 1
+``running``), before each further step (the previous step ``done`` with its result, this one
+``running``), and after the last (``done``, status ``applied``); a failure adds one
+(``failed``) before the rollback, which writes after each step it undoes and at its end.
 
 Every inverse is itself an idempotent template run, so :func:`rollback` can undo a step whose
 outcome is unknown (a dropped connection): undoing something that did not happen changes
@@ -21,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
+from pydantic_core import PydanticSerializationError, to_json
 
 from sectigo_chain.errors import ExecutionError, InputError, TemplateError
 from sectigo_chain.executors import Executor
@@ -32,6 +41,9 @@ JOURNAL_FORMAT = "sectigo-chain-journal/1"
 _SECRET_KEYS = {"password", "pfx_b64", "pfx", "pfx_password"}
 
 
+_SECRET_MARKERS = tuple(f'"{key}":'.encode() for key in sorted(_SECRET_KEYS))
+
+
 def _scrub(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: ("**********" if k in _SECRET_KEYS else _scrub(v)) for k, v in value.items()}
@@ -40,22 +52,49 @@ def _scrub(value: Any) -> Any:
     return value
 
 
+def _encode(value: Any) -> bytes:
+    try:  # pydantic-core's serialiser: several times faster than json on base64-heavy text
+        return to_json(value)
+    except PydanticSerializationError:  # e.g. a lone surrogate from a host's JSON
+        return json.dumps(value, separators=(",", ":")).encode("ascii")
+
+
+def _dumps(value: Any) -> bytes:
+    """Compact UTF-8 JSON without secrets. A secret key shows in the text as ``"key":`` (a
+    string holding those characters is escaped as ``\\"key\\":``), so the cheap check on the
+    text finds every one; only then is the value scrubbed and dumped again."""
+    data = _encode(value)
+    if any(marker in data for marker in _SECRET_MARKERS):
+        data = _encode(_scrub(value))
+    return data
+
+
 class Journal:
     """A journal file being written by apply (or read by rollback)."""
 
     def __init__(self, path: Path, doc: dict[str, Any]) -> None:
         self.path = path
         self.doc = doc
+        self._plan: tuple[Any, bytes] | None = None  # (the plan object, its JSON text)
+        self._dir_fd: int | None = None  # the folder, opened once to fsync it after renames
+        self._dir_tried = False
 
     @classmethod
-    def create(cls, path: Path, target: str, plan_doc: dict[str, Any]) -> Journal:
+    def create(
+        cls,
+        path: Path,
+        target: str,
+        plan_doc: dict[str, Any],
+        steps: list[dict[str, Any]] | None = None,
+    ) -> Journal:
+        """Write a new journal (the plan and ``steps``' records) before anything is changed."""
         doc = {
             "format": JOURNAL_FORMAT,
             "target": target,
             "created": dt.datetime.now(dt.timezone.utc).isoformat(),
             "status": "in_progress",
-            "plan": _scrub(plan_doc),
-            "steps": [],
+            "plan": plan_doc,
+            "steps": list(steps or ()),
             "rollback": [],
         }
         journal = cls(path, doc)
@@ -87,27 +126,57 @@ class Journal:
         steps: list[dict[str, Any]] = self.doc["steps"]
         return steps
 
+    def text(self) -> bytes:
+        """The journal as written: compact UTF-8 JSON, secrets scrubbed, ``plan`` last. The
+        plan is serialised once (it does not change after creation; another plan object is
+        serialised anew)."""
+        plan = self.doc.get("plan")
+        if self._plan is None or self._plan[0] is not plan:
+            self._plan = (plan, _dumps(plan))
+        rest = _dumps({k: v for k, v in self.doc.items() if k != "plan"})
+        if "plan" not in self.doc:
+            return rest
+        return (b"{" if rest == b"{}" else rest[:-1] + b",") + b'"plan":' + self._plan[1] + b"}"
+
     def write(self) -> None:
-        """Write the whole journal durably: temp file 0600, fsync, rename, fsync the folder."""
-        data = json.dumps(_scrub(self.doc), indent=2, sort_keys=True).encode("utf-8")
+        """Write the whole journal durably: temp file 0600, fsync, rename, fsync the folder.
+
+        Plain ``os`` calls (six system calls; the folder stays open until :meth:`close`):
+        under a fleet's threads every call that releases the GIL is a thread switch."""
+        data = self.text()
         tmp = self.path.with_name(self.path.name + ".tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view) :]
+                os.fsync(fd)
+            finally:
+                os.close(fd)
         except BaseException:
             with contextlib.suppress(OSError):
                 tmp.unlink()
             raise
         os.replace(tmp, self.path)
-        with contextlib.suppress(OSError):  # not every platform can fsync a directory
-            dfd = os.open(self.path.parent, os.O_RDONLY)
-            try:
-                os.fsync(dfd)
-            finally:
-                os.close(dfd)
+        if not self._dir_tried:
+            self._dir_tried = True
+            with contextlib.suppress(OSError):  # not every platform can open a directory
+                self._dir_fd = os.open(self.path.parent, os.O_RDONLY)
+        if self._dir_fd is not None:
+            with contextlib.suppress(OSError):  # not every platform can fsync a directory
+                os.fsync(self._dir_fd)
+
+    def close(self) -> None:
+        """Close the folder kept open for fsync (writing again reopens it)."""
+        fd, self._dir_fd, self._dir_tried = self._dir_fd, None, False
+        if fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+    def __del__(self) -> None:
+        with contextlib.suppress(Exception):  # at interpreter exit os may be gone already
+            self.close()
 
 
 def _restore(backup: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
@@ -250,7 +319,13 @@ def rollback(
     retry: RetryPolicy | None = None,
 ) -> RollbackResult:
     """Undo, in reverse order, every step of a journal that ran or may have run."""
-    j = journal if isinstance(journal, Journal) else Journal.load(journal)
+    if not isinstance(journal, Journal):
+        loaded = Journal.load(journal)
+        try:
+            return rollback(loaded, executor, timeout=timeout, retry=retry)
+        finally:
+            loaded.close()
+    j = journal
     if j.doc.get("target") not in (None, executor.target):
         raise InputError(
             f"journal {j.path} is for {j.doc['target']}, not {executor.target}; "

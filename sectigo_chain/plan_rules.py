@@ -8,12 +8,13 @@ handled per root strategy; roots from Group Policy/Enterprise are never deleted.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import dataclass, field
 from typing import Any
 
 from cryptography import x509
 
-from sectigo_chain.catalog import Catalog
+from sectigo_chain.catalog import Catalog, CatalogEntry
 from sectigo_chain.certs import common_name
 from sectigo_chain.errors import InputError
 from sectigo_chain.models import (
@@ -56,8 +57,14 @@ class Ctx:
     rebinds: list[ObservedBinding] = field(default_factory=list)
 
 
+@functools.lru_cache(maxsize=1024)
+def _identify(catalog: Catalog, cert: x509.Certificate) -> CatalogEntry | None:
+    """``catalog.identify``, memoised (a catalog does not change; entries are frozen)."""
+    return catalog.identify(cert)
+
+
 def _name(ctx: Ctx, cert: x509.Certificate, fallback: str | None = None) -> str:
-    entry = ctx.catalog.identify(cert)
+    entry = _identify(ctx.catalog, cert)
     return entry.name if entry else (fallback or common_name(cert.subject))
 
 

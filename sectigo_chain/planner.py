@@ -11,11 +11,13 @@ leaf -> binding -> restart. A root that Group Policy or Active Directory pushed
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from typing import Literal
 
+from cryptography import x509
 from pydantic import SecretStr
 
-from sectigo_chain.catalog import Catalog, cross_sign_for, default_catalog
+from sectigo_chain.catalog import Catalog, CrossSignAnswer, cross_sign_for, default_catalog
 from sectigo_chain.certs import common_name
 from sectigo_chain.errors import InputError, PlanRefused
 from sectigo_chain.models import (
@@ -33,6 +35,14 @@ from sectigo_chain.plan_rules import CHAIN_KINDS, PHASES, Ctx, absent, backup_of
 __all__ = ["plan"]
 
 # ---------------------------------------------------------------------------- resolution
+
+
+@functools.lru_cache(maxsize=512)
+def _cross_sign(chain: tuple[x509.Certificate, ...], catalog: Catalog) -> CrossSignAnswer:
+    """:func:`cross_sign_for`, memoised: it is pure, certificates hash and compare by their
+    DER, a catalog does not change after it is built (keyed by identity), the answer is frozen.
+    A fleet's hosts ask it the same questions (twice each: plan, then verify's re-plan)."""
+    return cross_sign_for(chain, catalog)
 
 
 def _resolve_leaves(ctx: Ctx) -> None:
@@ -63,7 +73,7 @@ def _resolve_leaves(ctx: Ctx) -> None:
             )
         else:
             pool = [c.certificate for c in obs.certificates if c.store_name in ("CA", "Root")]
-            answer = cross_sign_for([leaf, *pool], ctx.catalog)
+            answer = _cross_sign((leaf, *pool), ctx.catalog)
             if answer.root is not None:
                 ctx.roots.add(answer.root)
             else:
@@ -210,7 +220,7 @@ def _site_warnings(ctx: Ctx, actions: list[Action]) -> tuple[str, ...]:
                 copies = obs.find(b.certificate_hash) if b.certificate_hash else []
                 if not copies:
                     continue
-                ans = cross_sign_for([copies[0].certificate, *pool], ctx.catalog)
+                ans = _cross_sign((copies[0].certificate, *pool), ctx.catalog)
                 if ans.root in ctx.roots and s.name not in affected:
                     affected.append(s.name)
         if affected:

@@ -17,6 +17,7 @@ to any anchor) from ``policy`` (a path exists, the verifier's stricter rules rej
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import ipaddress
 from collections.abc import Iterable, Sequence
 from typing import Literal, NamedTuple
@@ -27,7 +28,16 @@ from cryptography.x509.verification import PolicyBuilder, Subject, VerificationE
 from pydantic import BaseModel, ConfigDict
 
 from sectigo_chain.catalog import Catalog, default_catalog
-from sectigo_chain.certs import aki_hex, common_name, dns_names, sha256_hex, signed_by, ski_hex
+from sectigo_chain.certs import (
+    CertMemo,
+    aki_hex,
+    common_name,
+    dns_names,
+    sha256_hex,
+    signed_by,
+    ski_hex,
+)
+from sectigo_chain.chain_findings import subject_cn
 from sectigo_chain.errors import InputError
 from sectigo_chain.profiles_data import (
     BUILTIN_PROFILES,
@@ -95,13 +105,17 @@ class ProfileResult(BaseModel):
 
 
 def _cn(cert: x509.Certificate) -> str:
-    return common_name(cert.subject)
+    return subject_cn(cert)
+
+
+_rfc4514_subject = CertMemo(lambda cert: cert.subject.rfc4514_string())
 
 
 def _valid_at(cert: x509.Certificate, at: dt.datetime) -> bool:
     return cert.not_valid_before_utc <= at <= cert.not_valid_after_utc
 
 
+@functools.lru_cache(maxsize=1024)
 def _subject(name: str) -> Subject:
     text = name.strip().rstrip(".").lower()
     try:
@@ -271,7 +285,7 @@ def validate(
                 valid=True,
                 classification="ok",
                 path=[sha256_hex(c) for c in built],
-                anchor=built[-1].subject.rfc4514_string(),
+                anchor=_rfc4514_subject(built[-1]),
                 anchor_sha256=sha256_hex(built[-1]),
                 **base,
             )

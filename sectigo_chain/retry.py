@@ -54,6 +54,10 @@ def run_script(
     pol = policy or RetryPolicy()
     if not script.idempotent or pol.attempts <= 1:
         return executor.run(script, timeout=timeout)
+    try:  # the first attempt without tenacity's bookkeeping (most scripts succeed at once)
+        return executor.run(script, timeout=timeout)
+    except (ConnectionFailed, ScriptTimeout) as exc:
+        first: BaseException | None = exc
     retrying = Retrying(
         retry=retry_if_exception_type((ConnectionFailed, ScriptTimeout)),
         stop=stop_after_attempt(pol.attempts),
@@ -62,5 +66,8 @@ def run_script(
     )
     for attempt in retrying:
         with attempt:
+            if first is not None:  # tenacity's attempt 1 is the failure above: same waits
+                failed, first = first, None
+                raise failed
             return executor.run(script, timeout=timeout)
     raise AssertionError("unreachable: tenacity either returns or re-raises")  # pragma: no cover

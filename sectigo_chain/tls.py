@@ -4,13 +4,15 @@ One handshake per TLS version, certificates NOT verified (this module only obser
 and profile modules judge). Every fetch is bounded by a connect, a handshake and a total
 deadline, so a server that hangs, resets, speaks plain text or sends garbage gives a typed
 :class:`~sectigo_chain.errors.TLSFetchError` in time. :func:`fetch_many` drives many handshakes
-at once from one thread: non-blocking sockets, one selector, ``ssl.MemoryBIO`` for TLS.
+at once from one thread: non-blocking sockets, one selector, ``ssl.MemoryBIO`` for TLS;
+:func:`fetch_as_completed` hands over each target's result as soon as it is complete.
 """
 
 from __future__ import annotations
 
+import functools
 import ssl
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from cryptography import x509
@@ -25,6 +27,7 @@ __all__ = [
     "FetchResult",
     "ServedChain",
     "Target",
+    "fetch_as_completed",
     "fetch_many",
     "fetch_served_chain",
 ]
@@ -192,31 +195,100 @@ def fetch_many(
     Targets are ``Target`` objects, ``"host:port"`` strings or ``(host, port)`` tuples.
     ``concurrency`` bounds the connections open at once (each TLS version of each target is
     one connection). One target's failure never affects another's. The deadlines of a target
-    start when its first connection starts.
+    start when its first connection starts. See :func:`fetch_as_completed` to get each result
+    as soon as it is there.
     """
-    versions = tuple(dict.fromkeys(tls_versions))
-    unknown = [v for v in versions if v not in _VERSIONS]
-    if not versions or unknown:
-        raise InputError(f"TLS versions {list(tls_versions)!r}: use a subset of ['1.2', '1.3']")
-    limits = {"timeout": timeout, "connect_timeout": connect_timeout}
-    for name, value in {**limits, "handshake_timeout": handshake_timeout}.items():
-        if value is not None and not value > 0:
-            raise InputError(f"{name} must be a positive number of seconds, not {value!r}")
-    if concurrency < 1 or max_certificates < 1:
-        raise InputError("concurrency and max_certificates must be at least 1")
-    parsed = [_as_target(t) for t in targets]
-    engine = Engine(
-        timeout=timeout,
-        connect_timeout=min(connect_timeout or timeout, timeout),
-        handshake_timeout=min(handshake_timeout or timeout, timeout),
+    run = _Run(
+        targets,
+        tls_versions,
+        timeout,
+        connect_timeout,
+        handshake_timeout,
+        concurrency,
+        max_certificates,
     )
-    contexts = {v: _client_context(v) for v in versions}
-    jobs = [
-        [Job(engine, i, t.host, t.port, t.sni, v, contexts[v]) for v in versions]
-        for i, t in enumerate(parsed)
-    ]
-    engine.run([job for group in jobs for job in group], concurrency)
-    return [_outcome(t, group, max_certificates) for t, group in zip(parsed, jobs, strict=True)]
+    run.engine.run(run.flat, concurrency)
+    return [run.outcome(i) for i in range(len(run.targets))]
+
+
+def fetch_as_completed(
+    targets: Iterable[Target | str | tuple[str, int]],
+    *,
+    tls_versions: Sequence[str] = ("1.2", "1.3"),
+    timeout: float = DEFAULT_TIMEOUT,
+    connect_timeout: float | None = None,
+    handshake_timeout: float | None = None,
+    concurrency: int = 64,
+    max_certificates: int = MAX_CERTIFICATES,
+) -> Iterator[tuple[int, FetchResult | TLSFetchError]]:
+    """Like :func:`fetch_many`, but yields ``(index, result or error)`` per target as soon as
+    that target is done (so in completion order; ``index`` is its place in ``targets``).
+
+    Everything runs in the caller's thread: while the caller works on one result, the servers
+    go on with the handshakes already under way, and that time is not counted against any
+    target's deadlines. Arguments are checked at once (:class:`InputError`); nothing connects
+    before the first ``next()``. Closing the iterator early closes every connection.
+    """
+    run = _Run(
+        targets,
+        tls_versions,
+        timeout,
+        connect_timeout,
+        handshake_timeout,
+        concurrency,
+        max_certificates,
+    )
+    return _as_completed(run)
+
+
+def _as_completed(run: _Run) -> Iterator[tuple[int, FetchResult | TLSFetchError]]:
+    steps = run.engine.run_iter(run.flat, run.concurrency)
+    try:
+        for index in steps:
+            yield index, run.outcome(index)
+    finally:
+        steps.close()  # closes the connections still open when the caller stops early
+
+
+class _Run:
+    """One fetch of many targets: checked arguments, the engine and its jobs."""
+
+    def __init__(
+        self,
+        targets: Iterable[Target | str | tuple[str, int]],
+        tls_versions: Sequence[str],
+        timeout: float,
+        connect_timeout: float | None,
+        handshake_timeout: float | None,
+        concurrency: int,
+        max_certificates: int,
+    ) -> None:
+        versions = tuple(dict.fromkeys(tls_versions))
+        unknown = [v for v in versions if v not in _VERSIONS]
+        if not versions or unknown:
+            raise InputError(f"TLS versions {list(tls_versions)!r}: use a subset of ['1.2', '1.3']")
+        limits = {"timeout": timeout, "connect_timeout": connect_timeout}
+        for name, value in {**limits, "handshake_timeout": handshake_timeout}.items():
+            if value is not None and not value > 0:
+                raise InputError(f"{name} must be a positive number of seconds, not {value!r}")
+        if concurrency < 1 or max_certificates < 1:
+            raise InputError("concurrency and max_certificates must be at least 1")
+        self.targets = [_as_target(t) for t in targets]
+        self.concurrency, self.limit = concurrency, max_certificates
+        self.engine = Engine(
+            timeout=timeout,
+            connect_timeout=min(connect_timeout or timeout, timeout),
+            handshake_timeout=min(handshake_timeout or timeout, timeout),
+        )
+        contexts = {v: _client_context(v) for v in versions}
+        self.jobs = [
+            [Job(self.engine, i, t.host, t.port, t.sni, v, contexts[v]) for v in versions]
+            for i, t in enumerate(self.targets)
+        ]
+        self.flat = [job for group in self.jobs for job in group]
+
+    def outcome(self, index: int) -> FetchResult | TLSFetchError:
+        return _outcome(self.targets[index], self.jobs[index], self.limit)
 
 
 def _as_target(value: Target | str | tuple[str, int]) -> Target:
@@ -228,7 +300,10 @@ def _as_target(value: Target | str | tuple[str, int]) -> Target:
     return Target(host, port)
 
 
+@functools.lru_cache(maxsize=len(_VERSIONS))
 def _client_context(version: str) -> ssl.SSLContext:
+    """The client context of one TLS version, made once (it keeps no per-connection state:
+    no session is cached or resumed, so every handshake still shows the full chain)."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE
@@ -257,10 +332,18 @@ def _outcome(target: Target, jobs: list[Job], limit: int) -> FetchResult | TLSFe
     return _error(target, best.kind, failures)
 
 
+@functools.lru_cache(maxsize=4096)
+def certificate(der: bytes) -> x509.Certificate:
+    """The certificate of ``der``, parsed once: every endpoint that serves the same
+    intermediate (and every TLS version of one endpoint) gets the same object, so what is
+    memoised about it (names, extensions, fingerprints, signatures) is worked out once."""
+    return x509.load_der_x509_certificate(der)
+
+
 def _served(target: Target, hs: Handshake, limit: int) -> ServedChain | Failure:
     kept = hs.der[:limit]
     try:
-        certs = tuple(x509.load_der_x509_certificate(d) for d in kept)
+        certs = tuple(certificate(d) for d in kept)
     except ValueError as exc:
         what = f"the server sent a certificate over TLS {{v}} that cannot be parsed: {exc}"
         return Failure(TLSHandshakeError, what)

@@ -20,8 +20,8 @@ A wrong host chain is reported, never climbed: restarting cannot fix the stores.
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
+import functools
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
@@ -40,7 +40,7 @@ from sectigo_chain.errors import (
     TLSFetchError,
 )
 from sectigo_chain.executors import Executor
-from sectigo_chain.models import DesiredState, ObservedBinding, ObservedState
+from sectigo_chain.models import DesiredState, ObservedBinding, ObservedState, parse_der_b64
 from sectigo_chain.plan_models import BindingRecord
 from sectigo_chain.profiles import Profile
 from sectigo_chain.retry import RetryPolicy, run_script
@@ -62,6 +62,7 @@ __all__ = [
     "Rung",
     "RungResult",
     "VerifyReport",
+    "judged_chain",
     "verify",
 ]
 
@@ -121,25 +122,87 @@ def _host_chain(
     certs: list[x509.Certificate] = []
     elements = []
     for element in data.get("elements") or []:
-        cert = x509.load_der_x509_certificate(base64.b64decode(element["der_b64"]))
+        cert = parse_der_b64(element["der_b64"])  # parsed once per DER (cached)
+        tp_cn = _describe(cert)
         certs.append(cert)
         elements.append(
             HostChainElement(
-                thumbprint=thumbprint(cert),
-                common_name=common_name(cert.subject),
+                thumbprint=tp_cn[0],
+                common_name=tp_cn[1],
                 status=tuple(element.get("status") or ()),
             )
         )
     valid = bool(data.get("valid"))
     status = tuple(data.get("status") or ())
-    expected = certs[:-1] if len(certs) > 1 and self_signed(certs[-1]) else certs
     base = {"thumbprint": tp, "valid": valid, "status": status, "elements": tuple(elements)}
+    expected = _expected_served(tuple(certs))
     if not valid or not expected:
         why = ", ".join(status) or "no chain"
         return HostChain(**base, problem=f"Windows does not build a valid chain ({why})")
-    report = report_for_chain(
-        expected, at=at, profiles=profiles, hostname=hostname, catalog=catalog
+    judged, right, problem = _judge_host_chain(expected, hostname, profiles, at, catalog)
+    return HostChain(
+        **base,
+        expected_served=tuple(_describe(c)[0] for c in expected),
+        profiles=judged,
+        right=right,
+        problem=problem,
     )
+
+
+# Memoised on immutable values (certificates compare and hash by their DER; profiles are
+# frozen; the catalog by identity; the validation time exactly), bounded: the hosts of a farm
+# build the same chain, and a fleet run validates them all at one time.
+
+
+@functools.lru_cache(maxsize=1024)
+def _describe(cert: x509.Certificate) -> tuple[str, str]:
+    return thumbprint(cert), common_name(cert.subject)
+
+
+@functools.lru_cache(maxsize=256)
+def _expected_served(certs: tuple[x509.Certificate, ...]) -> tuple[x509.Certificate, ...]:
+    """The chain Windows built, without its self-signed anchor: what HTTP.sys will serve."""
+    return certs[:-1] if len(certs) > 1 and self_signed(certs[-1]) else certs
+
+
+@functools.lru_cache(maxsize=256)
+def _report(
+    chain: tuple[x509.Certificate, ...],
+    hostname: str | None,
+    profiles: tuple[Profile, ...],
+    profile_catalogs: tuple[Catalog | None, ...],  # part of the key: Profile equality skips it
+    at: dt.datetime,
+    catalog: Catalog | None,
+) -> ChainReport:
+    return report_for_chain(
+        list(chain), at=at, profiles=list(profiles), hostname=hostname, catalog=catalog
+    )
+
+
+def judged_chain(
+    chain: Sequence[x509.Certificate],
+    *,
+    at: dt.datetime,
+    profiles: Sequence[Profile],
+    hostname: str | None,
+    catalog: Catalog | None,
+) -> ChainReport:
+    """:func:`~sectigo_chain.check.report_for_chain` for a chain read from a host (no TLS
+    details), memoised (see above). The fleet judges a simulated host's served chain with it
+    too, so after a fix that chain is judged once for verify and the fleet's after-check."""
+    profs = tuple(profiles)
+    return _report(tuple(chain), hostname, profs, tuple(p.catalog for p in profs), at, catalog)
+
+
+def _judge_host_chain(
+    expected: tuple[x509.Certificate, ...],
+    hostname: str | None,
+    profiles: list[Profile],
+    at: dt.datetime,
+    catalog: Catalog,
+) -> tuple[dict[str, bool], bool, str | None]:
+    """Judge the chain Windows builds: (per-profile validity, right, problem)."""
+    report = judged_chain(expected, at=at, profiles=profiles, hostname=hostname, catalog=catalog)
     judged = {name: p.valid for name, p in report.profiles.items()}
     problem = None
     if report.verdict == "fail":
@@ -149,13 +212,7 @@ def _host_chain(
             "the chain Windows builds is wrong (HTTP.sys serves it after its next refresh; "
             f"restarting cannot fix it): {'; '.join(reasons)}"
         )
-    return HostChain(
-        **base,
-        expected_served=tuple(thumbprint(c) for c in expected),
-        profiles=judged,
-        right=report.verdict != "fail",
-        problem=problem,
-    )
+    return judged, report.verdict != "fail", problem
 
 
 def _served(

@@ -1,13 +1,15 @@
-"""Helpers shared by the subcommands (standard library only: imported at --help time)."""
+"""Helpers shared by the subcommands (standard library only, and little of it: imported by
+every command module)."""
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
-from pathlib import Path
-from typing import Any
+
+TYPE_CHECKING = False  # typing, json and pathlib load when used, not at --help time
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["add_secret_options", "emit_json", "error_line", "read_secret"]
 
@@ -44,7 +46,8 @@ def read_secret(env: str | None, file: str | None, what: str) -> str | None:
             raise InputError(f"environment variable {env} is not set (it should hold the {what})")
     elif file:
         try:
-            text = Path(file).read_text(encoding="utf-8")
+            with open(file, encoding="utf-8") as fh:
+                text = fh.read()
         except OSError as exc:
             raise InputError(f"cannot read the {what} file {file}: {exc.strerror}") from None
         value = text.splitlines()[0] if text else ""
@@ -55,6 +58,8 @@ def read_secret(env: str | None, file: str | None, what: str) -> str | None:
 
 def emit_json(document: Any) -> None:
     """Print one JSON document on stdout."""
+    import json
+
     sys.stdout.write(json.dumps(document, indent=2, sort_keys=False, default=str) + "\n")
 
 

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
-from typing import Any
 
 from sectigo_chain.commands._common import emit_json, error_line
 from sectigo_chain.commands.plan import add_fix_arguments, handle_errors, prepare
+
+TYPE_CHECKING = False  # typing is not imported at --help time
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["register"]
 
@@ -29,6 +31,8 @@ def _confirm(the_plan: Any) -> bool:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from sectigo_chain.applier import apply
     from sectigo_chain.cli import CHAIN_PROBLEMS, OK, USAGE
     from sectigo_chain.errors import SectigoChainError

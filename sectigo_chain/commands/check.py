@@ -10,10 +10,13 @@ from __future__ import annotations
 import argparse
 import math
 import sys
-from collections.abc import Sequence
-from typing import Any
 
 from sectigo_chain.commands._common import emit_json, error_line
+
+TYPE_CHECKING = False  # typing is not imported at --help time
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from typing import Any
 
 __all__ = ["read_targets_file", "register", "run"]
 

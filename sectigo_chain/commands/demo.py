@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
 
 from sectigo_chain.commands._common import emit_json, error_line
+
+TYPE_CHECKING = False  # typing is not imported at --help time
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["register", "run"]
 

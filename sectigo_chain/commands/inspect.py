@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
-from typing import Any
 
 from sectigo_chain.commands._common import add_secret_options, emit_json, error_line, read_secret
+
+TYPE_CHECKING = False  # typing is not imported at --help time
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from typing import Any
 
 __all__ = ["register", "run"]
 

@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import argparse
 import os
-from typing import Any, NoReturn
+
+TYPE_CHECKING = False  # typing is not imported at --help time
+if TYPE_CHECKING:
+    from typing import Any, NoReturn
 
 _EPILOG = (
     "Templates: observe, import_certificate, remove_certificate, disallow_certificate, "
