@@ -166,3 +166,17 @@ def test_library_never_prints() -> None:
         lines = _print_lines(path.read_text(encoding="utf-8"), str(path))
         offenders += [f"{rel}:{n}" for n in lines]
     assert offenders == [], f"print() in library code (use logging or return text): {offenders}"
+
+
+def test_static_command_help_matches_the_registered_parsers() -> None:
+    """`--help` lists commands from cli.COMMAND_HELP without importing them: it must not drift."""
+    import argparse
+
+    from sectigo_chain.cli import COMMAND_HELP, COMMANDS, build_parser
+
+    parser = build_parser()
+    (sub,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    registered = {choice.dest: choice.help for choice in sub._choices_actions}
+    assert set(COMMAND_HELP) == set(COMMANDS) == set(registered)
+    for name, text in COMMAND_HELP.items():
+        assert registered[name] == text, name
