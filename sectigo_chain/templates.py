@@ -18,6 +18,7 @@ import base64
 import functools
 import json
 import logging
+import re
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -82,15 +83,37 @@ def template_text(name: str) -> str:
     return _read_template(name)
 
 
+_REGION = re.compile(r"^(#region sectigo_chain (\w+)[^\n]*\n)(#endregion sectigo_chain \2)$", re.M)
+
+
 @functools.cache
 def _read_template(name: str) -> str:
+    """The template's static text with its shared regions filled in.
+
+    Code shared by several templates (the common helpers, IIS access, ...) is kept once in
+    ``ps_templates/_regions/<region>.ps1``; a template names it with an empty
+    ``#region sectigo_chain <region>`` / ``#endregion`` pair, filled here. The result is still
+    static text: no value is ever substituted.
+    """
     resource = template_dir() / f"{name}.ps1"
     try:
-        return resource.read_text(encoding="ascii")
+        text = resource.read_text(encoding="ascii")
     except FileNotFoundError:
         raise TemplateError(
             f"template file {name}.ps1 is missing; reinstall sectigo-chain"
         ) from None
+
+    def fill(match: re.Match[str]) -> str:
+        region = template_dir() / "_regions" / f"{match.group(2)}.ps1"
+        try:
+            body = region.read_text(encoding="ascii")
+        except FileNotFoundError:
+            raise TemplateError(
+                f"template region {match.group(2)}.ps1 is missing; reinstall sectigo-chain"
+            ) from None
+        return match.group(1) + body + match.group(3)
+
+    return _REGION.sub(fill, text)
 
 
 def _spec(name: str) -> Any:

@@ -84,15 +84,24 @@ def _regions(text: str) -> dict[str, str]:
     return {m.group(1): m.group(0) for m in pattern.finditer(text)}
 
 
-def test_shared_regions_are_identical_everywhere() -> None:
-    seen: dict[str, tuple[str, str]] = {}
+def test_shared_regions_are_kept_once_and_filled_in() -> None:
+    """Shared code lives once in ps_templates/_regions/; each template names it with an empty
+    region, and template_text() fills it in (the text sent is still static)."""
+    region_files = {
+        p.stem: p.read_text(encoding="ascii") for p in (PS_DIR / "_regions").glob("*.ps1")
+    }
+    assert {"common", "iis", "root_policy", "cert_import"} <= set(region_files)
+    used: set[str] = set()
     for path in template_files():
-        regions = _regions(path.read_text(encoding="ascii"))
-        assert "common" in regions, f"{path.name} lacks the common region"
-        for region, body in regions.items():
-            first = seen.setdefault(region, (path.name, body))
-            assert body == first[1], f"region {region} differs: {path.name} vs {first[0]}"
-    assert {"common", "iis", "root_policy", "cert_import"} <= set(seen)
+        raw = _regions(path.read_text(encoding="ascii"))
+        assert "common" in raw, f"{path.name} lacks the common region"
+        filled = _regions(templates.template_text(path.stem))
+        assert set(filled) == set(raw)
+        for region, stub in raw.items():
+            assert stub.count("\n") == 1, f"{path.name}: region {region} is not an empty stub"
+            assert region_files[region] in filled[region], f"{path.name}: {region} not filled"
+            used.add(region)
+    assert used == set(region_files), f"unused region files: {set(region_files) - used}"
 
 
 _MUTATING = re.compile(

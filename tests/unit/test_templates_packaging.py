@@ -100,8 +100,13 @@ def test_wheel_contains_every_template(wheel: Path) -> None:
             member = f"sectigo_chain/ps_templates/{name}.ps1"
             assert member in names
             assert archive.read(member) == (REPO / "ps_templates" / f"{name}.ps1").read_bytes()
+        regions = sorted((REPO / "ps_templates" / "_regions").glob("*.ps1"))
+        assert regions
+        for region in regions:
+            member = f"sectigo_chain/ps_templates/_regions/{region.name}"
+            assert archive.read(member) == region.read_bytes()
         shipped = {n for n in names if n.startswith("sectigo_chain/ps_templates/")}
-        assert len(shipped) == len(templates.TEMPLATE_NAMES)
+        assert len(shipped) == len(templates.TEMPLATE_NAMES) + len(regions)
 
 
 def test_installed_wheel_finds_its_own_templates(wheel: Path, tmp_path: Path) -> None:
