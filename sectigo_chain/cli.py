@@ -182,6 +182,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         sys.stderr.write("sectigo-chain: interrupted\n")
         return 130
+    except BrokenPipeError:
+        # The reader went away (`... | head`): stop quietly, like other command-line tools.
+        import os
+
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141
     except SectigoChainError as exc:
         # A typed error that escaped a handler: one line, no traceback.
         sys.stderr.write(f"sectigo-chain {args.command}: error: {exc}\n")

@@ -139,3 +139,24 @@ def test_usage_error_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as info:
         main(["inspect"])
     assert info.value.code == 2
+
+
+def test_closed_pipe_is_quiet(sectigo_dir: Path) -> None:
+    """`sectigo-chain inspect ... | head -1`: no traceback when the reader goes away."""
+    # Far more output than a pipe buffer holds, so the writer really meets the closed pipe.
+    files = [str(p) for p in sorted(sectigo_dir.glob("*.pem"))] * 20
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sectigo_chain", "inspect", *files],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+    assert proc.stdout is not None
+    assert proc.stderr is not None
+    proc.stdout.readline()
+    proc.stdout.close()  # the reader goes away after one line
+    err = proc.stderr.read().decode()
+    proc.wait(timeout=60)
+    assert "Traceback" not in err
+    assert proc.returncode in (0, 141)
