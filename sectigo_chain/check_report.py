@@ -19,6 +19,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from pydantic import BaseModel, ConfigDict
 
+from sectigo_chain._richrepr import RichRepr
 from sectigo_chain.certs import common_name, sha256_hex, thumbprint
 from sectigo_chain.chain_findings import Finding
 from sectigo_chain.profiles import ProfileResult
@@ -98,7 +99,7 @@ class TLSVersionResult(BaseModel):
     truncated: bool = False  # the server sent more certificates than were kept
 
 
-class ChainReport(BaseModel):
+class ChainReport(RichRepr, BaseModel):
     """The result of checking one TLS endpoint (see the module docstring for the verdict)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -170,16 +171,6 @@ class ChainReport(BaseModel):
         lines += [f"    {p}" for p in self.profiles.values()]
         lines += [f"  note: {n}" for n in self.notes]
         return "\n".join(lines)
-
-    def _repr_html_(self) -> str:
-        from sectigo_chain.display import to_html  # lazy: only notebooks need it
-
-        return to_html(self)
-
-    def _repr_markdown_(self) -> str:
-        from sectigo_chain.display import to_markdown
-
-        return to_markdown(self)
 
 
 def _cn_of(rfc4514: str) -> str:

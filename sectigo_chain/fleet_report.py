@@ -25,6 +25,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError, computed_field
 
+from sectigo_chain._richrepr import RichRepr
 from sectigo_chain.errors import InputError
 
 __all__ = [
@@ -171,7 +172,7 @@ class HostRow(_Model):
         return "  ".join(parts)
 
 
-class FleetReport(_Model):
+class FleetReport(RichRepr, _Model):
     """The outcome of :func:`sectigo_chain.fleet.run_fleet`, a row per host (inventory order)."""
 
     format: Literal["sectigo-chain-fleet-report/1"] = REPORT_FORMAT
@@ -288,19 +289,3 @@ class FleetReport(_Model):
         from sectigo_chain.fleet_html import report_page
 
         return report_page(self)
-
-    def _repr_html_(self) -> str:
-        try:
-            from sectigo_chain.display import to_html
-        except ImportError:
-            from sectigo_chain.fleet_html import report_table
-
-            return report_table(self)
-        return to_html(self)
-
-    def _repr_markdown_(self) -> str:
-        try:
-            from sectigo_chain.display import to_markdown
-        except ImportError:
-            return "```\n" + str(self) + "\n```"
-        return to_markdown(self)

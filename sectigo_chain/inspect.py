@@ -9,6 +9,7 @@ from typing import Any
 from cryptography import x509
 from pydantic import BaseModel, ConfigDict
 
+from sectigo_chain._richrepr import RichRepr
 from sectigo_chain.catalog import Catalog, CrossSignAnswer, cross_sign_for, default_catalog
 from sectigo_chain.certs import CertInfo, cert_info, load_file
 from sectigo_chain.pfx import PfxProtection
@@ -123,7 +124,7 @@ class CertificateReport(BaseModel):
         return "\n".join(lines)
 
 
-class FileReport(BaseModel):
+class FileReport(RichRepr, BaseModel):
     """Everything ``inspect`` says about one file."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -167,16 +168,6 @@ class FileReport(BaseModel):
                 )
         lines.extend(str(c) for c in self.certificates)
         return "\n".join(lines)
-
-    def _repr_html_(self) -> str:
-        from sectigo_chain.display import to_html  # lazy: only notebooks need it
-
-        return to_html(self)
-
-    def _repr_markdown_(self) -> str:
-        from sectigo_chain.display import to_markdown
-
-        return to_markdown(self)
 
 
 def _report(

@@ -13,6 +13,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
+from sectigo_chain._richrepr import RichRepr
+
 __all__ = [
     "Action",
     "ActionKind",
@@ -89,7 +91,7 @@ class Action(_Frozen):
         return f"{self.kind}: {self.reason}"
 
 
-class Plan(_Frozen):
+class Plan(RichRepr, _Frozen):
     """Ordered actions, the reasons nothing else needs doing, and warnings to read first."""
 
     target: str = ""
@@ -118,16 +120,6 @@ class Plan(_Frozen):
     def __str__(self) -> str:
         return "\n".join(self.summary_lines())
 
-    def _repr_html_(self) -> str:
-        from sectigo_chain.display import to_html  # lazy: only notebooks need it
-
-        return to_html(self)
-
-    def _repr_markdown_(self) -> str:
-        from sectigo_chain.display import to_markdown
-
-        return to_markdown(self)
-
 
 class StepResult(_Frozen):
     """What one applied action did."""
@@ -139,7 +131,7 @@ class StepResult(_Frozen):
     data: Any = None
 
 
-class ApplyResult(_Frozen):
+class ApplyResult(RichRepr, _Frozen):
     """The outcome of :func:`sectigo_chain.applier.apply`."""
 
     target: str
@@ -163,13 +155,3 @@ class ApplyResult(_Frozen):
             "steps": [s.model_dump(mode="json") for s in self.steps],
             "after": after,
         }
-
-    def _repr_html_(self) -> str:
-        from sectigo_chain.display import to_html  # lazy: only notebooks need it
-
-        return to_html(self)
-
-    def _repr_markdown_(self) -> str:
-        from sectigo_chain.display import to_markdown
-
-        return to_markdown(self)

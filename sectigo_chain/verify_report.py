@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from sectigo_chain._richrepr import RichRepr
 from sectigo_chain.check_report import ChainReport
 from sectigo_chain.plan_models import BindingRecord
 
@@ -77,7 +78,7 @@ class RungResult(_Frozen):
     fixed: bool = False
 
 
-class VerifyReport(_Frozen):
+class VerifyReport(RichRepr, _Frozen):
     """The outcome of :func:`verify` (``verdict`` is ``pass`` only if all three checks pass)."""
 
     target: str
@@ -161,13 +162,3 @@ class VerifyReport(_Frozen):
             lines.append("  REBOOT REQUIRED: no rung refreshed the served chain; reboot the host")
         lines += [f"  note: {n}" for n in self.notes]
         return "\n".join(lines)
-
-    def _repr_html_(self) -> str:
-        from sectigo_chain.display import to_html  # lazy: only notebooks need it
-
-        return to_html(self)
-
-    def _repr_markdown_(self) -> str:
-        from sectigo_chain.display import to_markdown
-
-        return to_markdown(self)
