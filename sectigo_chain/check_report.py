@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict
 from sectigo_chain._richrepr import RichRepr
 from sectigo_chain.certs import common_name, sha256_hex, thumbprint
 from sectigo_chain.chain_findings import Finding
+from sectigo_chain.display_views import cn_of
 from sectigo_chain.profiles import ProfileResult
 
 __all__ = [
@@ -162,7 +163,7 @@ class ChainReport(RichRepr, BaseModel):
         lines.append("  served chain:")
         for i, cert in enumerate(self.served_chain):
             lines.append(
-                f"    {i} {cert.common_name}  (issuer {_cn_of(cert.issuer)}; "
+                f"    {i} {cert.common_name}  (issuer {cn_of(cert.issuer)}; "
                 f"SHA-1 {cert.thumbprint}; expires {cert.not_after:%Y-%m-%d})"
             )
         lines.append("  findings:" if self.findings else "  findings: none")
@@ -171,13 +172,6 @@ class ChainReport(RichRepr, BaseModel):
         lines += [f"    {p}" for p in self.profiles.values()]
         lines += [f"  note: {n}" for n in self.notes]
         return "\n".join(lines)
-
-
-def _cn_of(rfc4514: str) -> str:
-    for part in rfc4514.split(","):
-        if part.startswith("CN="):
-            return part[3:]
-    return rfc4514
 
 
 def _profile_json(result: ProfileResult) -> dict[str, Any]:

@@ -11,7 +11,14 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sectigo_chain.display_views import chain_rows, cn_of, field, short_date, verdict_of
+from sectigo_chain.display_views import (
+    SERVED_HEADERS,
+    chain_rows,
+    field,
+    served_rows,
+    short_date,
+    verdict_of,
+)
 
 __all__ = ["chain_markdown", "md_escape", "render", "table_markdown"]
 
@@ -73,19 +80,9 @@ def _chain(report: Any) -> str:
         parts += ["**Findings**", table_markdown(found, ("severity", "code", "detail"))]
     else:
         parts.append("**Findings:** none")
-    rows = [
-        (
-            i,
-            field(c, "common_name"),
-            cn_of(str(field(c, "issuer", ""))),
-            short_date(field(c, "not_after")),
-            field(c, "thumbprint"),
-        )
-        for i, c in enumerate(served)
-    ]
     parts += [
         "**Served chain (wire order)**",
-        table_markdown(rows, ("#", "certificate", "issuer", "expires", "SHA-1")),
+        table_markdown(served_rows(served), SERVED_HEADERS),
     ]
     parts += [f"- note: {md_escape(n)}" for n in field(report, "notes", ()) or ()]
     return "\n\n".join(parts)

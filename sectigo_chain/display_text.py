@@ -11,10 +11,11 @@ from collections.abc import Sequence
 from typing import Any
 
 from sectigo_chain.display_views import (
+    SERVED_HEADERS,
     ChainRow,
     chain_rows,
-    cn_of,
     field,
+    served_rows,
     short_date,
     verdict_of,
 )
@@ -123,17 +124,7 @@ def chain_report_text(report: Any, color: bool = False) -> str:
     else:
         lines.append("findings: none")
     lines.append("served chain (wire order):")
-    rows = [
-        (
-            i,
-            field(c, "common_name"),
-            cn_of(str(field(c, "issuer", ""))),
-            short_date(field(c, "not_after")),
-            field(c, "thumbprint"),
-        )
-        for i, c in enumerate(served)
-    ]
-    lines.append(table_text(rows, ("#", "certificate", "issuer", "expires", "SHA-1"), indent="  "))
+    lines.append(table_text(served_rows(served), SERVED_HEADERS, indent="  "))
     lines += [f"note: {n}" for n in field(report, "notes", ()) or ()]
     return "\n".join(lines)
 

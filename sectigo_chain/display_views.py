@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 __all__ = [
+    "SERVED_HEADERS",
     "CertView",
     "ChainRow",
     "ProfileView",
@@ -24,6 +25,7 @@ __all__ = [
     "field",
     "kind_of",
     "profile_views",
+    "served_rows",
     "short_date",
     "verdict_of",
 ]
@@ -66,6 +68,23 @@ def cn_of(name: str) -> str:
         if part.upper().startswith("CN="):
             return part[3:]
     return name
+
+
+SERVED_HEADERS = ("#", "certificate", "issuer", "expires", "SHA-1")
+
+
+def served_rows(served: Iterable[Any]) -> list[tuple[Any, ...]]:
+    """One row per served certificate (wire order), for :data:`SERVED_HEADERS`."""
+    return [
+        (
+            i,
+            field(c, "common_name"),
+            cn_of(str(field(c, "issuer", ""))),
+            short_date(field(c, "not_after")),
+            field(c, "thumbprint"),
+        )
+        for i, c in enumerate(served)
+    ]
 
 
 def short_date(value: Any) -> str:
