@@ -337,9 +337,14 @@ class LabHierarchy:
         not_before: dt.datetime | None = None,
         not_after: dt.datetime | None = None,
         key: PrivateKey | None = None,
+        at: dt.datetime | None = None,
     ) -> LabLeaf:
-        """A server certificate for ``dns_names`` under CA DV R36 (RSA) or E36 (ECC)."""
-        now = dt.datetime.now(UTC)
+        """A server certificate for ``dns_names`` under CA DV R36 (RSA) or E36 (ECC).
+
+        Valid from one day before ``at`` to 90 days after it; ``at`` defaults to the wall clock.
+        A test that judges the leaf at a fixed instant passes that instant here (one clock per
+        test), or sets ``not_before``/``not_after`` itself."""
+        now = at if at is not None else dt.datetime.now(UTC)
         ca = self.issuing_ca(family)
         leaf_key = key or new_key(family)
         cn = dns_names[0] if dns_names else "lab leaf"

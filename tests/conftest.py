@@ -1,7 +1,14 @@
-"""Shared fixtures: the real Sectigo files from ../shared and the lab hierarchy."""
+"""Shared fixtures: the real Sectigo files (the package's own pinned copies) and the lab hierarchy.
+
+Nothing here reads outside the repository: the real CA certificates are the ones the package
+ships (``sectigo_chain/data/sectigo``), and the manifests they were verified with are copied,
+pinned, under ``tests/data/``. Only ``tests/unit/test_shared_copies.py`` compares those copies
+with ``../shared`` and reports itself skipped when that folder is absent.
+"""
 
 from __future__ import annotations
 
+from importlib import resources
 from pathlib import Path
 
 import pytest
@@ -9,15 +16,27 @@ import pytest
 from sectigo_chain.testing import LabHierarchy, default_lab
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
+TEST_DATA = REPO / "tests" / "data"
 
 
 @pytest.fixture(scope="session")
 def sectigo_dir() -> Path:
-    """The verified real Sectigo CA certificates (../shared/sectigo)."""
-    path = SHARED / "sectigo"
-    assert path.is_dir(), f"{path} is missing: tests need the shared/ folder beside the repo"
+    """The real Sectigo CA certificates, as the package ships them (PEM files)."""
+    path = Path(str(resources.files("sectigo_chain") / "data" / "sectigo"))
+    assert path.is_dir(), f"{path} is missing: the package data was not installed"
     return path
+
+
+@pytest.fixture(scope="session")
+def sectigo_manifest_path() -> Path:
+    """The manifest the real Sectigo certificates were verified with (a pinned copy)."""
+    return TEST_DATA / "sectigo" / "manifest.json"
+
+
+@pytest.fixture(scope="session")
+def trust_store_manifest_path() -> Path:
+    """The manifest of the dated client trust stores (a pinned copy)."""
+    return TEST_DATA / "trust-stores" / "manifest.json"
 
 
 @pytest.fixture(scope="session")

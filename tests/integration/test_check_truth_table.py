@@ -2,8 +2,8 @@
 
 Every server of the table runs on 127.0.0.1 for the whole module: Python ``ssl`` servers from
 ``sectigo_chain.testing_tls`` on one loop thread, and ``openssl s_server`` processes. Each
-scenario is checked over the network with the lab catalog, at the real current time (lab
-leaves are valid now; the lab CAs until 2036 and later).
+scenario is checked over the network with the lab catalog, judged at the fixed instant ``AT``
+around which the lab leaves are issued (one clock: the result does not depend on today's date).
 """
 
 from __future__ import annotations
@@ -39,6 +39,10 @@ TABLE: dict[str, Any] = json.loads(TABLE_PATH.read_text(encoding="utf-8"))
 SCENARIOS: dict[str, dict[str, Any]] = TABLE["scenarios"]
 OPENSSL = "/usr/bin/openssl"
 UTC = dt.timezone.utc
+# One clock for the whole table: the leaves are issued around AT and every verdict is judged at
+# AT, inside the lab CAs' fixed validity (AAA ends 2028-12-31, as the real one does), whatever
+# today's date is.
+AT = dt.datetime(2026, 6, 1, tzinfo=UTC)
 
 
 class Material:
@@ -46,9 +50,9 @@ class Material:
 
     def __init__(self, lab: LabHierarchy) -> None:
         self.lab = lab
-        self.leaf = lab.issue_leaf(["www.example.test", "sni.example.test"])
-        self.ecc_leaf = lab.issue_leaf(["www.example.test"], family="ECC")
-        now = dt.datetime.now(UTC)
+        self.leaf = lab.issue_leaf(["www.example.test", "sni.example.test"], at=AT)
+        self.ecc_leaf = lab.issue_leaf(["www.example.test"], family="ECC", at=AT)
+        now = AT
         expired = make_certificate(
             subject=lab.r46_root.cert.subject,
             public_key=lab.r46_root.key.public_key(),
@@ -196,6 +200,7 @@ def test_truth_table(
         profiles=profiles,
         catalog=material.lab.catalog,
         timeout=10,
+        at=AT,
     )
     _check_row(report, row, material)
     assert set(report.profiles) == set(row["profiles"])
@@ -227,6 +232,7 @@ def test_default_profiles(name: str, servers: dict[str, int], material: Material
         servername=row["servername"],
         catalog=material.lab.catalog,
         timeout=10,
+        at=AT,
     )
     assert list(report.profiles) == ["legacy", "modern"]
     assert report.verdict == row["verdict"]["default"]
@@ -244,7 +250,7 @@ def test_check_many_matches_single_checks(servers: dict[str, int], material: Mat
         Target("127.0.0.1", servers[SCENARIOS[n]["server"]], SCENARIOS[n]["servername"])
         for n in names
     ]
-    results = check_many(targets, catalog=material.lab.catalog, timeout=10, concurrency=16)
+    results = check_many(targets, catalog=material.lab.catalog, timeout=10, concurrency=16, at=AT)
     assert [r.verdict for r in results] == [SCENARIOS[n]["verdict"]["default"] for n in names]
     for name, result in zip(names, results, strict=True):
         assert isinstance(result, ChainReport)

@@ -34,13 +34,10 @@ EXPECTED_ROLES = {
 }
 
 
-def test_every_real_file_is_identified(sectigo_dir: Path) -> None:
+def test_every_real_file_is_identified(sectigo_dir: Path, sectigo_manifest_path: Path) -> None:
     files = sorted(p.name for p in sectigo_dir.glob("*.pem"))
     assert files == sorted(EXPECTED_ROLES)
-    manifest = {
-        c["file"]: c
-        for c in json.loads((sectigo_dir / "manifest.json").read_text())["certificates"]
-    }
+    manifest = {c["file"]: c for c in json.loads(sectigo_manifest_path.read_text())["certificates"]}
     for name, (role, root, store, remove) in EXPECTED_ROLES.items():
         cert = load_file(sectigo_dir / name).certificates[0]
         entry = identify(cert)
@@ -59,8 +56,8 @@ def test_every_real_file_is_identified(sectigo_dir: Path) -> None:
         assert (role == "self_signed_root") == self_signed, name
 
 
-def test_pinned_only_entries_are_known_by_fingerprint(sectigo_dir: Path) -> None:
-    manifest = json.loads((sectigo_dir / "manifest.json").read_text())
+def test_pinned_only_entries_are_known_by_fingerprint(sectigo_manifest_path: Path) -> None:
+    manifest = json.loads(sectigo_manifest_path.read_text())
     cat = default_catalog()
     missing = {m["official_sha256"] for m in manifest["missing"]}
     known = {e.sha256 for e in cat.entries if not e.shipped}

@@ -26,13 +26,15 @@ from sectigo_chain.pfx import read_pfx_protection
 from sectigo_chain.testing import LabHierarchy
 
 
-def _manifest(sectigo_dir: Path) -> dict[str, dict[str, object]]:
-    data = json.loads((sectigo_dir / "manifest.json").read_text())
+def _manifest(path: Path) -> dict[str, dict[str, object]]:
+    data = json.loads(path.read_text())
     return {c["file"]: c for c in data["certificates"]}
 
 
-def test_real_certificates_match_the_manifest(sectigo_dir: Path) -> None:
-    manifest = _manifest(sectigo_dir)
+def test_real_certificates_match_the_manifest(
+    sectigo_dir: Path, sectigo_manifest_path: Path
+) -> None:
+    manifest = _manifest(sectigo_manifest_path)
     assert len(manifest) == 15
     for name, facts in manifest.items():
         loaded = load_file(sectigo_dir / name)

@@ -128,9 +128,8 @@ def test_lab_profile_fails_if_any_version_fails(lab: LabHierarchy) -> None:
 def test_lab_report_document_and_round_trip(lab: LabHierarchy) -> None:
     leaf = lab.issue_leaf(["www.example.test"])
     chain = lab.served_chain(leaf, "cross")
-    report = report_for_chain(
-        chain, target="t", at=AT.replace(year=2026), hostname=None, catalog=lab.catalog
-    )
+    at = leaf.cert.not_valid_before_utc + dt.timedelta(days=1)  # one clock: the leaf's own
+    report = report_for_chain(chain, target="t", at=at, hostname=None, catalog=lab.catalog)
     assert list(report.profiles) == ["legacy", "modern"]
     assert report.hostname is None
     assert report.profiles["legacy"].hostname == "www.example.test"  # taken from the leaf

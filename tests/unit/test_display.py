@@ -26,7 +26,6 @@ from sectigo_chain.testing import LabHierarchy
 
 HOSTILE = "<script>alert(1)</script>"
 ESCAPED = "&lt;script&gt;alert(1)&lt;/script&gt;"
-AT = dt.datetime(2026, 12, 1, tzinfo=dt.timezone.utc)
 VOID = {"br", "hr", "img", "input", "meta", "link", "wbr", "col", "area", "base", "source"}
 PEM = Path(__file__).resolve().parents[2] / "sectigo_chain" / "data" / "sectigo" / "ca-dv-r36.pem"
 
@@ -87,12 +86,15 @@ class Page(HTMLParser):
 @pytest.fixture(scope="module")
 def reports(lab: LabHierarchy) -> dict[str, ChainReport]:
     leaf = scenario_leaf(lab)
+    # One clock: judge inside the scenario leaf's own validity window (the lab issues it from
+    # the wall clock, so no literal date may be mixed with it).
+    at = leaf.cert.not_valid_before_utc + dt.timedelta(days=1)
     out = {}
     for kind in ("short", "cross"):
         out[kind] = report_for_chain(
             lab.served_chain(leaf, kind),
             target="www.example.test:443",
-            at=AT,
+            at=at,
             catalog=lab.catalog,
             hostname="www.example.test",
         )

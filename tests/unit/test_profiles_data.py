@@ -22,15 +22,15 @@ from sectigo_chain.profiles import anchor_path, load_profiles, snapshot_profile,
 from sectigo_chain.profiles_data import load_snapshot, snapshot_index
 from sectigo_chain.testing import LabHierarchy
 
-SHARED_STORES = Path(__file__).resolve().parents[3] / "shared" / "trust-stores"
 LEGACY = ["android-14", "mozilla-2023-05", "ios-17", "jdk-17", "windows-2023-02"]
 MODERN = ["android-15", "mozilla-current"]
 AT = dt.datetime(2025, 6, 1, tzinfo=dt.timezone.utc)
 
 
 @pytest.fixture(scope="module")
-def shared_manifest() -> dict[str, dict[str, object]]:
-    manifest = json.loads((SHARED_STORES / "manifest.json").read_text())
+def shared_manifest(trust_store_manifest_path: Path) -> dict[str, dict[str, object]]:
+    """The manifest the snapshots were built from (a pinned copy in tests/data)."""
+    manifest = json.loads(trust_store_manifest_path.read_text())
     return {s["name"]: s for s in manifest["stores"]}
 
 
@@ -51,10 +51,8 @@ def test_index_is_derived_from_the_shared_manifest(
         assert info.sectigo_class == src["sectigo_class"]
         assert info.certificates == src["reconstructed_count"]
         assert info.source_commit == src["source_commit"]
-        packaged = profiles_data._package_dir() / info.file
-        shared = (SHARED_STORES / info.file).read_bytes()
-        assert packaged.read_bytes() == shared
-        assert info.sha256 == hashlib.sha256(shared).hexdigest().upper()
+        packaged = (profiles_data._package_dir() / info.file).read_bytes()
+        assert info.sha256 == hashlib.sha256(packaged).hexdigest().upper()
 
 
 def test_package_data_lives_inside_the_package() -> None:
