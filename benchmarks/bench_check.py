@@ -120,7 +120,7 @@ def build_endpoints(n: int, lab: Any, leaf_keys: str = "scenario") -> list[Endpo
     ``leaf_keys="scenario"``: an RSA-2048 leaf key under R36, a P-256 one under E36 (the
     scenario's family); ``"ec"``: a P-256 leaf key everywhere (same issuers and chains), which
     makes each server handshake far cheaper (an ECDSA signature instead of an RSA one)."""
-    from sectigo_chain.testing import make_certificate, new_key
+    from sectigo_chain.testing.lab import make_certificate, new_key
 
     keys = {"RSA": new_key("RSA"), "ECC": new_key("ECC")}
     now = dt.datetime.now(UTC)
@@ -189,7 +189,7 @@ def build_endpoints(n: int, lab: Any, leaf_keys: str = "scenario") -> list[Endpo
 
 
 def _serve(endpoints: list[Endpoint], conn: Connection) -> None:
-    from sectigo_chain.testing_tls import LoopbackTLSServer, ServerLoop
+    from sectigo_chain.testing.tls_servers import LoopbackTLSServer, ServerLoop
 
     def load(pem: bytes) -> list[x509.Certificate]:
         return x509.load_pem_x509_certificates(pem)
@@ -292,8 +292,8 @@ def cold_caches() -> None:
 
 def ours_api(run: Running, catalog: Any, profiles: list[str], *, warm: bool = False) -> Measure:
     """``check_many`` in this process; profiles are loaded inside the timed call (by name)."""
-    from sectigo_chain.check import ChainReport, check_many
-    from sectigo_chain.tls import NO_SNI, Target
+    from sectigo_chain.tls.check import ChainReport, check_many
+    from sectigo_chain.tls.fetch import NO_SNI, Target
 
     if not warm:
         cold_caches()
@@ -317,7 +317,7 @@ def ours_api(run: Running, catalog: Any, profiles: list[str], *, warm: bool = Fa
 
 def ours_fetch(run: Running) -> Measure:
     """Only the handshakes: ``tls.fetch_many`` (the share of ``check`` that OpenSSL bounds)."""
-    from sectigo_chain.tls import NO_SNI, FetchResult, Target, fetch_many
+    from sectigo_chain.tls.fetch import NO_SNI, FetchResult, Target, fetch_many
 
     cold_caches()
     targets = [
@@ -493,7 +493,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
 
-    from sectigo_chain.testing import default_lab
+    from sectigo_chain.testing.lab import default_lab
 
     lab = default_lab()
     profiles = ["legacy", "modern"]

@@ -5,7 +5,8 @@ Run from the repository root::
     PYTHONPATH=. python benchmarks/bench_fetch.py                  # N = 1, 10, 50, 200
     PYTHONPATH=. python benchmarks/bench_fetch.py --sizes 50 200 --repeat 5 --concurrency 32
 
-The servers (``sectigo_chain.testing_tls``, one selector thread) run in a separate process so
+The servers (``sectigo_chain.testing.tls_servers``, one selector thread) run in a separate
+process so
 the client's CPU time (``time.process_time``) is the client's own. Each endpoint serves
 leaf -> intermediate (RSA-2048 by default, ``--key ec`` for P-256). Connections per endpoint
 are counted by the servers. Reuse: ``loopback_endpoints(n)`` starts the servers for any other
@@ -30,8 +31,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
-from sectigo_chain.testing_tls import LoopbackTLSServer, ServerLoop
-from sectigo_chain.tls import FetchResult, Target, fetch_many
+from sectigo_chain.testing.tls_servers import LoopbackTLSServer, ServerLoop
+from sectigo_chain.tls.fetch import FetchResult, Target, fetch_many
 
 Key = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
 

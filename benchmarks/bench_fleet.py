@@ -47,10 +47,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from sectigo_chain.executors import ScriptResult
-from sectigo_chain.executors.simulated import SimulatedHost
-from sectigo_chain.fleet import run_fleet
-from sectigo_chain.fleet_inventory import HostSecrets, Inventory, ResolvedHost
+from sectigo_chain.fleet.inventory import HostSecrets, Inventory, ResolvedHost
+from sectigo_chain.fleet.rollout import run_fleet
+from sectigo_chain.hosts.base import ScriptResult
+from sectigo_chain.hosts.sim.host import SimulatedHost
 
 
 class _Meter:
@@ -257,18 +257,18 @@ class _Parts:
 # every host, as if each host served a certificate of its own (an upper bound: the
 # intermediates' facts would stay warm in a real fleet).
 _MEMOS = (
-    ("sectigo_chain.models", "parse_der_b64"),
-    ("sectigo_chain.certs", "thumbprint"),
-    ("sectigo_chain.certs", "sha256_hex"),
-    ("sectigo_chain.chain_findings", "issued_by"),
-    ("sectigo_chain.chain_findings", "fingerprint"),
-    ("sectigo_chain.chain_findings", "spki"),
-    ("sectigo_chain.check_judge", "summary"),
-    ("sectigo_chain.plan_rules", "_identify"),
-    ("sectigo_chain.planner", "_cross_sign"),
-    ("sectigo_chain.verifier", "_describe"),
-    ("sectigo_chain.verifier", "_expected_served"),
-    ("sectigo_chain.verifier", "_report"),
+    ("sectigo_chain.state.models", "parse_der_b64"),
+    ("sectigo_chain.x509.certs", "thumbprint"),
+    ("sectigo_chain.x509.certs", "sha256_hex"),
+    ("sectigo_chain.x509.findings", "issued_by"),
+    ("sectigo_chain.x509.findings", "fingerprint"),
+    ("sectigo_chain.x509.findings", "spki"),
+    ("sectigo_chain.tls.judge", "summary"),
+    ("sectigo_chain.state.rules", "_identify"),
+    ("sectigo_chain.state.planner", "_cross_sign"),
+    ("sectigo_chain.run.verifier", "_describe"),
+    ("sectigo_chain.run.verifier", "_expected_served"),
+    ("sectigo_chain.run.verifier", "_report"),
 )
 
 
@@ -285,13 +285,13 @@ def _clear_memos(ctx: Any) -> None:
 
 def breakdown(hosts: int, journal_dir: str | None, cold: bool = False) -> None:
     """Where the controller's CPU goes per host (replayed hosts, no latency, one at a time)."""
-    import sectigo_chain.applier as apply_mod
-    import sectigo_chain.fleet as fleet_mod
-    import sectigo_chain.fleet_host as fleet_host
-    import sectigo_chain.journal as journal_mod
-    import sectigo_chain.planner as plan_mod
-    import sectigo_chain.templates as templates_mod
-    import sectigo_chain.verifier as verify_mod
+    import sectigo_chain.fleet.host as fleet_host
+    import sectigo_chain.fleet.rollout as fleet_mod
+    import sectigo_chain.run.applier as apply_mod
+    import sectigo_chain.run.journal as journal_mod
+    import sectigo_chain.run.verifier as verify_mod
+    import sectigo_chain.state.planner as plan_mod
+    import sectigo_chain.templates.render as templates_mod
 
     ReplayHost.latency = 0.0
     factory = _replay_factory()

@@ -28,7 +28,7 @@ _CONSOLE_SCRIPT = """\
 # -*- coding: utf-8 -*-
 import re
 import sys
-from sectigo_chain.cli import main
+from sectigo_chain.cli.main import main
 if __name__ == '__main__':
     sys.argv[0] = re.sub(r'(-script\\.pyw|\\.exe)?$', '', sys.argv[0])
     sys.exit(main())
@@ -43,7 +43,7 @@ _PROBE = (
 def _main_code(*argv: str) -> str:
     return (
         f"import sys; sys.argv = ['sectigo-chain', *{list(argv)!r}]\n"
-        "from sectigo_chain.cli import main\ntry:\n    main()\nexcept SystemExit:\n    pass"
+        "from sectigo_chain.cli.main import main\ntry:\n    main()\nexcept SystemExit:\n    pass"
     )
 
 

@@ -1,5 +1,5 @@
 """``python -m sectigo_chain``."""
 
-from sectigo_chain.cli import main
+from sectigo_chain.cli.main import main
 
 raise SystemExit(main())

@@ -1,10 +1,10 @@
 """The ``demo`` story as a function: the whole job on the embedded simulated host.
 
-:func:`run_demo` starts a :class:`~sectigo_chain.executors.simulated.SimulatedHost` (default
+:func:`run_demo` starts a :class:`~sectigo_chain.hosts.sim.host.SimulatedHost` (default
 scenario ``broken-r46``) with its real TLS listener on 127.0.0.1, checks the served chain over
 TLS (legacy clients fail: the short chain), plans the fix, applies it (journal in a temporary
 directory unless one is given), checks again (legacy, modern and both pass) and verifies
-(:func:`sectigo_chain.verifier.verify`). It needs no Windows and no network.
+(:func:`sectigo_chain.run.verifier.verify`). It needs no Windows and no network.
 :class:`DemoRecord` holds every step's typed result; ``to_json()`` is ``demo --json``,
 ``story()`` the text a newcomer reads.
 """
@@ -21,10 +21,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from sectigo_chain.check_report import CertSummary, ChainReport
-from sectigo_chain.models import RootStrategy
-from sectigo_chain.plan_models import ApplyResult, Plan
-from sectigo_chain.verify_report import VerifyReport
+from sectigo_chain.run.verify_report import VerifyReport
+from sectigo_chain.state.models import RootStrategy
+from sectigo_chain.state.plan_models import ApplyResult, Plan
+from sectigo_chain.tls.report import CertSummary, ChainReport
 
 __all__ = ["DEMO_SITE", "DemoRecord", "run_demo"]
 
@@ -195,14 +195,14 @@ def run_demo(
     at: dt.datetime | None = None,
 ) -> DemoRecord:
     """Run the demo story on a fresh simulated host (see the module docstring)."""
-    from sectigo_chain.applier import apply, observe
-    from sectigo_chain.check import check_endpoint, resolve_profiles
     from sectigo_chain.errors import TLSFetchError
-    from sectigo_chain.executors.simulated import SimulatedHost
-    from sectigo_chain.planner import plan as make_plan
-    from sectigo_chain.recipe import sectigo_fix
-    from sectigo_chain.sim_scenarios import SCENARIOS
-    from sectigo_chain.verifier import verify
+    from sectigo_chain.hosts.sim.host import SimulatedHost
+    from sectigo_chain.hosts.sim.scenarios import SCENARIOS
+    from sectigo_chain.run.applier import apply, observe
+    from sectigo_chain.run.verifier import verify
+    from sectigo_chain.state.planner import plan as make_plan
+    from sectigo_chain.state.recipe import sectigo_fix
+    from sectigo_chain.tls.check import check_endpoint, resolve_profiles
 
     timings: dict[str, float] = {}
     started = mark = time.perf_counter()

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from sectigo_chain.testing import LabHierarchy, default_lab
+from sectigo_chain.testing.lab import LabHierarchy, default_lab
 
 REPO = Path(__file__).resolve().parents[1]
 TEST_DATA = REPO / "tests" / "data"

@@ -25,9 +25,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from sectigo_chain.catalog import default_catalog
-from sectigo_chain.certs import thumbprint
-from sectigo_chain.recipe import sectigo_fix
+from sectigo_chain.state.recipe import sectigo_fix
+from sectigo_chain.x509.catalog import default_catalog
+from sectigo_chain.x509.certs import thumbprint
 
 OUT = Path(__file__).parent / "plans"
 CAT = default_catalog()
@@ -150,7 +150,7 @@ def desired_pfx(
     leaf_cert: x509.Certificate, seed: int, **kw: Any
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Desired state for a PFX of ``leaf_cert`` (the test rebuilds the PFX from ``seed``)."""
-    from sectigo_chain.certs import to_legacy_pfx
+    from sectigo_chain.x509.load import to_legacy_pfx
 
     key = ec.derive_private_key(seed, ec.SECP256R1())
     pfx = to_legacy_pfx(key, leaf_cert, "golden")

@@ -11,16 +11,16 @@ from typing import Literal
 
 import pytest
 
-from sectigo_chain.applier import apply, observe
 from sectigo_chain.errors import ApplyError, PlanRefused
-from sectigo_chain.executors.simulated import Faults, SimulatedHost
-from sectigo_chain.journal import rollback
-from sectigo_chain.models import DesiredState
-from sectigo_chain.plan_models import ApplyResult, Plan
-from sectigo_chain.planner import plan
-from sectigo_chain.recipe import sectigo_fix
-from sectigo_chain.retry import RetryPolicy
-from sectigo_chain.sim_scenarios import SCENARIOS
+from sectigo_chain.hosts.retry import RetryPolicy
+from sectigo_chain.hosts.sim.host import Faults, SimulatedHost
+from sectigo_chain.hosts.sim.scenarios import SCENARIOS
+from sectigo_chain.run.applier import apply, observe
+from sectigo_chain.run.journal import rollback
+from sectigo_chain.state.models import DesiredState
+from sectigo_chain.state.plan_models import ApplyResult, Plan
+from sectigo_chain.state.planner import plan
+from sectigo_chain.state.recipe import sectigo_fix
 
 NOW = dt.datetime.now(dt.timezone.utc)
 FAST = RetryPolicy(attempts=3, wait_initial=0)
@@ -85,7 +85,7 @@ def test_after_apply_the_served_chain_is_leaf_issuer_cross(name: str, tmp_path: 
     family: Literal["RSA", "ECC"] = "ECC" if name == "broken-e46" else "RSA"
     assert [c for c in served][2] == host.lab.cross(family)
     assert served[1] == host.lab.issuing_ca(family).cert
-    from sectigo_chain.certs import thumbprint
+    from sectigo_chain.x509.certs import thumbprint
 
     assert thumbprint(served[0]) == leaf_tp
 
@@ -213,7 +213,7 @@ def test_journal_holds_backups_and_never_the_pfx_or_password(tmp_path: Path) -> 
 
 
 def test_the_host_receives_the_real_template_name_and_payload(tmp_path: Path) -> None:
-    from sectigo_chain.templates import TEMPLATE_NAMES
+    from sectigo_chain.templates.render import TEMPLATE_NAMES
 
     host = SimulatedHost("misplaced")
     desired = _desired(host)
@@ -226,7 +226,7 @@ def test_the_host_receives_the_real_template_name_and_payload(tmp_path: Path) ->
 def test_apply_refuses_before_any_change_when_the_journal_cannot_be_written(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from sectigo_chain.cli import main
+    from sectigo_chain.cli.main import main
 
     missing = tmp_path / "no" / "such" / "dir"
     code = main(["apply", "--target", "sim://broken-r46", "--yes", "--journal-dir", str(missing)])

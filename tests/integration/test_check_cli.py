@@ -15,10 +15,10 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from sectigo_chain.certs import sha256_hex, thumbprint
-from sectigo_chain.cli import main
-from sectigo_chain.testing import LabHierarchy
-from sectigo_chain.testing_tls import LoopbackTLSServer, ServerLoop
+from sectigo_chain.cli.main import main
+from sectigo_chain.testing.lab import LabHierarchy
+from sectigo_chain.testing.tls_servers import LoopbackTLSServer, ServerLoop
+from sectigo_chain.x509.certs import sha256_hex, thumbprint
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -1,7 +1,7 @@
 """Hostile servers never hang ``check`` past its timeout, and never spoil other targets.
 
-The servers (``sectigo_chain.testing_tls.HostileServer`` and TLS servers sending huge chains)
-run on 127.0.0.1. Elapsed-time asserts here are hang bounds (timeout + generous slack), not
+The servers (``sectigo_chain.testing.tls_servers.HostileServer`` and TLS servers sending huge
+chains) run on 127.0.0.1. Elapsed-time asserts here are hang bounds (timeout + generous slack), not
 performance checks.
 """
 
@@ -20,18 +20,18 @@ import pytest
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
-from sectigo_chain.check import check_endpoint, check_many
-from sectigo_chain.check_report import ChainReport, CheckFailure
-from sectigo_chain.cli import main
+from sectigo_chain.cli.main import main
 from sectigo_chain.errors import TLSConnectError, TLSFetchError, TLSHandshakeError, TLSTimeout
-from sectigo_chain.testing import LabHierarchy, make_certificate, new_key
-from sectigo_chain.testing_tls import (
+from sectigo_chain.testing.lab import LabHierarchy, make_certificate, new_key
+from sectigo_chain.testing.tls_servers import (
     HostileBehavior,
     HostileServer,
     LoopbackTLSServer,
     ServerLoop,
 )
-from sectigo_chain.tls import MAX_CERTIFICATES
+from sectigo_chain.tls.check import check_endpoint, check_many
+from sectigo_chain.tls.fetch import MAX_CERTIFICATES
+from sectigo_chain.tls.report import ChainReport, CheckFailure
 
 pytestmark = pytest.mark.timeout(120)
 

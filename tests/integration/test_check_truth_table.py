@@ -1,7 +1,7 @@
 """The check truth table (tests/golden/check_truth_table.json) against real TLS servers.
 
 Every server of the table runs on 127.0.0.1 for the whole module: Python ``ssl`` servers from
-``sectigo_chain.testing_tls`` on one loop thread, and ``openssl s_server`` processes. Each
+``sectigo_chain.testing.tls_servers`` on one loop thread, and ``openssl s_server`` processes. Each
 scenario is checked over the network with the lab catalog, judged at the fixed instant ``AT``
 around which the lab leaves are issued (one clock: the result does not depend on today's date).
 """
@@ -24,13 +24,13 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import NameOID
 
-from sectigo_chain.certs import sha256_hex
-from sectigo_chain.check import check_endpoint, check_many, verdict_for
-from sectigo_chain.check_report import ChainReport
-from sectigo_chain.profiles import Profile, load_profiles
-from sectigo_chain.testing import LabHierarchy, LabLeaf, make_certificate, new_key
-from sectigo_chain.testing_tls import LoopbackTLSServer, ServerLoop
-from sectigo_chain.tls import Target
+from sectigo_chain.testing.lab import LabHierarchy, LabLeaf, make_certificate, new_key
+from sectigo_chain.testing.tls_servers import LoopbackTLSServer, ServerLoop
+from sectigo_chain.tls.check import check_endpoint, check_many, verdict_for
+from sectigo_chain.tls.fetch import Target
+from sectigo_chain.tls.report import ChainReport
+from sectigo_chain.trust.profiles import Profile, load_profiles
+from sectigo_chain.x509.certs import sha256_hex
 
 pytestmark = pytest.mark.timeout(120)
 

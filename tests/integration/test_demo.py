@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from sectigo_chain.cli import main
+from sectigo_chain.cli.main import main
 from sectigo_chain.demo import run_demo
 
 REPO = Path(__file__).resolve().parents[2]

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from sectigo_chain.cli import main
-from sectigo_chain.fleet_report import FleetReport
+from sectigo_chain.cli.main import main
+from sectigo_chain.fleet.report import FleetReport
 
 
 def _write(tmp_path: Path, hosts: list[str]) -> Path:

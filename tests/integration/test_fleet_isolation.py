@@ -9,13 +9,13 @@ from typing import Any
 import pytest
 
 from sectigo_chain.errors import ConnectionFailed
-from sectigo_chain.executors import Executor, ScriptResult
-from sectigo_chain.executors.simulated import SimulatedHost
-from sectigo_chain.fleet import run_fleet
-from sectigo_chain.fleet_host import open_executor
-from sectigo_chain.fleet_inventory import HostSecrets, Inventory, ResolvedHost
-from sectigo_chain.fleet_report import FleetReport
-from sectigo_chain.retry import RetryPolicy
+from sectigo_chain.fleet.host import open_executor
+from sectigo_chain.fleet.inventory import HostSecrets, Inventory, ResolvedHost
+from sectigo_chain.fleet.report import FleetReport
+from sectigo_chain.fleet.rollout import run_fleet
+from sectigo_chain.hosts.base import Executor, ScriptResult
+from sectigo_chain.hosts.retry import RetryPolicy
+from sectigo_chain.hosts.sim.host import SimulatedHost
 
 FAST = RetryPolicy(attempts=2, wait_initial=0)
 

@@ -13,13 +13,13 @@ from typing import Any
 
 import pytest
 
-from sectigo_chain.executors import Executor, ScriptResult
-from sectigo_chain.fleet import run_fleet
-from sectigo_chain.fleet_host import open_executor
-from sectigo_chain.fleet_inventory import HostSecrets, ResolvedHost
-from sectigo_chain.fleet_report import FleetReport
-from sectigo_chain.retry import RetryPolicy
-from sectigo_chain.testing import LabHierarchy
+from sectigo_chain.fleet.host import open_executor
+from sectigo_chain.fleet.inventory import HostSecrets, ResolvedHost
+from sectigo_chain.fleet.report import FleetReport
+from sectigo_chain.fleet.rollout import run_fleet
+from sectigo_chain.hosts.base import Executor, ScriptResult
+from sectigo_chain.hosts.retry import RetryPolicy
+from sectigo_chain.testing.lab import LabHierarchy
 
 FAST = RetryPolicy(attempts=2, wait_initial=0)
 PFX_SECRET = "Pfx-S3cret-Value-9431"
@@ -226,7 +226,7 @@ class _Slow:
 def test_concurrency_is_bounded_and_every_executor_is_closed(
     tmp_path: Path, lab: LabHierarchy, batch_size: int | None
 ) -> None:
-    from sectigo_chain.fleet_inventory import Inventory
+    from sectigo_chain.fleet.inventory import Inventory
 
     inv = Inventory.model_validate(
         {"hosts": [{"name": f"h{i}", "target": "sim://broken-r46"} for i in range(12)]}

@@ -1,4 +1,4 @@
-"""The simulated host's real TLS listener on 127.0.0.1 (sectigo_chain.sim_tls).
+"""The simulated host's real TLS listener on 127.0.0.1 (sectigo_chain.hosts.sim.listener).
 
 Every check here is a real handshake with the real ``tls``/``check``/``profiles`` code.
 """
@@ -7,16 +7,16 @@ from __future__ import annotations
 
 import pytest
 
-from sectigo_chain.certs import thumbprint
-from sectigo_chain.check import check_endpoint
 from sectigo_chain.errors import InputError, TLSConnectError, TLSHandshakeError
-from sectigo_chain.executors.simulated import SimulatedHost
-from sectigo_chain.sim_model import HostModel, SimBinding, SimSite, SslCertEntry
-from sectigo_chain.sim_scenarios import build_scenario, scenario_leaf
-from sectigo_chain.sim_tls import SimTLSListener
-from sectigo_chain.templates import render
-from sectigo_chain.testing import Family, LabHierarchy
-from sectigo_chain.tls import NO_SNI, fetch_served_chain
+from sectigo_chain.hosts.sim.host import SimulatedHost
+from sectigo_chain.hosts.sim.listener import SimTLSListener
+from sectigo_chain.hosts.sim.model import HostModel, SimBinding, SimSite, SslCertEntry
+from sectigo_chain.hosts.sim.scenarios import build_scenario, scenario_leaf
+from sectigo_chain.templates.render import render
+from sectigo_chain.testing.lab import Family, LabHierarchy
+from sectigo_chain.tls.check import check_endpoint
+from sectigo_chain.tls.fetch import NO_SNI, fetch_served_chain
+from sectigo_chain.x509.certs import thumbprint
 
 SITE = "Default Web Site"
 PROFILES = ("legacy", "modern", "both")

@@ -9,8 +9,8 @@ import pytest
 from _chains import TestChain, make_chain
 
 from sectigo_chain.errors import InputError
-from sectigo_chain.testing_tls import HostileServer, LoopbackTLSServer, ServerLoop
-from sectigo_chain.tls import FetchResult, fetch_as_completed, fetch_many
+from sectigo_chain.testing.tls_servers import HostileServer, LoopbackTLSServer, ServerLoop
+from sectigo_chain.tls.fetch import FetchResult, fetch_as_completed, fetch_many
 
 
 @pytest.fixture(scope="module")

@@ -13,8 +13,8 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from OpenSSL import SSL
 
 from sectigo_chain.errors import InputError, TLSConnectError, TLSFetchError, TLSHandshakeError
-from sectigo_chain.testing_tls import LoopbackTLSServer, ServerLoop
-from sectigo_chain.tls import NO_SNI, FetchResult, Target, fetch_many, fetch_served_chain
+from sectigo_chain.testing.tls_servers import LoopbackTLSServer, ServerLoop
+from sectigo_chain.tls.fetch import NO_SNI, FetchResult, Target, fetch_many, fetch_served_chain
 
 
 def _der(certs: list[x509.Certificate]) -> tuple[bytes, ...]:
@@ -259,9 +259,9 @@ def test_when_all_versions_fail_the_most_telling_error_wins() -> None:
     """Ranking (pure): a timeout explains more than a version the server does not support."""
     from types import SimpleNamespace
 
-    from sectigo_chain._tls_engine import RANK_TIMEOUT, RANK_VERSION, Failure
     from sectigo_chain.errors import TLSTimeout
-    from sectigo_chain.tls import _outcome
+    from sectigo_chain.tls._engine import RANK_TIMEOUT, RANK_VERSION, Failure
+    from sectigo_chain.tls.fetch import _outcome
 
     target = Target("127.0.0.1", 8443)
     unsupported = Failure(

@@ -13,8 +13,13 @@ import pytest
 from _chains import TestChain, make_chain
 
 from sectigo_chain.errors import TLSConnectError, TLSFetchError, TLSHandshakeError, TLSTimeout
-from sectigo_chain.testing_tls import HostileBehavior, HostileServer, LoopbackTLSServer, ServerLoop
-from sectigo_chain.tls import FetchResult, fetch_many, fetch_served_chain
+from sectigo_chain.testing.tls_servers import (
+    HostileBehavior,
+    HostileServer,
+    LoopbackTLSServer,
+    ServerLoop,
+)
+from sectigo_chain.tls.fetch import FetchResult, fetch_many, fetch_served_chain
 
 pytestmark = pytest.mark.timeout(20)
 

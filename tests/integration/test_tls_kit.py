@@ -1,4 +1,4 @@
-"""The loopback server kit itself (sectigo_chain.testing_tls)."""
+"""The loopback server kit itself (sectigo_chain.testing.tls_servers)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import pytest
 from _chains import make_chain
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from sectigo_chain.testing_tls import LoopbackTLSServer, ServerLoop, server_context
-from sectigo_chain.tls import fetch_served_chain
+from sectigo_chain.testing.tls_servers import LoopbackTLSServer, ServerLoop, server_context
+from sectigo_chain.tls.fetch import fetch_served_chain
 
 pytestmark = pytest.mark.timeout(30)
 

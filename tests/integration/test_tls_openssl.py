@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from sectigo_chain.errors import TLSHandshakeError
-from sectigo_chain.tls import fetch_many, fetch_served_chain
+from sectigo_chain.tls.fetch import fetch_many, fetch_served_chain
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from sectigo_chain.cli import main
-from sectigo_chain.commands.verify import _endpoint
+from sectigo_chain.cli.commands.verify import _endpoint
+from sectigo_chain.cli.main import main
 
 
 def test_verify_stale_cache_climbs_and_passes(capsys: pytest.CaptureFixture[str]) -> None:

@@ -13,15 +13,15 @@ from typing import Any
 
 import pytest
 
-from sectigo_chain.applier import apply, observe
-from sectigo_chain.check import check_endpoint
 from sectigo_chain.errors import InputError
-from sectigo_chain.executors.simulated import Faults, SimulatedHost
-from sectigo_chain.models import DesiredState
-from sectigo_chain.planner import plan
-from sectigo_chain.recipe import sectigo_fix
-from sectigo_chain.retry import RetryPolicy
-from sectigo_chain.verifier import VerifyReport, verify
+from sectigo_chain.hosts.retry import RetryPolicy
+from sectigo_chain.hosts.sim.host import Faults, SimulatedHost
+from sectigo_chain.run.applier import apply, observe
+from sectigo_chain.run.verifier import VerifyReport, verify
+from sectigo_chain.state.models import DesiredState
+from sectigo_chain.state.planner import plan
+from sectigo_chain.state.recipe import sectigo_fix
+from sectigo_chain.tls.check import check_endpoint
 
 SITE = "Default Web Site"
 PROFILES = ("legacy", "modern", "both")

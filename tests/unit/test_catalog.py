@@ -9,10 +9,11 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 
-from sectigo_chain.catalog import Catalog, cross_sign_for, default_catalog, identify
-from sectigo_chain.certs import load_file, sha256_hex
 from sectigo_chain.errors import CatalogError
-from sectigo_chain.testing import LabHierarchy, make_certificate, new_key
+from sectigo_chain.testing.lab import LabHierarchy, make_certificate, new_key
+from sectigo_chain.x509.catalog import Catalog, cross_sign_for, default_catalog, identify
+from sectigo_chain.x509.certs import sha256_hex
+from sectigo_chain.x509.load import load_file
 
 # What each real file is, decided from the manifest's own description.
 EXPECTED_ROLES = {
@@ -68,13 +69,13 @@ def test_pinned_only_entries_are_known_by_fingerprint(sectigo_manifest_path: Pat
 
 
 def test_pins_are_checked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import sectigo_chain.catalog as catalog_mod
+    import sectigo_chain.x509.catalog as catalog_mod
 
     pkg = tmp_path / "sectigo_chain"
     data = pkg / "data" / "sectigo"
     data.mkdir(parents=True)
     (pkg / "__init__.py").write_text("")
-    src = Path(catalog_mod.__file__).parent / "data" / "sectigo"
+    src = Path(catalog_mod.__file__).parents[1] / "data" / "sectigo"
     for f in src.glob("*.pem"):
         shutil.copy(f, data / f.name)
     # Swap one certificate for another: the pin must catch it.

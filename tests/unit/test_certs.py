@@ -13,17 +13,11 @@ import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.serialization import BestAvailableEncryption, pkcs7, pkcs12
 
-from sectigo_chain.certs import (
-    cert_info,
-    load_bytes,
-    load_file,
-    normalize_thumbprint,
-    signed_by,
-    to_legacy_pfx,
-)
 from sectigo_chain.errors import CertificateLoadError
-from sectigo_chain.pfx import read_pfx_protection
-from sectigo_chain.testing import LabHierarchy
+from sectigo_chain.testing.lab import LabHierarchy
+from sectigo_chain.x509.certs import cert_info, normalize_thumbprint, signed_by
+from sectigo_chain.x509.load import load_bytes, load_file, to_legacy_pfx
+from sectigo_chain.x509.pfx import read_pfx_protection
 
 
 def _manifest(path: Path) -> dict[str, dict[str, object]]:
@@ -66,7 +60,7 @@ def test_self_signed_needs_a_verifying_signature(sectigo_dir: Path, lab: LabHier
     cross = load_file(sectigo_dir / "r46-cross-usertrust-rsa.pem").certificates[0]
     assert not cert_info(cross).self_signed
     # Same subject as issuer but signed by a different key: not self-signed.
-    from sectigo_chain.testing import make_certificate, new_key
+    from sectigo_chain.testing.lab import make_certificate, new_key
 
     other = new_key("ECC")
     fake = make_certificate(

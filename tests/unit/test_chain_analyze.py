@@ -16,9 +16,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID
 
-from sectigo_chain.catalog import Catalog, default_catalog
-from sectigo_chain.certs import sha256_hex
-from sectigo_chain.chain import (
+from sectigo_chain.testing.lab import LabLeaf, default_lab, make_certificate, new_key
+from sectigo_chain.x509.catalog import Catalog, default_catalog
+from sectigo_chain.x509.certs import sha256_hex
+from sectigo_chain.x509.paths import (
     FINDING_CODES,
     ChainAnalysis,
     Finding,
@@ -26,7 +27,6 @@ from sectigo_chain.chain import (
     compare_versions,
     hostname_matches,
 )
-from sectigo_chain.testing import LabLeaf, default_lab, make_certificate, new_key
 
 UTC = dt.timezone.utc
 AT = dt.datetime(2026, 6, 1, tzinfo=UTC)

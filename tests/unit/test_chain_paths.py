@@ -10,9 +10,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from cryptography.x509.oid import NameOID
 
-from sectigo_chain.catalog import default_catalog
-from sectigo_chain.chain import CertPath, build_paths, shortest_trusted_path
-from sectigo_chain.testing import default_lab, make_certificate, new_key
+from sectigo_chain.testing.lab import default_lab, make_certificate, new_key
+from sectigo_chain.x509.catalog import default_catalog
+from sectigo_chain.x509.paths import CertPath, build_paths, shortest_trusted_path
 
 UTC = dt.timezone.utc
 DER, SPKI = Encoding.DER, PublicFormat.SubjectPublicKeyInfo

@@ -10,17 +10,17 @@ from typing import Literal
 import pytest
 from cryptography import x509
 
-from sectigo_chain.catalog import default_catalog
-from sectigo_chain.certs import sha256_hex
-from sectigo_chain.chain import (
+from sectigo_chain.testing.lab import LabLeaf, default_lab
+from sectigo_chain.x509.catalog import default_catalog
+from sectigo_chain.x509.certs import sha256_hex
+from sectigo_chain.x509.findings import issued_by
+from sectigo_chain.x509.paths import (
     CertPath,
     WindowsChainPrediction,
     analyze,
     predict_windows_chain,
     shortest_trusted_path,
 )
-from sectigo_chain.chain_findings import issued_by
-from sectigo_chain.testing import LabLeaf, default_lab
 
 Family = Literal["RSA", "ECC"]
 

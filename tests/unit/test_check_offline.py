@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 
-from sectigo_chain.catalog import default_catalog
-from sectigo_chain.chain_findings import Finding, Severity
-from sectigo_chain.check import (
+from sectigo_chain.errors import InputError
+from sectigo_chain.testing.lab import LabHierarchy
+from sectigo_chain.tls.check import (
     ChainReport,
     check_many,
     parse_target,
@@ -25,9 +25,9 @@ from sectigo_chain.check import (
     verdict_for,
     worst_verdict,
 )
-from sectigo_chain.errors import InputError
-from sectigo_chain.profiles import ProfileResult
-from sectigo_chain.testing import LabHierarchy
+from sectigo_chain.trust.profiles import ProfileResult
+from sectigo_chain.x509.catalog import default_catalog
+from sectigo_chain.x509.findings import Finding, Severity
 
 AT = dt.datetime(2025, 6, 1, tzinfo=dt.timezone.utc)
 

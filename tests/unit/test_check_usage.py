@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from sectigo_chain.cli import main
-from sectigo_chain.commands.check import read_targets_file
+from sectigo_chain.cli.commands.check import read_targets_file
+from sectigo_chain.cli.main import main
 from sectigo_chain.errors import InputError
-from sectigo_chain.profiles import list_profiles
+from sectigo_chain.trust.profiles import list_profiles
 
 
 def _run(capsys: pytest.CaptureFixture[str], argv: list[str]) -> tuple[int, str, str]:

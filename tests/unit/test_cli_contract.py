@@ -18,14 +18,14 @@ from pathlib import Path
 
 import pytest
 
-from sectigo_chain import cli
+from sectigo_chain.cli import main as cli
 from sectigo_chain.logs import clear_secrets, register_secret
 
 REPO = Path(__file__).resolve().parents[2]
 PACKAGE = REPO / "sectigo_chain"
 CERT = PACKAGE / "data" / "sectigo" / "ca-dv-r36.pem"
 # where printing is the job: the command modules, the CLI itself, the demo script
-PRINT_ALLOWED = ("commands/", "cli.py", "demo.py", "__main__.py")
+PRINT_ALLOWED = ("cli/", "demo.py", "__main__.py")
 
 
 def _subcommands() -> dict[str, argparse.ArgumentParser]:
@@ -133,8 +133,8 @@ def test_configured_logging_masks_secrets(
     """cli.configure_logging must install sectigo_chain.logs.SecretMaskFilter on its handler."""
     register_secret("winrm-Passw0rd!")
     cli.configure_logging(2, False)
-    logging.getLogger("sectigo_chain.executors.winrm").debug("auth with winrm-Passw0rd! failed")
-    logging.getLogger("sectigo_chain.applier").info("import_pfx password=pfx-secret-9")
+    logging.getLogger("sectigo_chain.hosts.winrm").debug("auth with winrm-Passw0rd! failed")
+    logging.getLogger("sectigo_chain.run.applier").info("import_pfx password=pfx-secret-9")
     err = capsys.readouterr().err
     assert "auth with ******** failed" in err
     assert "winrm-Passw0rd!" not in err
@@ -172,7 +172,7 @@ def test_static_command_help_matches_the_registered_parsers() -> None:
     """`--help` lists commands from cli.COMMAND_HELP without importing them: it must not drift."""
     import argparse
 
-    from sectigo_chain.cli import COMMAND_HELP, COMMANDS, build_parser
+    from sectigo_chain.cli.main import COMMAND_HELP, COMMANDS, build_parser
 
     parser = build_parser()
     (sub,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]

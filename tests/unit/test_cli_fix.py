@@ -1,4 +1,4 @@
-"""plan / apply / rollback subcommands, in-process via sectigo_chain.cli.main."""
+"""plan / apply / rollback subcommands, in-process via sectigo_chain.cli.main.main."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from sectigo_chain.cli import APPLY_FAILED, CHAIN_PROBLEMS, OK, USAGE, main
+from sectigo_chain.cli.main import APPLY_FAILED, CHAIN_PROBLEMS, OK, USAGE, main
 
 
 def test_plan_text_and_detailed_exitcode(capsys: pytest.CaptureFixture[str]) -> None:
@@ -72,7 +72,7 @@ def test_drift_after_apply_exits_1(tmp_path: Path, capsys: pytest.CaptureFixture
 def test_pfx_password_comes_from_env_never_argv(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from sectigo_chain.testing import default_lab
+    from sectigo_chain.testing.lab import default_lab
 
     leaf = default_lab().issue_leaf(["cli.example.test"])
     pfx = tmp_path / "site.pfx"

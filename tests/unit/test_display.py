@@ -16,13 +16,13 @@ from typing import Any
 
 import pytest
 
-from sectigo_chain import display
-from sectigo_chain.check import report_for_chain
-from sectigo_chain.check_report import ChainReport, CheckFailure
-from sectigo_chain.inspect import inspect_file
-from sectigo_chain.plan_models import Action, Plan
-from sectigo_chain.sim_scenarios import scenario_leaf
-from sectigo_chain.testing import LabHierarchy
+from sectigo_chain.display import render as display
+from sectigo_chain.hosts.sim.scenarios import scenario_leaf
+from sectigo_chain.state.plan_models import Action, Plan
+from sectigo_chain.testing.lab import LabHierarchy
+from sectigo_chain.tls.check import report_for_chain
+from sectigo_chain.tls.report import ChainReport, CheckFailure
+from sectigo_chain.x509.inspect import inspect_file
 
 HOSTILE = "<script>alert(1)</script>"
 ESCAPED = "&lt;script&gt;alert(1)&lt;/script&gt;"
@@ -297,13 +297,13 @@ def test_table_text_aligns_and_strips_control_characters() -> None:
 @pytest.fixture(scope="module")
 def flow(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """A real plan, apply, verify and fleet on simulated hosts."""
-    from sectigo_chain.applier import apply, observe
-    from sectigo_chain.executors.simulated import SimulatedHost
-    from sectigo_chain.fleet import run_fleet
-    from sectigo_chain.fleet_inventory import parse_inventory
-    from sectigo_chain.planner import plan
-    from sectigo_chain.recipe import sectigo_fix
-    from sectigo_chain.verifier import verify
+    from sectigo_chain.fleet.inventory import parse_inventory
+    from sectigo_chain.fleet.rollout import run_fleet
+    from sectigo_chain.hosts.sim.host import SimulatedHost
+    from sectigo_chain.run.applier import apply, observe
+    from sectigo_chain.run.verifier import verify
+    from sectigo_chain.state.planner import plan
+    from sectigo_chain.state.recipe import sectigo_fix
 
     journals = tmp_path_factory.mktemp("journals")
     host = SimulatedHost("broken-r46")

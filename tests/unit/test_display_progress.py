@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from sectigo_chain import display
-from sectigo_chain.display_progress import in_jupyter
+from sectigo_chain.display import render as display
+from sectigo_chain.display.progress import in_jupyter
 
 
 class _Tty(io.StringIO):

@@ -21,10 +21,10 @@ import pytest
 from pydantic import SecretStr
 
 from sectigo_chain.errors import ConnectionFailed, InputError, ScriptFailed, ScriptTimeout
-from sectigo_chain.executors.local import WRAPPER, LocalExecutor
-from sectigo_chain.executors.winrm import WinRMExecutor, WinRMSettings, parse_winrm_target
-from sectigo_chain.templates import render
-from sectigo_chain.testing import LabHierarchy
+from sectigo_chain.hosts.local import WRAPPER, LocalExecutor
+from sectigo_chain.hosts.winrm import WinRMExecutor, WinRMSettings, parse_winrm_target
+from sectigo_chain.templates.render import render
+from sectigo_chain.testing.lab import LabHierarchy
 
 FAKE_SHELL = r'''#!{python}
 """Stand-in for powershell.exe: checks the call shape, then acts on the payload."""

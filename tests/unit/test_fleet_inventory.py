@@ -8,14 +8,14 @@ from pathlib import Path
 import pytest
 
 from sectigo_chain.errors import InputError
-from sectigo_chain.fleet import run_fleet
-from sectigo_chain.fleet_inventory import (
+from sectigo_chain.fleet.inventory import (
     Inventory,
     host_secrets,
     inventory_schema,
     load_inventory,
     parse_inventory,
 )
+from sectigo_chain.fleet.rollout import run_fleet
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from sectigo_chain.errors import InputError
-from sectigo_chain.fleet_report import ChainCheck, FleetReport, HostError, HostRow
+from sectigo_chain.fleet.report import ChainCheck, FleetReport, HostError, HostRow
 
 NOW = dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.timezone.utc)
 HOSTILE = "<script>alert('x')</script>&\"'"

@@ -18,11 +18,11 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import BestAvailableEncryption, pkcs12
 from pydantic import SecretBytes, SecretStr
 
-from sectigo_chain.certs import to_legacy_pfx
 from sectigo_chain.errors import PlanRefused
-from sectigo_chain.models import DesiredState, ObservedState
-from sectigo_chain.plan_models import Plan
-from sectigo_chain.planner import plan
+from sectigo_chain.state.models import DesiredState, ObservedState
+from sectigo_chain.state.plan_models import Plan
+from sectigo_chain.state.planner import plan
+from sectigo_chain.x509.load import to_legacy_pfx
 
 CASES = sorted((Path(__file__).parent.parent / "golden" / "plans").glob("*.json"))
 PASSWORD = "golden"

@@ -12,8 +12,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import BestAvailableEncryption, pkcs12
 
-from sectigo_chain.cli import main
-from sectigo_chain.testing import LabHierarchy
+from sectigo_chain.cli.main import main
+from sectigo_chain.testing.lab import LabHierarchy
 
 REPO = Path(__file__).resolve().parents[2]
 

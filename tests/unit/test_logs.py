@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 from pydantic import SecretStr
 
-from sectigo_chain.certs import thumbprint
+from sectigo_chain.hosts.sim.scenarios import scenario_leaf
 from sectigo_chain.logs import (
     MASK,
     SecretMaskFilter,
@@ -21,9 +21,9 @@ from sectigo_chain.logs import (
     registered_secrets,
     unregister_secret,
 )
-from sectigo_chain.sim_scenarios import scenario_leaf
-from sectigo_chain.templates import render
-from sectigo_chain.testing import LabHierarchy
+from sectigo_chain.templates.render import render
+from sectigo_chain.testing.lab import LabHierarchy
+from sectigo_chain.x509.certs import thumbprint
 
 SECRET = "Tr0ub4dor&3-correct-horse"
 
@@ -56,12 +56,12 @@ def test_registered_secret_is_masked_in_message_and_args(
 ) -> None:
     logger, stream = capture
     register_secret(SecretStr(SECRET))
-    logging.getLogger("sectigo_chain.executors.winrm").info("connecting with %s now", SECRET)
+    logging.getLogger("sectigo_chain.hosts.winrm").info("connecting with %s now", SECRET)
     logger.warning(f"inline {SECRET}")
     out = stream.getvalue()
     assert SECRET not in out
     assert out.count(MASK) == 2
-    assert "sectigo_chain.executors.winrm: connecting with ******** now" in out
+    assert "sectigo_chain.hosts.winrm: connecting with ******** now" in out
 
 
 def test_secret_in_a_traceback_is_masked(capture: tuple[logging.Logger, io.StringIO]) -> None:

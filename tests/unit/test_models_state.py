@@ -7,15 +7,15 @@ import json
 import pytest
 from pydantic import SecretBytes, SecretStr, ValidationError
 
-from sectigo_chain.executors.simulated import SimulatedHost
-from sectigo_chain.models import (
+from sectigo_chain.hosts.sim.host import SimulatedHost
+from sectigo_chain.state.models import (
     BindingSpec,
     CertificateSpec,
     DesiredState,
     ObservedState,
     parse_der_b64,
 )
-from sectigo_chain.plan_models import Action, Plan
+from sectigo_chain.state.plan_models import Action, Plan
 
 
 def test_observed_state_parses_the_observe_document_and_finds_certificates() -> None:
@@ -25,7 +25,7 @@ def test_observed_state_parses_the_observe_document_and_finds_certificates() -> 
     cross_tp = doc["certificates"][0]["thumbprint"]
     assert obs.find(cross_tp)
     lab = host.lab
-    from sectigo_chain.certs import thumbprint
+    from sectigo_chain.x509.certs import thumbprint
 
     tp = thumbprint(lab.r46_cross)
     places = sorted(c.store for c in obs.find(tp))

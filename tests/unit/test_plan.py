@@ -7,14 +7,14 @@ import datetime as dt
 
 import pytest
 
-from sectigo_chain.applier import observe
 from sectigo_chain.errors import InputError
-from sectigo_chain.executors.simulated import SimulatedHost
-from sectigo_chain.models import ObservedState
-from sectigo_chain.pfx import read_pfx_protection
-from sectigo_chain.planner import plan
-from sectigo_chain.recipe import sectigo_fix
-from sectigo_chain.testing import default_lab
+from sectigo_chain.hosts.sim.host import SimulatedHost
+from sectigo_chain.run.applier import observe
+from sectigo_chain.state.models import ObservedState
+from sectigo_chain.state.planner import plan
+from sectigo_chain.state.recipe import sectigo_fix
+from sectigo_chain.testing.lab import default_lab
+from sectigo_chain.x509.pfx import read_pfx_protection
 
 LAB = default_lab()
 NOW = dt.datetime.now(dt.timezone.utc)

@@ -11,10 +11,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from sectigo_chain.catalog import default_catalog
-from sectigo_chain.certs import sha256_hex, thumbprint
 from sectigo_chain.errors import CatalogError, InputError
-from sectigo_chain.profiles import (
+from sectigo_chain.testing.lab import LabHierarchy, LabLeaf, make_certificate, new_key
+from sectigo_chain.trust.profiles import (
     Profile,
     ProfileResult,
     builtin_profile,
@@ -23,7 +22,8 @@ from sectigo_chain.profiles import (
     validate,
     validate_many,
 )
-from sectigo_chain.testing import LabHierarchy, LabLeaf, make_certificate, new_key
+from sectigo_chain.x509.catalog import default_catalog
+from sectigo_chain.x509.certs import sha256_hex, thumbprint
 
 UTC = dt.timezone.utc
 NB = dt.datetime(2025, 1, 1, tzinfo=UTC)

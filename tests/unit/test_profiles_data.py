@@ -14,13 +14,13 @@ from cryptography import x509
 from cryptography.x509.verification import ExtensionPolicy, PolicyBuilder, VerificationError
 
 import sectigo_chain
-from sectigo_chain import profiles_data
-from sectigo_chain.catalog import default_catalog
-from sectigo_chain.certs import sha256_hex
 from sectigo_chain.errors import CatalogError, InputError
-from sectigo_chain.profiles import anchor_path, load_profiles, snapshot_profile, validate
-from sectigo_chain.profiles_data import load_snapshot, snapshot_index
-from sectigo_chain.testing import LabHierarchy
+from sectigo_chain.testing.lab import LabHierarchy
+from sectigo_chain.trust import snapshots as profiles_data
+from sectigo_chain.trust.profiles import anchor_path, load_profiles, snapshot_profile, validate
+from sectigo_chain.trust.snapshots import load_snapshot, snapshot_index
+from sectigo_chain.x509.catalog import default_catalog
+from sectigo_chain.x509.certs import sha256_hex
 
 LEGACY = ["android-14", "mozilla-2023-05", "ios-17", "jdk-17", "windows-2023-02"]
 MODERN = ["android-15", "mozilla-current"]

@@ -15,7 +15,7 @@ import tree_sitter_pwsh
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sectigo_chain.templates import SINGLE_QUOTES, encode_payload, ps_quote
+from sectigo_chain.templates.render import SINGLE_QUOTES, encode_payload, ps_quote
 
 QUOTES = frozenset("\u0027\u2018\u2019\u201a\u201b")
 

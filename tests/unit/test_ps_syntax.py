@@ -24,8 +24,9 @@ import pytest
 import tree_sitter
 from test_ps_lint import node_text, parse, ps_lint, walk
 
-from sectigo_chain import templates
-from sectigo_chain.templates_params import TEMPLATE_SPECS
+from sectigo_chain.templates import render as templates
+from sectigo_chain.templates.params import TEMPLATE_SPECS
+from sectigo_chain.templates.standalone import to_standalone
 
 REPO = Path(__file__).resolve().parents[2]
 PS_DIR = REPO / "ps_templates"
@@ -145,16 +146,16 @@ def _fields(model: type) -> tuple[set[str], set[str]]:
 @pytest.mark.parametrize(
     ("template", "model_path", "drop"),
     [
-        ("observe", "sectigo_chain.models:ObservedState", set()),
-        ("observe", "sectigo_chain.models:ObservedOS", set()),
-        ("observe", "sectigo_chain.models:ObservedCertificate", set()),
-        ("observe", "sectigo_chain.models:ObservedSite", set()),
-        ("observe", "sectigo_chain.models:ObservedAppPool", set()),
-        ("observe", "sectigo_chain.models:ObservedSslCert", set()),
+        ("observe", "sectigo_chain.state.models:ObservedState", set()),
+        ("observe", "sectigo_chain.state.models:ObservedOS", set()),
+        ("observe", "sectigo_chain.state.models:ObservedCertificate", set()),
+        ("observe", "sectigo_chain.state.models:ObservedSite", set()),
+        ("observe", "sectigo_chain.state.models:ObservedAppPool", set()),
+        ("observe", "sectigo_chain.state.models:ObservedSslCert", set()),
         # observe removes "site" from each binding record; set_binding keeps it.
-        ("observe", "sectigo_chain.models:ObservedBinding", {"site"}),
-        ("set_binding", "sectigo_chain.plan_models:BindingRecord", set()),
-        ("remove_certificate", "sectigo_chain.plan_models:CertBackup", set()),
+        ("observe", "sectigo_chain.state.models:ObservedBinding", {"site"}),
+        ("set_binding", "sectigo_chain.state.plan_models:BindingRecord", set()),
+        ("remove_certificate", "sectigo_chain.state.plan_models:CertBackup", set()),
     ],
 )
 def test_template_output_keys_match_the_models_that_parse_them(
@@ -258,9 +259,9 @@ def hostile_params(name: str, value: str) -> dict[str, object]:
 
 
 def _standalones(script: templates.RenderedScript) -> list[str]:
-    outs = [templates.to_standalone(script)]
+    outs = [to_standalone(script)]
     if script.secret_fields:
-        outs.append(templates.to_standalone(script, embed_secrets=True))
+        outs.append(to_standalone(script, embed_secrets=True))
     return outs
 
 
@@ -278,7 +279,7 @@ def _payload_literal(tree: tree_sitter.Tree) -> str:
 @functools.cache
 def _baseline_shape(name: str, embed: bool) -> str:
     script = templates.render(name, ordinary_params()[name])
-    return str(parse(templates.to_standalone(script, embed_secrets=embed)).root_node)
+    return str(parse(to_standalone(script, embed_secrets=embed)).root_node)
 
 
 @pytest.mark.parametrize("name", templates.TEMPLATE_NAMES)
@@ -296,7 +297,7 @@ def test_hostile_values_cannot_change_the_script_structure(name: str, index: int
     for embed in (False, True):
         if embed and not hostile.secret_fields:
             continue
-        text = templates.to_standalone(hostile, embed_secrets=embed)
+        text = to_standalone(hostile, embed_secrets=embed)
         assert text.isascii()
         tree = parse(text)
         assert not tree.root_node.has_error
@@ -318,7 +319,7 @@ def test_hostile_values_cannot_change_the_script_structure(name: str, index: int
 
 
 def test_plan_standalone_parses_with_every_template() -> None:
-    from sectigo_chain.templates_standalone import to_standalone_plan
+    from sectigo_chain.templates.standalone import to_standalone_plan
 
     scripts = [templates.render(n, ordinary_params()[n]) for n in templates.TEMPLATE_NAMES]
     text = to_standalone_plan(scripts)

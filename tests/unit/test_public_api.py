@@ -43,7 +43,7 @@ def test_import_does_not_load_heavy_modules() -> None:
 def test_help_does_not_load_heavy_modules() -> None:
     code = (
         "import sys, contextlib, io\n"
-        "from sectigo_chain.cli import main\n"
+        "from sectigo_chain.cli.main import main\n"
         "with contextlib.redirect_stdout(io.StringIO()):\n"
         "    try:\n"
         "        main(['--help'])\n"

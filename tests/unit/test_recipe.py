@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from sectigo_chain.certs import load_bytes, thumbprint
 from sectigo_chain.errors import InputError
-from sectigo_chain.pfx import read_pfx_protection
-from sectigo_chain.recipe import sectigo_fix
-from sectigo_chain.testing import default_lab
+from sectigo_chain.state.recipe import sectigo_fix
+from sectigo_chain.testing.lab import default_lab
+from sectigo_chain.x509.certs import thumbprint
+from sectigo_chain.x509.load import load_bytes
+from sectigo_chain.x509.pfx import read_pfx_protection
 
 LAB = default_lab()
 

@@ -16,15 +16,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import SecretStr
 
-from sectigo_chain import templates
 from sectigo_chain.errors import TemplateError
-from sectigo_chain.templates_params import (
+from sectigo_chain.templates import render as templates
+from sectigo_chain.templates.params import (
     ImportCertificateParams,
     ImportPfxParams,
     RestartParams,
     SetBindingParams,
     normalize_thumbprint,
 )
+from sectigo_chain.templates.standalone import to_standalone
 
 REPO = Path(__file__).resolve().parents[2]
 PASSWORD = "s3cret-Pa55'\u2019word"
@@ -235,7 +236,7 @@ def test_validation_errors_never_quote_secret_values() -> None:
 def test_standalone_prompts_for_secrets_unless_embedding_is_asked() -> None:
     script = templates.render("import_pfx", _pfx_params())
     pfx_b64 = base64.b64encode(PFX_BYTES).decode()
-    prompted = templates.to_standalone(script)
+    prompted = to_standalone(script)
     assert PASSWORD not in prompted
     assert pfx_b64 not in prompted
     assert script.payload not in prompted
@@ -248,7 +249,7 @@ def test_standalone_prompts_for_secrets_unless_embedding_is_asked() -> None:
     assert decoded["pfx_b64"] is None
     assert decoded["thumbprint"] == THUMB
 
-    embedded = templates.to_standalone(script, embed_secrets=True)
+    embedded = to_standalone(script, embed_secrets=True)
     assert f"$SectigoPayload = '{script.payload}'" in embedded
     assert "CONTAINS SECRETS" in embedded
     assert "Read-Host" not in embedded
@@ -256,7 +257,7 @@ def test_standalone_prompts_for_secrets_unless_embedding_is_asked() -> None:
 
 def test_standalone_embeds_template_text_and_stops_on_failure() -> None:
     script = templates.render("observe", {"include_current_user": False})
-    text = templates.to_standalone(script)
+    text = to_standalone(script)
     assert script.text in text
     assert text.isascii()
     assert f"$SectigoPayload = '{script.payload}'" in text

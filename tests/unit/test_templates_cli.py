@@ -12,7 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from sectigo_chain import cli, templates
+from sectigo_chain.cli import main as cli
+from sectigo_chain.templates import render as templates
+from sectigo_chain.templates.standalone import to_standalone
 
 REPO = Path(__file__).resolve().parents[2]
 THUMB = "AD98F9F3E47D753B65D482B3A45217BB6EF5E438"
@@ -55,7 +57,7 @@ def test_render_template_to_stdout(capsys: pytest.CaptureFixture[str]) -> None:
             "ssl_flags_set": 1,
         },
     )
-    assert out == templates.to_standalone(expected)
+    assert out == to_standalone(expected)
 
 
 def test_repeated_param_makes_a_list_and_params_json_merges(
@@ -178,7 +180,7 @@ def test_render_as_a_real_process(tmp_path: Path) -> None:
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
-    assert result.stdout == templates.to_standalone(
+    assert result.stdout == to_standalone(
         templates.render("observe", {"include_current_user": False})
     )
     bad = subprocess.run(
@@ -193,7 +195,7 @@ def test_render_accepts_the_plan_json_document(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """`sectigo-chain plan --json` output feeds `render` directly."""
-    from sectigo_chain.cli import main as cli_main
+    from sectigo_chain.cli.main import main as cli_main
 
     assert cli_main(["plan", "--target", "sim://broken-r46", "--json"]) == 0
     doc = capsys.readouterr().out

@@ -19,7 +19,8 @@ from typing import Any
 
 import pytest
 
-from sectigo_chain import templates
+from sectigo_chain.templates import render as templates
+from sectigo_chain.templates.standalone import to_standalone
 
 REPO = Path(__file__).resolve().parents[2]
 GOLDEN = REPO / "tests" / "golden" / "templates"
@@ -96,7 +97,7 @@ def _record(name: str, params: dict[str, Any]) -> tuple[str, str]:
         "template_sha256": hashlib.sha256(script.text.encode("ascii")).hexdigest(),
     }
     text = json.dumps(record, indent=2, sort_keys=True, ensure_ascii=True) + "\n"
-    return text, templates.to_standalone(script)
+    return text, to_standalone(script)
 
 
 def test_every_template_has_golden_params() -> None:

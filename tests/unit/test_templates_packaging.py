@@ -20,14 +20,14 @@ from pathlib import Path
 
 import pytest
 
-from sectigo_chain import templates
+from sectigo_chain.templates import render as templates
 
 REPO = Path(__file__).resolve().parents[2]
 
 PROBE = """
 import json, sys
 {setup}
-import sectigo_chain, sectigo_chain.templates as t
+import sectigo_chain, sectigo_chain.templates.render as t
 texts = {{name: t.template_text(name) for name in t.TEMPLATE_NAMES}}
 rendered = t.render("observe", {{}})
 print(json.dumps({{

@@ -1,0 +1,1 @@
+"""CLI subcommands; see :mod:`sectigo_chain.cli.main` for the registration contract."""

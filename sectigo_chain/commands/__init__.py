@@ -1,1 +1,0 @@
-"""CLI subcommands; see :mod:`sectigo_chain.cli` for the registration contract."""

@@ -1,0 +1,298 @@
+"""Template handlers of the simulated host: one function per template (see ``host.py``).
+
+Each takes the host and the decoded payload and returns ``(ok, changed, data, error)`` exactly
+as the PowerShell template's JSON document would carry them. A MODEL of Windows behaviour
+built from public documentation, not Windows.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+from collections.abc import Callable, Mapping
+from typing import Any, Literal, Protocol
+
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding, pkcs12
+
+from sectigo_chain.hosts.sim.model import (
+    REMOVABLE_PHYSICAL,
+    CacheEvent,
+    HostModel,
+    SimBinding,
+    SimCert,
+    SimSite,
+    SslCertEntry,
+)
+from sectigo_chain.x509.certs import key_matches, thumbprint
+from sectigo_chain.x509.pfx import read_pfx_protection
+
+__all__ = ["HANDLERS", "Doc", "Refused"]
+
+Doc = tuple[bool, bool, Any, "dict[str, str] | None"]
+_DER = Encoding.DER
+
+
+class Refused(Exception):
+    def __init__(self, message: str, category: str = "InvalidOperation") -> None:
+        self.message = message
+        self.category = category
+        super().__init__(message)
+
+
+class HandlerHost(Protocol):
+    """What a handler needs of the simulated host (``SimulatedHost`` is one): the model, the
+    clock and the served-cache rule. Typing against this keeps handlers below ``host``."""
+
+    model: HostModel
+    clock: Callable[[], dt.datetime]
+    served_cache_refresh: CacheEvent
+
+
+def _cert_doc(key: tuple[str, str, str], sc: SimCert) -> dict[str, Any]:
+    return {
+        "der_b64": sc.der_b64,
+        "thumbprint": sc.thumbprint,
+        "store_location": key[0],
+        "store_name": key[1],
+        "physical_store": key[2],
+        "friendly_name": sc.friendly_name,
+        "has_private_key": sc.key is not None,
+    }
+
+
+def _binding(
+    model: HostModel, site: str, ip: str, port: int, host: str
+) -> tuple[SimSite, SimBinding | None]:
+    s = model.sites.get(site)
+    if s is None:
+        raise Refused(f"Cannot find site '{site}'.", "ObjectNotFound")
+    for b in s.bindings:
+        if b.protocol == "https" and (b.ip, b.port, b.host) == (ip, port, host):
+            return s, b
+    return s, None
+
+
+# ---------------------------------------------------------------------- template handlers
+
+
+def _observe(h: HandlerHost, p: Mapping[str, Any]) -> Doc:
+    return True, False, h.model.observe_document(bool(p.get("include_current_user", True))), None
+
+
+def _load_der(p: Mapping[str, Any]) -> x509.Certificate:
+    cert = x509.load_der_x509_certificate(base64.b64decode(p["der_b64"]))
+    if thumbprint(cert) != str(p["thumbprint"]).upper():
+        raise Refused("thumbprint does not match der_b64", "InvalidArgument")
+    return cert
+
+
+def _import_certificate(h: HandlerHost, p: Mapping[str, Any]) -> Doc:
+    cert = _load_der(p)
+    loc, store = p.get("store_location", "LocalMachine"), p["store_name"]
+    physical = p.get("physical_store") or ".Default"
+    if store == "AuthRoot":
+        store, physical = "Root", ".AuthRoot"
+    tp = thumbprint(cert)
+    present = any(k[2] == physical for k, _ in h.model.copies(tp, loc, store))
+    if not present:
+        h.model.add(loc, store, cert, physical, friendly_name=p.get("friendly_name") or "")
+    data = {"thumbprint": tp, "store_location": loc, "store_name": p["store_name"]}
+    return True, not present, {**data, "already_present": present}, None
+
+
+def _remove_certificate(h: HandlerHost, p: Mapping[str, Any]) -> Doc:
+    tp = str(p["thumbprint"]).upper()
+    loc, store, phys = p["store_location"], p["store_name"], p.get("physical_store")
+    copies = h.model.copies(tp, loc, store)
+    if phys is not None:
+        copies = [(k, c) for k, c in copies if k[2] == phys]
+    if not copies:
+        return True, False, {"removed": False, "backup": None}, None
+    locked = [k for k, _ in copies if k[0] == "LocalMachine" and k[2] not in REMOVABLE_PHYSICAL]
+    if locked:
+        raise Refused(
+            f"Access is denied: the certificate is in {loc}\\{store} physical store "
+            f"{locked[0][2]} (managed by Group Policy/Enterprise)",
+            "PermissionDenied",
+        )
+    key, sc = copies[0]
+    backup = _cert_doc(key, sc)
+    for k, _ in copies:
+        h.model.discard(k, tp)
+    return True, True, {"removed": True, "backup": backup}, None
+
+
+def _disallow_certificate(h: HandlerHost, p: Mapping[str, Any]) -> Doc:
+    cert = _load_der(p)
+    tp = thumbprint(cert)
+    present = bool(h.model.copies(tp, "LocalMachine", "Disallowed"))
+    if not present:
+        h.model.add("LocalMachine", "Disallowed", cert)
+    return True, not present, {"thumbprint": tp, "already_present": present}, None
+
+
+def _import_pfx(h: HandlerHost, p: Mapping[str, Any]) -> Doc:
+    raw = base64.b64decode(p["pfx_b64"])
+    if h.model.os_build < 16299 and not read_pfx_protection(raw).legacy_compatible:
+        # What Windows reports for an AES/PBES2 PFX before build 1709 (misleading, but real).
+        raise Refused(
+            "The specified network password is not correct. (0x80070056)", "CryptographicException"
+        )
+    try:
+        key, cert, _extra = pkcs12.load_key_and_certificates(raw, str(p["password"]).encode())
+    except ValueError:
+        raise Refused(
+            "The specified network password is not correct. (0x80070056)", "CryptographicException"
+        ) from None
+    if cert is None or key is None or not key_matches(key, cert):  # type: ignore[arg-type]
+        raise Refused("the PFX holds no certificate with its private key", "InvalidData")
+    tp = thumbprint(cert)
+    if tp != str(p["thumbprint"]).upper():
+        raise Refused(f"the PFX holds {tp}, not {p['thumbprint']}", "InvalidData")
+    store = p.get("store_name", "My")
+    present = [c for _, c in h.model.copies(tp, "LocalMachine", store) if c.key is not None]
+    if not present:
+        h.model.add(
+            "LocalMachine",
+            store,
+            cert,
+            friendly_name=p.get("friendly_name") or "",
+            key=key,
+            key_storage="machine",
+            key_exportable=bool(p.get("exportable", False)),
+        )
+    data = {"thumbprint": tp, "already_present": bool(present), "has_private_key": True}
+    return True, not present, data, None
+
+
+def _move_certificate(h: HandlerHost, p: Mapping[str, Any]) -> Doc:
+    tp = str(p["thumbprint"]).upper()
+    src = h.model.copies(tp, p["from_location"], p["from_store"])
+    dst = h.model.copies(tp, p["to_location"], p["to_store"])
+    if not src and not dst:
+        raise Refused(f"certificate {tp} not found in {p['from_location']}\\{p['from_store']}")
+    copied = False
+    if not dst:
+        sc = src[0][1]
+        storage: Literal["machine", "user"] = (
+            "machine" if p["to_location"] == "LocalMachine" else "user"
+        )
+        clone = SimCert(
+            sc.cert,
+            sc.friendly_name,
+            sc.key,
+            storage if sc.key is not None else None,
+            sc.key_exportable,
+        )
+        h.model.add(p["to_location"], p["to_store"], clone)
+        copied = True
+    removed, backup = False, None
+    if p.get("remove_source", True) and src:
+        backup = _cert_doc(*src[0])
+        for k, _ in src:
+            h.model.discard(k, tp)
+        removed = True
+    data = {"thumbprint": tp, "copied": copied, "removed_source": removed, "backup": backup}
+    return True, copied or removed, data, None
+
+
+def _set_binding(h: HandlerHost, p: Mapping[str, Any]) -> Doc:
+    site, ip, port, host = p["site"], p.get("ip", "*"), int(p.get("port", 443)), p.get("host", "")
+    tp, store = str(p["thumbprint"]).upper(), p.get("store_name", "My")
+    cert = [c for _, c in h.model.copies(tp, "LocalMachine", store)]
+    if not cert or cert[0].key is None or cert[0].key_storage != "machine":
+        raise Refused(
+            "A specified logon session does not exist. It may already have been terminated. "
+            f"(0x80070520): {tp} has no machine private key in LocalMachine\\{store}",
+            "InvalidOperation",
+        )
+    s, b = _binding(h.model, site, ip, port, host)
+    previous = h.model.binding_document(b, site) if b is not None else None
+    created = b is None
+    if b is None:
+        b = SimBinding("https", ip, port, host, 0)
+        s.bindings.append(b)
+    b.ssl_flags = (b.ssl_flags | int(p.get("ssl_flags_set", 0))) & ~int(p.get("ssl_flags_clear", 0))
+    kind: Literal["ipport", "hostnameport"] = "hostnameport" if b.ssl_flags & 1 else "ipport"
+    h.model.sslcert[b.endpoint] = SslCertEntry(b.endpoint, kind, tp, store)
+    h.model.drop_unused_sslcert()
+    current = h.model.binding_document(b, site)
+    changed = created or previous != current or bool(p.get("reapply", False))
+    if changed:  # IIS commits (and HTTP.sys is updated) only when something was written
+        h.model.refresh_served("binding", h.served_cache_refresh, h.clock())
+    data = {"created": created, "previous": previous, "current": current}
+    return True, changed, data, None
+
+
+def _remove_binding(h: HandlerHost, p: Mapping[str, Any]) -> Doc:
+    s, b = _binding(
+        h.model, p["site"], p.get("ip", "*"), int(p.get("port", 443)), p.get("host", "")
+    )
+    if b is None:
+        return True, False, {"removed": False, "previous": None}, None
+    previous = h.model.binding_document(b, s.name)
+    s.bindings.remove(b)
+    h.model.drop_unused_sslcert()
+    return True, True, {"removed": True, "previous": previous}, None
+
+
+def _set_root_auto_update(h: HandlerHost, p: Mapping[str, Any]) -> Doc:
+    previous = h.model.disable_root_auto_update
+    h.model.disable_root_auto_update = p.get("disabled")
+    current = h.model.disable_root_auto_update
+    return True, previous != current, {"previous": previous, "current": current}, None
+
+
+def _restart(h: HandlerHost, p: Mapping[str, Any]) -> Doc:
+    mode = p["mode"]
+    recycled: list[str] = []
+    if mode == "recycle":
+        for pool in p.get("app_pools") or []:
+            if pool not in h.model.app_pools:
+                raise Refused(f"Cannot find application pool '{pool}'.", "ObjectNotFound")
+            h.model.recycle_count[pool] = h.model.recycle_count.get(pool, 0) + 1
+            recycled.append(pool)
+        event: CacheEvent = "recycle"
+    elif mode == "iisreset":
+        h.model.iisreset_count += 1
+        event = "iisreset"
+    else:
+        event = "http_service"
+    h.model.refresh_served(event, h.served_cache_refresh, h.clock())
+    exit_code = 0 if mode == "iisreset" else None
+    return True, True, {"mode": mode, "exit_code": exit_code, "recycled": recycled}, None
+
+
+def _verify_chain(h: HandlerHost, p: Mapping[str, Any]) -> Doc:
+    tp = str(p["thumbprint"]).upper()
+    found = h.model.copies(tp, p.get("store_location", "LocalMachine"), p.get("store_name", "My"))
+    if not found:
+        raise Refused(f"certificate {tp} not found", "ObjectNotFound")
+    pred = h.model.build_chain(found[0][1].cert, h.clock())
+    elements = [
+        {
+            "thumbprint": thumbprint(c),
+            "subject": c.subject.rfc4514_string(),
+            "der_b64": base64.b64encode(c.public_bytes(_DER)).decode(),
+            "status": [],
+        }
+        for c in pred.built
+    ]
+    status = [] if pred.trusted else ["PartialChain" if not pred.anchor else "UntrustedRoot"]
+    return True, False, {"valid": bool(pred.trusted), "status": status, "elements": elements}, None
+
+
+HANDLERS: dict[str, Callable[[HandlerHost, Mapping[str, Any]], Doc]] = {
+    "observe": _observe,
+    "import_certificate": _import_certificate,
+    "remove_certificate": _remove_certificate,
+    "disallow_certificate": _disallow_certificate,
+    "import_pfx": _import_pfx,
+    "move_certificate": _move_certificate,
+    "set_binding": _set_binding,
+    "remove_binding": _remove_binding,
+    "set_root_auto_update": _set_root_auto_update,
+    "restart": _restart,
+    "verify_chain": _verify_chain,
+}

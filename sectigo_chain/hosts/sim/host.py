@@ -1,0 +1,250 @@
+"""SimulatedHost: an in-memory Windows/IIS host that runs the template contract.
+
+It is a MODEL built from public documentation, NOT Windows (see docs/simulated-host.md and
+:mod:`sectigo_chain.hosts.sim.model`). It receives exactly what a real host receives (the rendered
+template's name and payload) and returns the same JSON document
+(``{"ok", "changed", "data", "error"}``) that the PowerShell template would print.
+
+Faults (:class:`Faults`) count the scripts that are not read-only (0-based: with one script per
+plan action, index N is plan action N). ``fail_action`` makes that script fail before it changes
+anything (:class:`~sectigo_chain.errors.ScriptFailed`); ``drop_connection_at`` and
+``timeout_at`` let the script run to completion and then lose the reply
+(:class:`~sectigo_chain.errors.ConnectionFailed` / :class:`~sectigo_chain.errors.ScriptTimeout`),
+the worst case for a caller. Faults fire once unless ``persistent`` (then every later script
+fails the same way, as if the host had gone away).
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from cryptography import x509
+
+from sectigo_chain.errors import ConnectionFailed, ScriptFailed, ScriptTimeout
+from sectigo_chain.hosts.base import ExecutorBase, ScriptResult
+from sectigo_chain.hosts.sim.handlers import HANDLERS, Refused
+from sectigo_chain.hosts.sim.model import (
+    CacheEvent,
+    HostModel,
+)
+from sectigo_chain.hosts.sim.scenarios import SCENARIOS, Scenario, build_scenario
+from sectigo_chain.x509.certs import PrivateKey, thumbprint
+
+if TYPE_CHECKING:
+    from sectigo_chain.hosts.sim.listener import SimTLSListener
+    from sectigo_chain.templates.render import RenderedScript
+    from sectigo_chain.testing.lab import LabHierarchy
+    from sectigo_chain.x509.catalog import Catalog
+
+__all__ = ["SCENARIOS", "Faults", "SimulatedHost"]
+
+
+@dataclass
+class Faults:
+    """Faults to inject, by index of non-read-only script (0-based)."""
+
+    fail_action: int | None = None
+    drop_connection_at: int | None = None
+    timeout_at: int | None = None
+    persistent: bool = False
+
+
+class SimulatedHost(ExecutorBase):
+    """An in-memory IIS host (a model from public documentation, not Windows).
+
+    ``served_cache_refresh`` is the weakest event that refreshes the served-chain cache:
+    ``"binding"`` < ``"recycle"`` < ``"iisreset"`` < ``"http_service"`` (default ``"iisreset"``).
+    """
+
+    def __init__(
+        self,
+        scenario: str | Scenario | HostModel = "broken-r46",
+        *,
+        lab: LabHierarchy | None = None,
+        clock: Callable[[], dt.datetime] | None = None,
+        faults: Faults | None = None,
+        served_cache_refresh: CacheEvent = "iisreset",
+    ) -> None:
+        from sectigo_chain.testing.lab import default_lab
+
+        self.lab = lab or default_lab()
+        if isinstance(scenario, HostModel):
+            self.scenario_name = "custom"
+            self.model = scenario
+        elif isinstance(scenario, Scenario):
+            self.scenario_name = scenario.name
+            self.model = scenario.build(self.lab)
+        else:
+            self.scenario_name = scenario
+            self.model = build_scenario(scenario, self.lab)[1]
+        self.clock = clock or (lambda: dt.datetime.now(dt.timezone.utc))
+        self.faults = faults or Faults()
+        self.served_cache_refresh: CacheEvent = served_cache_refresh
+        self.calls: list[str] = []
+        self._action_count = 0
+        self._gone = False
+        # One lock for the model: scripts and the TLS listener's thread (which reads the
+        # served chain at every handshake) never see a half-changed host.
+        self.lock = threading.RLock()
+        self._listeners: list[SimTLSListener] = []
+
+    # ------------------------------------------------------------------ Executor protocol
+
+    @property
+    def target(self) -> str:
+        return f"sim://{self.scenario_name}"
+
+    @property
+    def catalog(self) -> Catalog:
+        """The lab catalog the scenario's certificates belong to."""
+        return self.lab.catalog
+
+    def run(self, script: RenderedScript, *, timeout: float = 60.0) -> ScriptResult:
+        """Execute one rendered template against the model."""
+        with self.lock:
+            return self._run(script, timeout)
+
+    def _run(self, script: RenderedScript, timeout: float) -> ScriptResult:
+        start = time.perf_counter()
+        name = script.name
+        self.calls.append(name)
+        if self._gone:
+            raise ConnectionFailed(f"{self.target}: connection lost", host=self.target, script=name)
+        fault = None
+        if not script.read_only:
+            index = self._action_count
+            self._action_count += 1
+            fault = self._fault_at(index)
+            if fault == "fail":
+                raise ScriptFailed(
+                    f"{self.target}: {name} failed (injected fault at action {index})",
+                    host=self.target,
+                    script=name,
+                    records=[f"injected failure in {name}"],
+                )
+        handler = HANDLERS.get(name)
+        error: dict[str, str] | None
+        if handler is None:
+            ok, changed, data, error = (
+                False,
+                False,
+                None,
+                {
+                    "message": f"unknown template {name!r}",
+                    "category": "NotImplemented",
+                },
+            )
+        else:
+            try:
+                ok, changed, data, error = handler(self, dict(script.decoded_params()))
+            except Refused as exc:
+                ok, changed, data = False, False, None
+                error = {"message": exc.message, "category": exc.category}
+        if fault == "drop":
+            if self.faults.persistent:
+                self._gone = True
+            raise ConnectionFailed(
+                f"{self.target}: connection dropped while running {name}",
+                host=self.target,
+                script=name,
+            )
+        if fault == "timeout":
+            raise ScriptTimeout(
+                f"{self.target}: {name} did not finish within {timeout:g} s",
+                host=self.target,
+                script=name,
+            )
+        errors = [error["message"]] if error else []
+        return ScriptResult(
+            ok=ok,
+            changed=changed,
+            data=data,
+            error=error,
+            errors=errors,
+            duration=time.perf_counter() - start,
+        )
+
+    def __enter__(self) -> SimulatedHost:
+        return self
+
+    def _fault_at(self, index: int) -> str | None:
+        f = self.faults
+
+        def hit(at: int | None) -> bool:
+            return at is not None and (index == at or (f.persistent and index >= at))
+
+        if hit(f.fail_action):
+            return "fail"
+        if hit(f.drop_connection_at):
+            return "drop"
+        if hit(f.timeout_at):
+            return "timeout"
+        return None
+
+    def reconnect(self) -> None:
+        """Heal a persistent fault (the host is reachable again)."""
+        self._gone = False
+        self.faults = Faults()
+
+    # ------------------------------------------------------------------ inspection hooks
+
+    def snapshot(self) -> dict[str, Any]:
+        """The full observed state plus the policy/cache facts observe does not show."""
+        doc = self.model.observe_document(include_current_user=True)
+        doc["_sim"] = {
+            "windows_update_reachable": self.model.windows_update_reachable,
+            "served_cache": {
+                ep: [thumbprint(c) for c in chain]
+                for ep, chain in sorted(self.model.served_cache.items())
+            },
+        }
+        return copy.deepcopy(doc)
+
+    def served_chain(self, site_or_endpoint: str) -> list[x509.Certificate]:
+        """The chain HTTP.sys serves for a site (its first https binding) or an entry
+        (``0.0.0.0:443``, ``host:443``), from the cache as a client would see it."""
+        with self.lock:
+            endpoint = site_or_endpoint
+            site = self.model.sites.get(site_or_endpoint)
+            if site is not None:
+                https = [b for b in site.bindings if b.protocol == "https"]
+                if not https:
+                    return []
+                endpoint = https[0].endpoint
+            return self.model.served_for(endpoint, self.clock())
+
+    def tls_entry(self, endpoint: str) -> tuple[list[x509.Certificate], PrivateKey] | None:
+        """(served chain, leaf key) of one HTTP.sys entry, or None when it serves nothing."""
+        with self.lock:
+            leaf = self.model.leaf_for(endpoint)
+            if leaf is None or leaf.key is None:
+                return None
+            return self.served_chain(endpoint), leaf.key
+
+    def tls_chains(self) -> dict[str, tuple[list[x509.Certificate], PrivateKey]]:
+        """For the TLS listener: entry (SNI ``host:port`` or ``IP:port``) -> (chain, key)."""
+        with self.lock:
+            entries = {ep: self.tls_entry(ep) for ep in sorted(self.model.sslcert)}
+        return {ep: entry for ep, entry in entries.items() if entry is not None}
+
+    def start_tls(self, host: str = "127.0.0.1") -> SimTLSListener:
+        """Start a real TLS listener on loopback that serves what this host serves (see
+        :mod:`sectigo_chain.hosts.sim.listener`); :meth:`close` stops it (or use it as a
+        context manager)."""
+        from sectigo_chain.hosts.sim.listener import SimTLSListener
+
+        listener = SimTLSListener(self, bind=host)
+        listener.start()
+        self._listeners.append(listener)
+        return listener
+
+    def close(self) -> None:
+        """Stop the TLS listeners started with :meth:`start_tls`."""
+        while self._listeners:
+            self._listeners.pop().close()

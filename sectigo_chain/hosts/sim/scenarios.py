@@ -1,0 +1,214 @@
+"""Named scenarios for the simulated host (``sim://NAME`` targets).
+
+Every scenario uses the lab hierarchy from :mod:`sectigo_chain.testing.lab` (real keys, so a TLS
+listener can serve the modelled chain). The base host: Windows Server 2019 (build 17763), IIS
+with ``Default Web Site`` (http ``*:80``, https ``*:443`` without SNI, app pool
+``DefaultAppPool``), USERTrust RSA/ECC and AAA in ``LocalMachine\\Root`` (``.AuthRoot``), the
+issuing CA (CA DV R36 or E36) in ``LocalMachine\\CA``, the leaf with a machine key in
+``LocalMachine\\My``, no ``DisableRootAutoUpdate`` policy, Windows Update unreachable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from cryptography import x509
+
+from sectigo_chain.errors import InputError
+from sectigo_chain.hosts.sim.model import HostModel, SimBinding, SimSite, SslCertEntry
+from sectigo_chain.testing.lab import Family, LabHierarchy, LabLeaf
+from sectigo_chain.x509.certs import common_name, thumbprint
+
+__all__ = ["SCENARIOS", "Scenario", "build_scenario", "scenario_leaf"]
+
+_LEAVES: dict[tuple[int, str, tuple[str, ...]], LabLeaf] = {}
+
+
+def scenario_leaf(
+    lab: LabHierarchy, family: Family = "RSA", names: tuple[str, ...] = ("www.example.test",)
+) -> LabLeaf:
+    """The leaf a scenario binds (one per lab, family and names: keys are expensive)."""
+    key = (id(lab), family, names)
+    if key not in _LEAVES:
+        _LEAVES[key] = lab.issue_leaf(list(names), family=family)
+    return _LEAVES[key]
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A named starting state for a simulated host."""
+
+    name: str
+    description: str
+    build: Callable[[LabHierarchy], HostModel]
+    family: Family = "RSA"
+
+
+def _base(
+    lab: LabHierarchy,
+    family: Family,
+    *,
+    names: tuple[str, ...] = ("www.example.test",),
+    self_signed_physical: str | None = ".AuthRoot",
+    cross_in_ca: bool = False,
+) -> HostModel:
+    host = HostModel()
+    for ca in (lab.usertrust_rsa, lab.usertrust_ecc, lab.aaa):
+        host.add("LocalMachine", "Root", ca.cert, ".AuthRoot", friendly_name=_cn(ca.cert))
+    for root in (lab.r46_root, lab.e46_root, lab.usertrust_rsa, lab.usertrust_ecc, lab.aaa):
+        host.ctl[thumbprint(root.cert)] = root.cert
+    issuing = lab.issuing_ca(family)
+    host.add("LocalMachine", "CA", issuing.cert, friendly_name=_cn(issuing.cert))
+    if self_signed_physical is not None:
+        ss = lab.self_signed_root(family).cert
+        host.add("LocalMachine", "Root", ss, self_signed_physical, friendly_name=_cn(ss))
+    if cross_in_ca:
+        host.add("LocalMachine", "CA", lab.cross(family))
+    leaf = scenario_leaf(lab, family, names)
+    host.add(
+        "LocalMachine",
+        "My",
+        leaf.cert,
+        friendly_name=names[0],
+        key=leaf.key,
+        key_storage="machine",
+        key_exportable=False,
+    )
+    host.app_pools["DefaultAppPool"] = "Started"
+    host.sites["Default Web Site"] = SimSite(
+        "Default Web Site",
+        1,
+        bindings=[SimBinding("http", "*", 80, ""), SimBinding("https", "*", 443, "")],
+    )
+    host.sslcert["0.0.0.0:443"] = SslCertEntry("0.0.0.0:443", "ipport", thumbprint(leaf.cert))
+    return host
+
+
+def _cn(cert: x509.Certificate) -> str:
+    return common_name(cert.subject)
+
+
+def _misplaced(lab: LabHierarchy) -> HostModel:
+    host = _base(lab, "RSA")
+    host.add("CurrentUser", "CA", lab.r46_cross)
+    host.add("LocalMachine", "Root", lab.r46_cross)
+    return host
+
+
+def _gpo_root(lab: LabHierarchy) -> HostModel:
+    return _base(lab, "RSA", self_signed_physical=".GroupPolicy")
+
+
+def _drift(lab: LabHierarchy) -> HostModel:
+    host = _base(lab, "RSA")
+    host.windows_update_reachable = True
+    return host
+
+
+def _shared_ip(lab: LabHierarchy) -> HostModel:
+    host = _base(lab, "RSA", names=("www.example.test", "shop.example.test"))
+    host.app_pools["ShopAppPool"] = "Started"
+    host.sites["Shop"] = SimSite(
+        "Shop",
+        2,
+        app_pool="ShopAppPool",
+        bindings=[SimBinding("http", "*", 8080, ""), SimBinding("https", "*", 443, "")],
+    )
+    return host
+
+
+def _user_key(lab: LabHierarchy) -> HostModel:
+    host = _base(lab, "RSA")
+    leaf = scenario_leaf(lab, "RSA")
+    sc = host.discard(("LocalMachine", "My", ".Default"), thumbprint(leaf.cert))
+    assert sc is not None
+    host.add(
+        "CurrentUser",
+        "My",
+        leaf.cert,
+        friendly_name=sc.friendly_name,
+        key=leaf.key,
+        key_storage="user",
+        key_exportable=True,
+    )
+    return host
+
+
+def _stale_cache(lab: LabHierarchy) -> HostModel:
+    host = _base(lab, "RSA", self_signed_physical=None, cross_in_ca=True)
+    leaf = scenario_leaf(lab, "RSA")
+    host.served_cache["0.0.0.0:443"] = [leaf.cert, leaf.issuer.cert]
+    return host
+
+
+_ALL = (
+    Scenario(
+        "broken-r46",
+        "RSA leaf bound to 'Default Web Site' (*:443, no SNI); self-signed R46 in "
+        "LocalMachine\\Root (.AuthRoot); no R46 cross-sign in LocalMachine\\CA: IIS serves "
+        "leaf + R36 only",
+        lambda lab: _base(lab, "RSA"),
+    ),
+    Scenario(
+        "broken-e46",
+        "ECC leaf bound to 'Default Web Site'; self-signed E46 in LocalMachine\\Root; no E46 "
+        "cross-sign in LocalMachine\\CA",
+        lambda lab: _base(lab, "ECC"),
+        "ECC",
+    ),
+    Scenario(
+        "fixed",
+        "already right: R46 cross-sign in LocalMachine\\CA, no self-signed R46 in Root",
+        lambda lab: _base(lab, "RSA", self_signed_physical=None, cross_in_ca=True),
+    ),
+    Scenario(
+        "misplaced",
+        "the R46 cross-sign was imported into CurrentUser\\CA and LocalMachine\\Root instead "
+        "of LocalMachine\\CA; the self-signed R46 is still in Root",
+        _misplaced,
+    ),
+    Scenario(
+        "gpo-root",
+        "the self-signed R46 lives in Root's .GroupPolicy physical store (pushed by a GPO): "
+        "it cannot be deleted locally",
+        _gpo_root,
+    ),
+    Scenario(
+        "drift",
+        "like broken-r46, but Automatic Root Update is on and Windows Update is reachable: a "
+        "removed R46 comes back the next time a chain is built",
+        _drift,
+    ),
+    Scenario(
+        "shared-ip",
+        "like broken-r46, plus a second site 'Shop' whose non-SNI binding shares *:443 (one "
+        "HTTP.sys certificate for both)",
+        _shared_ip,
+    ),
+    Scenario(
+        "user-key",
+        "like broken-r46, but the bound leaf and its key sit only in CurrentUser\\My (user key "
+        "set): binding fails with 0x80070520 until it is moved to LocalMachine\\My",
+        _user_key,
+    ),
+    Scenario(
+        "stale-cache",
+        "stores already fixed, but HTTP.sys still serves the cached short chain until a "
+        "restart (iisreset) refreshes it",
+        _stale_cache,
+    ),
+)
+
+_BY_NAME = {s.name: s for s in _ALL}
+SCENARIOS: dict[str, str] = {s.name: s.description for s in _ALL}
+
+
+def build_scenario(name: str, lab: LabHierarchy) -> tuple[Scenario, HostModel]:
+    """The scenario and a fresh host model for it; :class:`InputError` for an unknown name."""
+    try:
+        scenario = _BY_NAME[name]
+    except KeyError:
+        known = ", ".join(sorted(_BY_NAME))
+        raise InputError(f"unknown simulated scenario {name!r}; known: {known}") from None
+    return scenario, scenario.build(lab)

@@ -1,0 +1,58 @@
+"""The single place that parses a target string into an :class:`Executor`.
+
+* ``sim://NAME``: a :class:`~sectigo_chain.hosts.sim.host.SimulatedHost` running scenario
+  ``NAME`` (see :data:`~sectigo_chain.hosts.sim.scenarios.SCENARIOS`);
+* ``local``: :class:`~sectigo_chain.hosts.local.LocalExecutor` (Windows PowerShell here);
+* ``winrm://[user@]host[:port]``: :class:`~sectigo_chain.hosts.winrm.WinRMExecutor` (the
+  password comes from the caller, never from the target string).
+"""
+
+from __future__ import annotations
+
+from pydantic import SecretStr
+
+from sectigo_chain.errors import InputError
+from sectigo_chain.hosts.base import Executor
+from sectigo_chain.x509.catalog import Catalog, default_catalog
+
+__all__ = ["catalog_for", "open_target", "parse_target"]
+
+
+def parse_target(target: str) -> tuple[str, str]:
+    """``(scheme, rest)``: ``("sim", "broken-r46")``, ``("local", "")``, ``("winrm", "host")``."""
+    text = target.strip()
+    if text == "local":
+        return "local", ""
+    if "://" not in text:
+        raise InputError(
+            f"not a target: {target!r}; use sim://SCENARIO, local or winrm://[user@]host[:port]"
+        )
+    scheme, rest = text.split("://", 1)
+    scheme = scheme.lower()
+    if scheme not in ("sim", "winrm") or not rest:
+        raise InputError(
+            f"not a target: {target!r}; use sim://SCENARIO, local or winrm://[user@]host[:port]"
+        )
+    return scheme, rest
+
+
+def open_target(target: str, *, password: SecretStr | None = None) -> Executor:
+    """An executor for ``target``; :class:`InputError` if the target is malformed."""
+    scheme, rest = parse_target(target)
+    if scheme == "sim":
+        from sectigo_chain.hosts.sim.host import SimulatedHost
+
+        return SimulatedHost(rest.strip("/"))
+    if scheme == "local":
+        from sectigo_chain.hosts.local import LocalExecutor
+
+        return LocalExecutor()
+    from sectigo_chain.hosts.winrm import WinRMExecutor, parse_winrm_target
+
+    return WinRMExecutor(parse_winrm_target(target.strip(), password=password))
+
+
+def catalog_for(executor: Executor) -> Catalog:
+    """The CA catalog an executor's certificates belong to (the lab one for simulated hosts)."""
+    catalog = getattr(executor, "catalog", None)
+    return catalog if isinstance(catalog, Catalog) else default_catalog()

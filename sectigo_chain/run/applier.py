@@ -1,0 +1,226 @@
+"""``apply(plan, executor) -> ApplyResult``: run a plan's actions in order, safely.
+
+Before each step the journal (see :mod:`sectigo_chain.run.journal`) records the step with the
+backup the plan took from the observed state (a removal's DER, store, physical store and
+properties; the previous binding; the previous policy value). The journal is written with mode
+0600 and fsync'd before the step runs (``n + 1`` writes for ``n`` steps: see the journal). When
+a step fails (the script reports an error, or the connection or deadline is lost after
+retries), apply rolls back every step that ran or may have run, in reverse, and raises
+:class:`~sectigo_chain.errors.ApplyError` saying what failed, what was rolled back and where
+the journal is. After a successful run it observes the host again and re-plans:
+``ApplyResult.after_plan_empty`` says whether the host now matches the desired state.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, NoReturn
+
+from sectigo_chain.errors import ApplyError, ExecutionError, PlanRefused, TemplateError
+from sectigo_chain.hosts.base import Executor
+from sectigo_chain.hosts.retry import RetryPolicy, run_script
+from sectigo_chain.run.journal import Journal, RollbackResult, rollback
+from sectigo_chain.state.models import DesiredState, ObservedState
+from sectigo_chain.state.plan_models import Action, ApplyResult, Plan, StepResult
+from sectigo_chain.state.planner import plan as make_plan
+from sectigo_chain.x509.catalog import Catalog
+
+__all__ = ["apply", "default_journal_path", "observe"]
+
+Progress = Callable[[int, int, Action], None]
+
+
+def observe(
+    executor: Executor, *, timeout: float = 120.0, retry: RetryPolicy | None = None
+) -> ObservedState:
+    """Run the read-only ``observe`` template and parse its document."""
+    from sectigo_chain.templates.render import render
+
+    result = run_script(executor, render("observe", {}), timeout=timeout, policy=retry)
+    if not result.ok or not isinstance(result.data, dict):
+        message = (result.error or {}).get("message") or "; ".join(result.errors) or "no data"
+        raise ExecutionError(
+            f"{executor.target}: observe failed: {message}", host=executor.target, script="observe"
+        )
+    return ObservedState.model_validate(result.data)
+
+
+def default_journal_path(target: str, directory: Path | None = None) -> Path:
+    """``<dir>/sectigo-chain-journal-<target>-<UTC timestamp>.json`` (dir: the current one)."""
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", target).strip("_") or "target"
+    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+    return (directory or Path.cwd()) / f"sectigo-chain-journal-{safe}-{stamp}.json"
+
+
+def _step_record(index: int, action: Action) -> dict[str, Any]:
+    return {
+        "index": index,
+        "kind": action.kind,
+        "reason": action.reason,
+        "template": action.template,
+        "params": dict(action.params),
+        "backup": action.backup.model_dump(mode="json") if action.backup else None,
+        "previous_binding": (
+            action.previous_binding.model_dump(mode="json") if action.previous_binding else None
+        ),
+        "previous_value": action.previous_value,
+        "status": "pending",
+    }
+
+
+def apply(
+    plan: Plan,
+    executor: Executor,
+    *,
+    desired: DesiredState | None = None,
+    catalog: Catalog | None = None,
+    allow_group_policy_override: bool = False,
+    journal_dir: Path | None = None,
+    journal_path: Path | None = None,
+    timeout: float = 120.0,
+    retry: RetryPolicy | None = None,
+    progress: Progress | None = None,
+    at: dt.datetime | None = None,
+) -> ApplyResult:
+    """Run ``plan`` on ``executor``; with ``desired``, re-observe and re-plan afterwards."""
+    target = executor.target
+    steps: list[StepResult] = []
+    journal: Journal | None = None
+    if plan.actions:
+        # The journal is written (fsync'd) before each step runs. The first write creates it
+        # with the plan, every step's backup and step 1 "running"; each later one also carries
+        # the previous step's result ("done"), which rollback does not need (it undoes
+        # "running" steps too), so it shares the write that precedes the next step.
+        records = [_step_record(i, a) for i, a in enumerate(plan.actions)]
+        records[0]["status"] = "running"
+        path = journal_path or default_journal_path(target, journal_dir)
+        journal = Journal.create(path, target, plan.model_dump(mode="json"), records)
+        try:
+            steps = _run_steps(plan, executor, journal, progress, timeout, retry)
+        finally:
+            journal.close()
+    after_plan: Plan | None = None
+    after_empty = True
+    if desired is not None:
+        observed = observe(executor, timeout=timeout, retry=retry)
+        try:
+            after_plan = make_plan(
+                desired,
+                observed,
+                at=at or dt.datetime.now(dt.timezone.utc),
+                catalog=catalog,
+                allow_group_policy_override=allow_group_policy_override,
+                target=target,
+            )
+            after_empty = after_plan.empty
+        except PlanRefused:
+            after_empty = False
+    return ApplyResult(
+        target=target,
+        plan=plan,
+        steps=tuple(steps),
+        changed=any(s.changed for s in steps),
+        journal=str(journal.path) if journal else None,
+        after_plan=after_plan,
+        after_plan_empty=after_empty,
+    )
+
+
+def _run_steps(
+    plan: Plan,
+    executor: Executor,
+    journal: Journal,
+    progress: Progress | None,
+    timeout: float,
+    retry: RetryPolicy | None,
+) -> list[StepResult]:
+    """Run every action in order, journaled; on a failure roll back and raise ApplyError."""
+    from sectigo_chain.templates.render import render
+
+    steps: list[StepResult] = []
+    total = len(plan.actions)
+    for index, action in enumerate(plan.actions):
+        record = journal.steps[index]
+        if progress is not None:
+            progress(index, total, action)
+        if index:
+            record["status"] = "running"
+            journal.write()
+        failure: str | None = None
+        try:
+            script = render(action.template, action.render_params())
+            result = run_script(executor, script, timeout=timeout, policy=retry)
+            if not result.ok:
+                failure = (result.error or {}).get("message") or "; ".join(result.errors)
+                failure = failure or "the script reported failure"
+        except (ExecutionError, TemplateError) as exc:
+            failure = f"{type(exc).__name__}: {exc}"
+        if failure is not None:
+            record["status"] = "failed"
+            record["error"] = failure
+            journal.doc["status"] = "failed"
+            journal.write()
+            _fail(plan, executor, journal, index, action, failure, steps, timeout, retry)
+        record["status"] = "done"
+        record["changed"] = result.changed
+        record["data"] = result.data
+        steps.append(
+            StepResult(
+                index=index,
+                kind=action.kind,
+                template=action.template,
+                changed=result.changed,
+                data=result.data,
+            )
+        )
+    journal.doc["status"] = "applied"
+    journal.write()
+    return steps
+
+
+def _fail(
+    plan: Plan,
+    executor: Executor,
+    journal: Journal,
+    index: int,
+    action: Action,
+    failure: str,
+    steps: list[StepResult],
+    timeout: float,
+    retry: RetryPolicy | None,
+) -> NoReturn:
+    total = len(plan.actions)
+    what = f"step {index + 1}/{total} ({action.kind}: {action.reason})"
+    try:
+        rb: RollbackResult | None = rollback(journal, executor, timeout=timeout, retry=retry)
+    except ExecutionError as exc:  # pragma: no cover - rollback catches per step
+        rb = None
+        rb_error = str(exc)
+    else:
+        rb_error = ""
+    complete = rb is not None and rb.complete
+    undone = list(rb.undone) if rb else []
+    if complete:
+        rolled = f"rolled back {len(undone)} step(s) ({', '.join(undone) or 'none'})"
+    else:
+        problems = "; ".join(rb.errors) if rb else rb_error
+        rolled = (
+            f"ROLLBACK INCOMPLETE ({problems}); undone: {', '.join(undone) or 'nothing'}; run "
+            f"'sectigo-chain rollback {journal.path} --target {executor.target}' when the host "
+            "is reachable"
+        )
+    partial = ApplyResult(
+        target=executor.target, plan=plan, steps=tuple(steps), changed=bool(steps),
+        journal=str(journal.path), after_plan_empty=False,
+    )  # fmt: skip
+    raise ApplyError(
+        f"apply failed at {what}: {failure}. {rolled}. Journal: {journal.path}",
+        failed_action=what,
+        rolled_back=undone,
+        rollback_complete=complete,
+        journal=str(journal.path),
+        result=partial,
+    )

@@ -1,0 +1,374 @@
+"""Fetch the certificate chain a TLS server serves, exactly as sent on the wire.
+
+One handshake per TLS version, certificates NOT verified (this module only observes; the chain
+and profile modules judge). Every fetch is bounded by a connect, a handshake and a total
+deadline, so a server that hangs, resets, speaks plain text or sends garbage gives a typed
+:class:`~sectigo_chain.errors.TLSFetchError` in time. :func:`fetch_many` drives many handshakes
+at once from one thread: non-blocking sockets, one selector, ``ssl.MemoryBIO`` for TLS;
+:func:`fetch_as_completed` hands over each target's result as soon as it is complete.
+"""
+
+from __future__ import annotations
+
+import functools
+import ssl
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from cryptography import x509
+
+from sectigo_chain.errors import InputError, TLSFetchError, TLSHandshakeError
+from sectigo_chain.tls._engine import Engine, Failure, Handshake, Job, is_ip
+
+__all__ = [
+    "DEFAULT_TIMEOUT",
+    "MAX_CERTIFICATES",
+    "NO_SNI",
+    "FetchResult",
+    "ServedChain",
+    "Target",
+    "fetch_as_completed",
+    "fetch_many",
+    "fetch_served_chain",
+]
+
+DEFAULT_TIMEOUT = 10.0
+"""Seconds a whole fetch (all TLS versions of one target) may take."""
+MAX_CERTIFICATES = 64
+"""Certificates kept from a served chain; more are counted and dropped (``truncated``)."""
+NO_SNI = ""
+"""Pass as ``servername`` to send no server name (SNI) at all."""
+
+_VERSIONS = {"1.2": ssl.TLSVersion.TLSv1_2, "1.3": ssl.TLSVersion.TLSv1_3}
+# We only read certificates, so accept whatever an old server offers (static RSA, SHA-1 ...).
+_CIPHERS = "DEFAULT:!aNULL:!eNULL:@SECLEVEL=0"
+
+
+@dataclass(frozen=True)
+class Target:
+    """A TLS endpoint: ``host``, ``port`` and the server name to send (SNI).
+
+    ``servername=None`` sends ``host`` as the server name unless it is an IP address;
+    ``servername=NO_SNI`` (``""``) sends none.
+    """
+
+    host: str
+    port: int = 443
+    servername: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.host or not isinstance(self.host, str):
+            raise InputError(f"target host {self.host!r} is empty; give a host name or IP address")
+        if not isinstance(self.port, int) or not 0 < self.port < 65536:
+            raise InputError(f"target port {self.port!r} is not a TCP port (1-65535)")
+        for name in (self.host, self.sni or ""):
+            if is_ip(name):
+                continue
+            try:
+                name.encode("idna")
+            except UnicodeError as exc:
+                raise InputError(f"{name!r} is not a valid host name: {exc}") from None
+
+    @classmethod
+    def parse(cls, text: str, *, default_port: int = 443) -> Target:
+        """Read ``host``, ``host:port``, ``[v6]:port`` or a bare IPv6 address."""
+        text = text.strip()
+        host, sep, port = text.rpartition(":")
+        if text.startswith("[") and "]" in text:
+            host, _, rest = text[1:].partition("]")
+            port = rest[1:] if rest.startswith(":") else ""
+            if rest and not rest.startswith(":"):
+                raise InputError(f"target {text!r} is not [IPv6]:port")
+        elif not sep or ":" in host:  # no port, or a bare IPv6 address
+            host, port = text, ""
+        if port and not port.isdigit():
+            raise InputError(f"target {text!r}: port {port!r} is not a number (use host:port)")
+        return cls(host, int(port) if port else default_port)
+
+    @property
+    def sni(self) -> str | None:
+        """The server name actually sent, or None."""
+        if self.servername is not None:
+            return self.servername or None
+        return None if is_ip(self.host) else self.host
+
+    @property
+    def label(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        if self.servername == NO_SNI:
+            return f"{host}:{self.port} (no SNI)"
+        named = self.servername is not None and self.servername != self.host
+        return f"{host}:{self.port} (SNI {self.servername})" if named else f"{host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class ServedChain:
+    """What one handshake showed: the certificates in wire order, leaf first as sent.
+
+    ``der`` and ``certificates`` hold at most ``max_certificates`` entries; ``sent_count``
+    is how many the server sent, so ``truncated`` says whether some were dropped.
+    """
+
+    host: str
+    port: int
+    servername: str | None
+    address: str
+    tls_version: str
+    cipher: str
+    der: tuple[bytes, ...]
+    certificates: tuple[x509.Certificate, ...] = field(repr=False)
+    sent_count: int
+
+    @property
+    def truncated(self) -> bool:
+        return self.sent_count > len(self.der)
+
+
+@dataclass(frozen=True)
+class FetchResult:
+    """The handshakes of one target: one :class:`ServedChain` per TLS version that worked,
+    and the error of each version that did not (for example a server without TLS 1.3)."""
+
+    target: str
+    host: str
+    port: int
+    servername: str | None
+    handshakes: Mapping[str, ServedChain]
+    errors: Mapping[str, TLSFetchError]
+
+    @property
+    def chain(self) -> ServedChain:
+        """The chain of the first requested TLS version that worked."""
+        return next(iter(self.handshakes.values()))
+
+    @property
+    def chains_agree(self) -> bool:
+        """True when every TLS version that worked served the same certificates."""
+        return len({h.der for h in self.handshakes.values()}) <= 1
+
+
+def fetch_served_chain(
+    host: str,
+    port: int = 443,
+    *,
+    servername: str | None = None,
+    tls_versions: Sequence[str] = ("1.2", "1.3"),
+    timeout: float = DEFAULT_TIMEOUT,
+    connect_timeout: float | None = None,
+    handshake_timeout: float | None = None,
+    max_certificates: int = MAX_CERTIFICATES,
+) -> FetchResult:
+    """Do one handshake per TLS version with ``host:port`` and return what was served.
+
+    The versions are tried at the same time. ``timeout`` bounds the whole fetch;
+    ``connect_timeout`` and ``handshake_timeout`` (default: ``timeout``) bound each phase.
+    A version the server refuses is recorded in ``FetchResult.errors``; if no version works,
+    the most telling failure is raised: :class:`TLSConnectError` (refused, reset,
+    unresolvable), :class:`TLSTimeout`, or :class:`TLSHandshakeError` (not TLS, version not
+    supported, handshake failure). Nothing is verified: not the chain, not the name.
+    """
+    (outcome,) = fetch_many(
+        [Target(host, port, servername)],
+        tls_versions=tls_versions,
+        timeout=timeout,
+        connect_timeout=connect_timeout,
+        handshake_timeout=handshake_timeout,
+        max_certificates=max_certificates,
+    )
+    if isinstance(outcome, TLSFetchError):
+        raise outcome
+    return outcome
+
+
+def fetch_many(
+    targets: Iterable[Target | str | tuple[str, int]],
+    *,
+    tls_versions: Sequence[str] = ("1.2", "1.3"),
+    timeout: float = DEFAULT_TIMEOUT,
+    connect_timeout: float | None = None,
+    handshake_timeout: float | None = None,
+    concurrency: int = 64,
+    max_certificates: int = MAX_CERTIFICATES,
+) -> list[FetchResult | TLSFetchError]:
+    """Fetch many targets at once; one result or error per target, in the order given.
+
+    Targets are ``Target`` objects, ``"host:port"`` strings or ``(host, port)`` tuples.
+    ``concurrency`` bounds the connections open at once (each TLS version of each target is
+    one connection). One target's failure never affects another's. The deadlines of a target
+    start when its first connection starts. See :func:`fetch_as_completed` to get each result
+    as soon as it is there.
+    """
+    run = _Run(
+        targets,
+        tls_versions,
+        timeout,
+        connect_timeout,
+        handshake_timeout,
+        concurrency,
+        max_certificates,
+    )
+    run.engine.run(run.flat, concurrency)
+    return [run.outcome(i) for i in range(len(run.targets))]
+
+
+def fetch_as_completed(
+    targets: Iterable[Target | str | tuple[str, int]],
+    *,
+    tls_versions: Sequence[str] = ("1.2", "1.3"),
+    timeout: float = DEFAULT_TIMEOUT,
+    connect_timeout: float | None = None,
+    handshake_timeout: float | None = None,
+    concurrency: int = 64,
+    max_certificates: int = MAX_CERTIFICATES,
+) -> Iterator[tuple[int, FetchResult | TLSFetchError]]:
+    """Like :func:`fetch_many`, but yields ``(index, result or error)`` per target as soon as
+    that target is done (so in completion order; ``index`` is its place in ``targets``).
+
+    Everything runs in the caller's thread: while the caller works on one result, the servers
+    go on with the handshakes already under way, and that time is not counted against any
+    target's deadlines. Arguments are checked at once (:class:`InputError`); nothing connects
+    before the first ``next()``. Closing the iterator early closes every connection.
+    """
+    run = _Run(
+        targets,
+        tls_versions,
+        timeout,
+        connect_timeout,
+        handshake_timeout,
+        concurrency,
+        max_certificates,
+    )
+    return _as_completed(run)
+
+
+def _as_completed(run: _Run) -> Iterator[tuple[int, FetchResult | TLSFetchError]]:
+    steps = run.engine.run_iter(run.flat, run.concurrency)
+    try:
+        for index in steps:
+            yield index, run.outcome(index)
+    finally:
+        steps.close()  # closes the connections still open when the caller stops early
+
+
+class _Run:
+    """One fetch of many targets: checked arguments, the engine and its jobs."""
+
+    def __init__(
+        self,
+        targets: Iterable[Target | str | tuple[str, int]],
+        tls_versions: Sequence[str],
+        timeout: float,
+        connect_timeout: float | None,
+        handshake_timeout: float | None,
+        concurrency: int,
+        max_certificates: int,
+    ) -> None:
+        versions = tuple(dict.fromkeys(tls_versions))
+        unknown = [v for v in versions if v not in _VERSIONS]
+        if not versions or unknown:
+            raise InputError(f"TLS versions {list(tls_versions)!r}: use a subset of ['1.2', '1.3']")
+        limits = {"timeout": timeout, "connect_timeout": connect_timeout}
+        for name, value in {**limits, "handshake_timeout": handshake_timeout}.items():
+            if value is not None and not value > 0:
+                raise InputError(f"{name} must be a positive number of seconds, not {value!r}")
+        if concurrency < 1 or max_certificates < 1:
+            raise InputError("concurrency and max_certificates must be at least 1")
+        self.targets = [_as_target(t) for t in targets]
+        self.concurrency, self.limit = concurrency, max_certificates
+        self.engine = Engine(
+            timeout=timeout,
+            connect_timeout=min(connect_timeout or timeout, timeout),
+            handshake_timeout=min(handshake_timeout or timeout, timeout),
+        )
+        contexts = {v: _client_context(v) for v in versions}
+        self.jobs = [
+            [Job(self.engine, i, t.host, t.port, t.sni, v, contexts[v]) for v in versions]
+            for i, t in enumerate(self.targets)
+        ]
+        self.flat = [job for group in self.jobs for job in group]
+
+    def outcome(self, index: int) -> FetchResult | TLSFetchError:
+        return _outcome(self.targets[index], self.jobs[index], self.limit)
+
+
+def _as_target(value: Target | str | tuple[str, int]) -> Target:
+    if isinstance(value, Target):
+        return value
+    if isinstance(value, str):
+        return Target.parse(value)
+    host, port = value
+    return Target(host, port)
+
+
+@functools.lru_cache(maxsize=len(_VERSIONS))
+def _client_context(version: str) -> ssl.SSLContext:
+    """The client context of one TLS version, made once (it keeps no per-connection state:
+    no session is cached or resumed, so every handshake still shows the full chain)."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    ctx.minimum_version = ctx.maximum_version = _VERSIONS[version]
+    ctx.set_ciphers(_CIPHERS)
+    ctx.options |= ssl.OP_NO_TICKET | ssl.Options(4)  # 4 = OP_LEGACY_SERVER_CONNECT
+    return ctx
+
+
+def _outcome(target: Target, jobs: list[Job], limit: int) -> FetchResult | TLSFetchError:
+    handshakes: dict[str, ServedChain] = {}
+    failures: dict[str, Failure] = {}
+    for job in jobs:
+        if job.result is not None:
+            served = _served(target, job.result, limit)
+            if isinstance(served, ServedChain):
+                handshakes[job.version] = served
+                continue
+            failures[job.version] = served
+        elif job.failure is not None:
+            failures[job.version] = job.failure
+    errors = {v: _error(target, f.kind, {v: f}) for v, f in failures.items()}
+    if handshakes:
+        return FetchResult(target.label, target.host, target.port, target.sni, handshakes, errors)
+    best = max(failures.values(), key=lambda f: f.rank)  # the first of equal ranks
+    return _error(target, best.kind, failures)
+
+
+@functools.lru_cache(maxsize=4096)
+def certificate(der: bytes) -> x509.Certificate:
+    """The certificate of ``der``, parsed once: every endpoint that serves the same
+    intermediate (and every TLS version of one endpoint) gets the same object, so what is
+    memoised about it (names, extensions, fingerprints, signatures) is worked out once."""
+    return x509.load_der_x509_certificate(der)
+
+
+def _served(target: Target, hs: Handshake, limit: int) -> ServedChain | Failure:
+    kept = hs.der[:limit]
+    try:
+        certs = tuple(certificate(d) for d in kept)
+    except ValueError as exc:
+        what = f"the server sent a certificate over TLS {{v}} that cannot be parsed: {exc}"
+        return Failure(TLSHandshakeError, what)
+    return ServedChain(
+        host=target.host,
+        port=target.port,
+        servername=target.sni,
+        address=hs.address,
+        tls_version=hs.tls_version,
+        cipher=hs.cipher,
+        der=kept,
+        certificates=certs,
+        sent_count=len(hs.der),
+    )
+
+
+def _error(
+    target: Target, kind: type[TLSFetchError], failures: Mapping[str, Failure]
+) -> TLSFetchError:
+    """One error naming each distinct failure once, with the versions it happened on."""
+    groups: dict[tuple[str, str], list[str]] = {}
+    for version, failure in failures.items():
+        groups.setdefault((failure.what, failure.hint), []).append(version)
+    parts = [what.replace("{v}", "/".join(vs)) for (what, _), vs in groups.items()]
+    hints = dict.fromkeys(hint.replace("{v}", "/".join(vs)) for (_, hint), vs in groups.items())
+    hint = "; ".join(h for h in hints if h)
+    message = f"{target.label}: {'; '.join(parts)}" + (f" ({hint})" if hint else "")
+    return kind(message, target=target.label)

@@ -1,0 +1,444 @@
+"""The Sectigo hierarchy as data: which certificate is which, and where it belongs on Windows.
+
+The real CA certificates ship inside the package (``sectigo_chain/data/sectigo/``); each is
+pinned by SHA-256 and checked against its pin when the catalog loads. Sectigo CAs whose PEM we do
+not ship are still recognised by fingerprint and name (``shipped=False``).
+
+Roles: a *self-signed root* (R46, E46, USERTrust RSA/ECC, AAA), a *cross-signed root* (the same
+subject and key as a root, issued by another root: R46 by USERTrust RSA, E46 by USERTrust ECC,
+the AAA crosses) and an *issuing CA* (DV/OV/EV R36, DV E36, ...).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable, Mapping, Sequence
+from importlib import resources
+from typing import Literal
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from pydantic import BaseModel, ConfigDict
+
+from sectigo_chain.errors import CatalogError
+from sectigo_chain.x509.certs import (
+    aki_hex,
+    common_name,
+    sha256_hex,
+    signed_by,
+    ski_hex,
+    thumbprint,
+)
+
+__all__ = [
+    "Catalog",
+    "CatalogEntry",
+    "CrossSignAnswer",
+    "Role",
+    "RootKey",
+    "cross_sign_for",
+    "default_catalog",
+    "identify",
+]
+
+Role = Literal["self_signed_root", "cross_signed_root", "issuing_ca"]
+RootKey = Literal["R46", "E46", "USERTrust RSA", "USERTrust ECC", "AAA"]
+StoreName = Literal["Root", "CA"]
+
+
+class _Meta(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str
+    name: str
+    subject_cn: str
+    issuer_cn: str
+    role: Role
+    root: RootKey  # the key this certificate is, or chains up to first (R36 -> R46)
+    sha256: str
+    ski: str | None = None  # only for pinned-only entries; shipped ones read it from the cert
+
+
+# Shipped certificates: id (= file stem), display name, subject, issuer, role, root key, SHA-256.
+_SHIPPED: tuple[_Meta, ...] = tuple(
+    _Meta(id=i, name=n, subject_cn=s, issuer_cn=iss, role=r, root=k, sha256=h)
+    for i, n, s, iss, r, k, h in (
+        ("r46-root-selfsigned", "Sectigo R46 (self-signed root)",
+         "Sectigo Public Server Authentication Root R46",
+         "Sectigo Public Server Authentication Root R46", "self_signed_root", "R46",
+         "7BB647A62AEEAC88BF257AA522D01FFEA395E0AB45C73F93F65654EC38F25A06"),
+        ("r46-cross-usertrust-rsa", "Sectigo R46 cross-signed by USERTrust RSA",
+         "Sectigo Public Server Authentication Root R46",
+         "USERTrust RSA Certification Authority", "cross_signed_root", "R46",
+         "92F351BF3D54164DFA8DD8F9E1139D3150349786485D2B9EECD00E2971C1E6C5"),
+        ("e46-root-selfsigned", "Sectigo E46 (self-signed root)",
+         "Sectigo Public Server Authentication Root E46",
+         "Sectigo Public Server Authentication Root E46", "self_signed_root", "E46",
+         "C90F26F0FB1B4018B22227519B5CA2B53E2CA5B3BE5CF18EFE1BEF47380C5383"),
+        ("e46-cross-usertrust-ecc", "Sectigo E46 cross-signed by USERTrust ECC",
+         "Sectigo Public Server Authentication Root E46",
+         "USERTrust ECC Certification Authority", "cross_signed_root", "E46",
+         "EA6B89ED6907A209FF9188676FB164E7ACED894B8996DFBE5CE5BBCC22DE4DDD"),
+        ("e46-cross-aaa", "Sectigo E46 cross-signed by AAA Certificate Services",
+         "Sectigo Public Server Authentication Root E46", "AAA Certificate Services",
+         "cross_signed_root", "E46",
+         "6802701F0FD0960FF2B51F39AAEB20A778D83261A959AD0D7FF0BE54240F673D"),
+        ("ca-dv-r36", "Sectigo CA DV R36", "Sectigo Public Server Authentication CA DV R36",
+         "Sectigo Public Server Authentication Root R46", "issuing_ca", "R46",
+         "8C54C334B66BA4E426772AF4A3F9136C19A1AEC729FDB28C535C07A5A4EF22E0"),
+        ("ca-ov-r36", "Sectigo CA OV R36", "Sectigo Public Server Authentication CA OV R36",
+         "Sectigo Public Server Authentication Root R46", "issuing_ca", "R46",
+         "6542D176BED50F193C0CE297AE44ECD8A0A86BEC2EDE682769344059B4E78530"),
+        ("ca-ev-r36", "Sectigo CA EV R36", "Sectigo Public Server Authentication CA EV R36",
+         "Sectigo Public Server Authentication Root R46", "issuing_ca", "R46",
+         "7A1A24285E25E94DF27CE8B344B1BB6B32F0254FF0D7B5AB6E856AE90CFDE55C"),
+        ("ca-dv-e36", "Sectigo CA DV E36", "Sectigo Public Server Authentication CA DV E36",
+         "Sectigo Public Server Authentication Root E46", "issuing_ca", "E46",
+         "873F0BA80E3AC222656DFD04158CC15C2927D42D5D05F01DEE4A47EB43A916DF"),
+        ("usertrust-rsa-root-selfsigned", "USERTrust RSA (self-signed root)",
+         "USERTrust RSA Certification Authority", "USERTrust RSA Certification Authority",
+         "self_signed_root", "USERTrust RSA",
+         "E793C9B02FD8AA13E21C31228ACCB08119643B749C898964B1746D46C3D4CBD2"),
+        ("usertrust-ecc-root-selfsigned", "USERTrust ECC (self-signed root)",
+         "USERTrust ECC Certification Authority", "USERTrust ECC Certification Authority",
+         "self_signed_root", "USERTrust ECC",
+         "4FF460D54B9C86DABFBCFC5712E0400D2BED3FBC4D4FBDAA86E06ADCD2A9AD7A"),
+        ("usertrust-rsa-cross-aaa", "USERTrust RSA cross-signed by AAA Certificate Services",
+         "USERTrust RSA Certification Authority", "AAA Certificate Services",
+         "cross_signed_root", "USERTrust RSA",
+         "68B9C761219A5B1F0131784474665DB61BBDB109E00F05CA9F74244EE5F5F52B"),
+        ("usertrust-ecc-cross-aaa", "USERTrust ECC cross-signed by AAA Certificate Services",
+         "USERTrust ECC Certification Authority", "AAA Certificate Services",
+         "cross_signed_root", "USERTrust ECC",
+         "A6CF64DBB4C8D5FD19CE48896068DB03B533A8D1336C6256A87D00CBB3DEF3EA"),
+        ("aaa-certificate-services-root", "AAA Certificate Services (self-signed root)",
+         "AAA Certificate Services", "AAA Certificate Services", "self_signed_root", "AAA",
+         "D7A7A0FB5D7E2731D771E9484EBCDEF71D5F0C3E0A2948782BC83EE0EA699EF4"),
+        ("sectigo-rsa-dv-secure-server-ca", "Sectigo RSA DV Secure Server CA (older hierarchy)",
+         "Sectigo RSA Domain Validation Secure Server CA",
+         "USERTrust RSA Certification Authority", "issuing_ca", "USERTrust RSA",
+         "7FA4FF68EC04A99D7528D5085F94907F4D1DD1C5381BACDC832ED5C960214676"),
+    )
+)  # fmt: skip
+
+# Known by fingerprint only (listed by Sectigo, no copy shipped). Source: Sectigo's published CA
+# list (sectigo/ca_certificate_lists, cp_cps_and_self_assessment/list_for_cp_cps_and_self_assessment
+# .csv at commit 0081bec3ba83 for the E36 SKIs), as recorded in shared/sectigo/manifest.json.
+_PINNED_ONLY: tuple[_Meta, ...] = tuple(
+    _Meta(id=i, name=n, subject_cn=s, issuer_cn=iss, role=r, root=k, sha256=h, ski=ski)
+    for i, n, s, iss, r, k, h, ski in (
+        ("ca-ov-e36", "Sectigo CA OV E36", "Sectigo Public Server Authentication CA OV E36",
+         "Sectigo Public Server Authentication Root E46", "issuing_ca", "E46",
+         "4102BB08B7EA19E567EB6710384C540AFDAD993AF0D9DFBF91CA6273755B8BA0",
+         "4C387A25346BFDF98F1A601C9271AA67F98237EB"),
+        ("ca-ev-e36", "Sectigo CA EV E36", "Sectigo Public Server Authentication CA EV E36",
+         "Sectigo Public Server Authentication Root E46", "issuing_ca", "E46",
+         "FD917B0D094FAA4DB1BBAF9ED7AC55BE5162D971C227B34E7085CA537A4A4B47",
+         "E27166C73AE506B65D9B410A156A2DC5B1E63774"),
+        ("r46-cross-aaa", "Sectigo R46 cross-signed by AAA Certificate Services",
+         "Sectigo Public Server Authentication Root R46", "AAA Certificate Services",
+         "cross_signed_root", "R46",
+         "CE75580BC6796D3B3EA2C3E74259D0D403072408E960C77139C2FB5A3D9419E4",
+         "5673586495F9921AB0122A046279A14015882149"),
+    )
+)  # fmt: skip
+
+
+# Newer issuing CAs that Sectigo's list names under R46/E46 (shared/sectigo/MANIFEST.md: DV/OV/EV
+# R35 2025-08-01..2035-07-31, DV/OV/EV R40 and E40 2025-05-14..2040-05-13). Neither a copy nor a
+# fingerprint could be obtained here, so they are known by NAME only: a leaf under one of them is
+# recognised as R46/E46 ("issuer recognised by name"), never by fingerprint. TODO: pin them.
+_KNOWN_BY_NAME_ONLY: dict[str, RootKey] = {
+    f"Sectigo Public Server Authentication CA {level} {gen}": ("E46" if gen == "E40" else "R46")
+    for gen, levels in (("R35", "DV OV EV"), ("R40", "DV OV EV"), ("E40", "DV OV EV"))
+    for level in levels.split()
+}
+
+
+class CatalogEntry(BaseModel):
+    """One known Sectigo CA certificate: its role and the Windows store it belongs in."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str
+    name: str
+    subject_cn: str
+    issuer_cn: str
+    role: Role
+    root: RootKey
+    sha256: str
+    thumbprint: str | None
+    ski: str | None
+    shipped: bool
+    store_location: Literal["LocalMachine"] = "LocalMachine"
+    store_name: StoreName
+    remove_for_iis_fix: bool = False
+    note: str = ""
+
+    @property
+    def store(self) -> str:
+        """``LocalMachine\\CA`` or ``LocalMachine\\Root``."""
+        return f"{self.store_location}\\{self.store_name}"
+
+
+def _entry(meta: _Meta, cert: x509.Certificate | None) -> CatalogEntry:
+    is_root = meta.role == "self_signed_root"
+    remove = is_root and meta.root in ("R46", "E46")
+    note = ""
+    if remove:
+        cross = "USERTrust RSA" if meta.root == "R46" else "USERTrust ECC"
+        note = (
+            f"remove from LocalMachine\\Root for the IIS fix: while it is there Windows serves the "
+            f"short chain; import the {meta.root} cross-signed by {cross} into LocalMachine\\CA"
+        )
+    elif meta.role == "cross_signed_root" and meta.root in ("R46", "E46"):
+        note = "intermediate for the IIS fix: belongs in LocalMachine\\CA, never in Root"
+    return CatalogEntry(
+        id=meta.id,
+        name=meta.name,
+        subject_cn=meta.subject_cn,
+        issuer_cn=meta.issuer_cn,
+        role=meta.role,
+        root=meta.root,
+        sha256=meta.sha256,
+        thumbprint=thumbprint(cert) if cert is not None else None,
+        ski=ski_hex(cert) if cert is not None else meta.ski,
+        shipped=cert is not None,
+        store_name="Root" if is_root else "CA",
+        remove_for_iis_fix=remove,
+        note=note,
+    )
+
+
+def _spki(cert: x509.Certificate) -> bytes:
+    return cert.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+
+
+class Catalog:
+    """Known CA certificates with their roles; lookups by fingerprint, key and name."""
+
+    def __init__(
+        self,
+        entries: Iterable[CatalogEntry],
+        certificates: Mapping[str, x509.Certificate],
+    ) -> None:
+        self.entries: tuple[CatalogEntry, ...] = tuple(entries)
+        self._by_sha = {e.sha256: e for e in self.entries}
+        self._by_id = {e.id: e for e in self.entries}
+        self._certs = dict(certificates)  # id -> certificate (shipped entries only)
+        self._root_spki: dict[bytes, RootKey] = {}
+        for e in self.entries:
+            cert = self._certs.get(e.id)
+            if cert is not None and e.role != "issuing_ca":
+                self._root_spki.setdefault(_spki(cert), e.root)
+
+    @classmethod
+    def from_certificates(
+        cls, certificates: Mapping[str, x509.Certificate], *, pinned_only: bool = False
+    ) -> Catalog:
+        """Build a catalog whose entries use the standard ids (see ``_SHIPPED``) but these
+        certificates, e.g. a lab hierarchy from :mod:`sectigo_chain.testing.lab`."""
+        metas = {m.id: m for m in _SHIPPED}
+        entries = []
+        for cid, cert in certificates.items():
+            meta = metas[cid].model_copy(update={"sha256": sha256_hex(cert)})
+            entries.append(_entry(meta, cert))
+        if pinned_only:
+            entries.extend(_entry(m, None) for m in _PINNED_ONLY)
+        return cls(entries, certificates)
+
+    def identify(self, cert: x509.Certificate) -> CatalogEntry | None:
+        """The entry for exactly this certificate (by SHA-256), or None."""
+        return self._by_sha.get(sha256_hex(cert))
+
+    def entry(self, entry_id: str) -> CatalogEntry:
+        """The entry with this id; KeyError if unknown."""
+        return self._by_id[entry_id]
+
+    def certificate(self, entry_id: str) -> x509.Certificate:
+        """The shipped certificate of an entry; KeyError if not shipped."""
+        return self._certs[entry_id]
+
+    def certificates(self) -> list[x509.Certificate]:
+        """Every shipped certificate."""
+        return list(self._certs.values())
+
+    def root_key_of(self, cert: x509.Certificate) -> RootKey | None:
+        """Which root key (R46, E46, USERTrust ...) ``cert``'s public key is, if any."""
+        return self._root_spki.get(_spki(cert))
+
+    def cross_sign(self, root: Literal["R46", "E46"]) -> CatalogEntry:
+        """The cross-sign the IIS fix installs: R46 by USERTrust RSA, E46 by USERTrust ECC."""
+        issuer = (
+            "USERTrust RSA Certification Authority"
+            if root == "R46"
+            else ("USERTrust ECC Certification Authority")
+        )
+        for e in self.entries:
+            if e.role == "cross_signed_root" and e.root == root and e.issuer_cn == issuer:
+                return e
+        raise KeyError(f"no {root} cross-sign in this catalog")
+
+    def self_signed(self, root: RootKey) -> CatalogEntry:
+        """The self-signed root certificate of a root key."""
+        for e in self.entries:
+            if e.role == "self_signed_root" and e.root == root:
+                return e
+        raise KeyError(f"no self-signed {root} in this catalog")
+
+    def root_by_name(self, subject_cn: str) -> RootKey | None:
+        """The root key of a known CA (issuing CA, cross or root), by its common name."""
+        for e in self.entries:
+            if e.subject_cn == subject_cn:
+                return e.root
+        return _KNOWN_BY_NAME_ONLY.get(subject_cn)
+
+    def __repr__(self) -> str:
+        return f"Catalog({len(self.entries)} entries, {len(self._certs)} certificates)"
+
+
+@functools.lru_cache(maxsize=1)
+def default_catalog() -> Catalog:
+    """The real Sectigo catalog from the package data, every certificate checked against its pin."""
+    folder = resources.files("sectigo_chain") / "data" / "sectigo"
+    certs: dict[str, x509.Certificate] = {}
+    entries: list[CatalogEntry] = []
+    for meta in _SHIPPED:
+        res = folder / f"{meta.id}.pem"
+        try:
+            cert = x509.load_pem_x509_certificate(res.read_bytes())
+        except (OSError, ValueError) as exc:
+            raise CatalogError(
+                f"packaged certificate {meta.id}.pem is missing or damaged ({exc}); "
+                "reinstall sectigo-chain"
+            ) from None
+        if sha256_hex(cert) != meta.sha256:
+            raise CatalogError(
+                f"packaged certificate {meta.id}.pem does not match its SHA-256 pin "
+                f"(got {sha256_hex(cert)}, pinned {meta.sha256}); reinstall sectigo-chain"
+            )
+        certs[meta.id] = cert
+        entries.append(_entry(meta, cert))
+    entries.extend(_entry(m, None) for m in _PINNED_ONLY)
+    return Catalog(entries, certs)
+
+
+def identify(cert: x509.Certificate, catalog: Catalog | None = None) -> CatalogEntry | None:
+    """The catalog entry of ``cert`` (role, store), or None if it is not a known Sectigo CA."""
+    return (catalog or default_catalog()).identify(cert)
+
+
+class CrossSignAnswer(BaseModel):
+    """Which cross-sign a leaf needs for the IIS fix, and how that was decided."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    status: Literal["needs_cross_sign", "not_r46_e46", "not_applicable"]
+    root: Literal["R46", "E46"] | None = None
+    cross_sign: CatalogEntry | None = None
+    method: Literal["signature", "issuer_key_id", "issuer_name", "key_type_guess", "none"]
+    guessed: bool = False
+    explanation: str
+
+    def __str__(self) -> str:
+        return self.explanation
+
+
+def _find_issuer(
+    cert: x509.Certificate, pool: Sequence[x509.Certificate]
+) -> x509.Certificate | None:
+    aki = aki_hex(cert)
+    candidates = [c for c in pool if c.subject == cert.issuer]
+    candidates.sort(key=lambda c: 0 if aki is not None and ski_hex(c) == aki else 1)
+    for cand in candidates:
+        if cand is not cert and signed_by(cert, cand):
+            return cand
+    return None
+
+
+def cross_sign_for(
+    leaf_or_chain: x509.Certificate | Sequence[x509.Certificate],
+    catalog: Catalog | None = None,
+) -> CrossSignAnswer:
+    """Decide which cross-sign (R46 by USERTrust RSA, or E46 by USERTrust ECC) a leaf needs.
+
+    Follows the issuer by name, key identifier and signature through the given chain and the
+    catalog, so an issuing CA we do not ship but that was signed by R46's key is still
+    recognised. Falls back to a known issuer name, then to the leaf's key type (``guessed``).
+    A certificate from another CA gets ``status="not_r46_e46"``, never an exception.
+    """
+    cat = catalog or default_catalog()
+    chain = [leaf_or_chain] if isinstance(leaf_or_chain, x509.Certificate) else list(leaf_or_chain)
+    if not chain:
+        raise ValueError("cross_sign_for needs a certificate or a non-empty chain")
+    leaf = chain[0]
+    own = cat.identify(leaf)
+    if own is not None and own.role != "issuing_ca":
+        return CrossSignAnswer(
+            status="not_applicable",
+            method="none",
+            explanation=f"this is {own.name}, a root certificate, not a leaf",
+        )
+    pool = chain[1:] + cat.certificates()
+
+    def answer(root: RootKey, method: str, via: str) -> CrossSignAnswer:
+        if root not in ("R46", "E46"):
+            return CrossSignAnswer(
+                status="not_r46_e46",
+                method=method,
+                explanation=(f"chains to {root} directly ({via}); no R46/E46 cross-sign is needed"),
+            )
+        cross = cat.cross_sign(root)
+        guessed = method == "key_type_guess"
+        how = {
+            "signature": "issuer signature verified",
+            "issuer_key_id": "issuer recognised by key identifier, signature not checked",
+            "issuer_name": "issuer recognised by name, signature not checked",
+            "key_type_guess": "GUESSED from the leaf's key type: the issuer is unknown",
+        }[method]
+        return CrossSignAnswer(
+            status="needs_cross_sign",
+            root=root,
+            cross_sign=cross,
+            method=method,
+            guessed=guessed,
+            explanation=(
+                f"chains to {root} via {via} ({how}): needs {cross.name}, thumbprint "
+                f"{cross.thumbprint}, in LocalMachine\\CA"
+            ),
+        )
+
+    current = leaf
+    for _ in range(8):
+        issuer = _find_issuer(current, pool)
+        if issuer is None:
+            break
+        root = cat.root_key_of(issuer)
+        if root is not None:
+            return answer(root, "signature", common_name(current.issuer))
+        current = issuer
+    # The issuer is not in the pool: recognise it by key identifier, then by name.
+    aki = aki_hex(current)
+    if aki is not None:
+        for e in cat.entries:
+            if e.ski == aki:
+                return answer(e.root, "issuer_key_id", common_name(current.issuer))
+    root_by_name = cat.root_by_name(common_name(current.issuer))
+    if root_by_name is not None:
+        return answer(root_by_name, "issuer_name", common_name(current.issuer))
+    issuer_text = current.issuer.rfc4514_string()
+    if "sectigo" in issuer_text.lower():
+        is_ec = isinstance(leaf.public_key(), ec.EllipticCurvePublicKey)
+        root_guess: RootKey = "E46" if is_ec else "R46"
+        return answer(root_guess, "key_type_guess", common_name(current.issuer))
+    return CrossSignAnswer(
+        status="not_r46_e46",
+        method="none",
+        explanation=(
+            f"not a Sectigo R46/E46 certificate (issuer: {issuer_text}); "
+            "the R46/E46 IIS fix does not apply"
+        ),
+    )
