@@ -307,5 +307,6 @@ def run_host(
     return HostRow(
         name=host.name, target=host.target, site=host.site, hostname=host.hostname,
         status=status, canary=canary, batch=batch, started_at=started_at,
-        finished_at=dt.datetime.now(dt.timezone.utc), timings=state.timings, **state.out,
+        finished_at=dt.datetime.now(dt.timezone.utc), timings=state.timings,
+        definition=host.definition(), **state.out,
     )  # fmt: skip

@@ -151,6 +151,13 @@ class ResolvedHost(_Strict):
     def is_sim(self) -> bool:
         return self.scheme == "sim"
 
+    def definition(self) -> str:
+        """A fingerprint of this host's whole definition (every resolved setting; no secret
+        values live here): ``--resume`` carries a host over only when it is unchanged."""
+        import hashlib
+
+        return hashlib.sha256(self.model_dump_json().encode("utf-8")).hexdigest()[:32]
+
 
 _BUILTIN: dict[str, Any] = {
     "site": "Default Web Site",

@@ -29,6 +29,7 @@ from sectigo_chain.display.richrepr import RichRepr
 from sectigo_chain.errors import InputError
 
 __all__ = [
+    "PROGRESS_FORMAT",
     "REPORT_FORMAT",
     "ActionLine",
     "CertLine",
@@ -38,9 +39,12 @@ __all__ = [
     "HostRow",
     "HostStatus",
     "Mode",
+    "ProgressLog",
+    "progress_log_path",
 ]
 
 REPORT_FORMAT: Literal["sectigo-chain-fleet-report/1"] = "sectigo-chain-fleet-report/1"
+PROGRESS_FORMAT = "sectigo-chain-fleet-progress/1"
 Mode = Literal["plan", "apply", "check"]
 HostStatus = Literal[
     "planned", "applied", "unchanged", "checked", "failed", "rolled_back", "skipped"
@@ -123,6 +127,7 @@ class HostRow(_Model):
     started_at: dt.datetime | None = None
     finished_at: dt.datetime | None = None
     timings: dict[str, float] = {}
+    definition: str | None = None  # ResolvedHost.definition() of the host that was run
 
     @property
     def ok(self) -> bool:
@@ -290,3 +295,71 @@ class FleetReport(RichRepr, _Model):
         from sectigo_chain.display.fleet_html import report_page
 
         return report_page(self)
+
+
+def progress_log_path(report_path: str | os.PathLike[str]) -> Path:
+    """The append-only log of finished hosts kept beside a fleet report (``REPORT.hosts.jsonl``)."""
+    target = Path(report_path)
+    return target.with_name(target.name + ".hosts.jsonl")
+
+
+class ProgressLog:
+    """Append-only, fsync'd log of finished host rows, one JSON line each, kept beside the report.
+
+    The report itself is rewritten atomically now and then; this log gets every row the moment
+    its host finishes, so a rollout killed at any point (even ``kill -9``) leaves every finished
+    host on disk for ``--resume``. The first line names the format and the mode; a torn last
+    line (a kill during a write) is ignored when read.
+    """
+
+    def __init__(self, path: Path, mode: Mode) -> None:
+        self.path = path
+        try:
+            self._fh = open(path, "wb")  # noqa: SIM115 (kept open for the whole run)
+        except OSError as exc:
+            raise InputError(
+                f"cannot write the fleet progress log {path}: {exc.strerror}"
+            ) from None
+        self._write(json.dumps({"format": PROGRESS_FORMAT, "mode": mode}).encode("utf-8"))
+
+    def _write(self, line: bytes) -> None:
+        self._fh.write(line + b"\n")
+        self._fh.flush()
+        os.fsync(self._fh.fileno())
+
+    def append(self, row: HostRow) -> None:
+        self._write(row.model_dump_json().encode("utf-8"))
+
+    def close(self) -> None:
+        self._fh.close()
+
+    @staticmethod
+    def read(path: Path) -> tuple[Mode | None, dict[str, HostRow]]:
+        """The mode and the newest row per host name of a log (empty when there is none)."""
+        try:
+            lines = path.read_bytes().split(b"\n")
+        except FileNotFoundError:
+            return None, {}
+        except OSError as exc:
+            raise InputError(f"fleet progress log {path} is unreadable: {exc.strerror}") from None
+        mode: Mode | None = None
+        rows: dict[str, HostRow] = {}
+        for number, line in enumerate(lines):
+            if not line.strip():
+                continue
+            try:
+                doc = json.loads(line)
+                if number == 0:
+                    if not isinstance(doc, dict) or doc.get("format") != PROGRESS_FORMAT:
+                        raise InputError(f"{path} is not a sectigo-chain fleet progress log")
+                    mode = doc["mode"]
+                    continue
+                row = HostRow.model_validate(doc)
+            except (ValueError, KeyError, ValidationError):
+                if number == len(lines) - 1 or (number == len(lines) - 2 and not lines[-1]):
+                    break  # a torn last line: the process died while writing it
+                raise InputError(
+                    f"fleet progress log {path} is damaged at line {number + 1}"
+                ) from None
+            rows[row.name] = row
+        return mode, rows

@@ -44,7 +44,14 @@ from sectigo_chain.fleet.inventory import (
     host_secrets,
     load_inventory,
 )
-from sectigo_chain.fleet.report import DONE_STATUSES, FleetReport, HostRow, Mode
+from sectigo_chain.fleet.report import (
+    DONE_STATUSES,
+    FleetReport,
+    HostRow,
+    Mode,
+    ProgressLog,
+    progress_log_path,
+)
 
 if TYPE_CHECKING:
     from sectigo_chain.hosts.retry import RetryPolicy
@@ -93,14 +100,30 @@ def _preflight(
     return secrets
 
 
-def _resume(source: str | os.PathLike[str] | FleetReport, mode: Mode) -> tuple[FleetReport, str]:
-    previous = source if isinstance(source, FleetReport) else FleetReport.load(source)
-    label = "(report object)" if isinstance(source, FleetReport) else str(source)
-    if previous.mode != mode:
+def _resume(
+    source: str | os.PathLike[str] | FleetReport, mode: Mode
+) -> tuple[dict[str, HostRow], str]:
+    """The rows of an earlier run, newest per host: the report, updated by the progress log
+    beside it (which has every host that finished, even when the run was killed before the
+    report was saved)."""
+    if isinstance(source, FleetReport):
+        previous_mode, rows, label = source.mode, {r.name: r for r in source.hosts}, "(report)"
+    else:
+        label = str(source)
+        log_mode, logged = ProgressLog.read(progress_log_path(source))
+        if Path(source).exists() or not logged:
+            report = FleetReport.load(source)
+            previous_mode, rows = report.mode, {r.name: r for r in report.hosts}
+        else:  # killed before the first save: the log alone
+            previous_mode, rows = log_mode or mode, {}
+        if log_mode is not None and log_mode != previous_mode:
+            raise InputError(f"{label} and its progress log are of different fleet modes")
+        rows.update(logged)
+    if previous_mode != mode:
         raise InputError(
-            f"{label} is a fleet {previous.mode} report; resume it with 'fleet {previous.mode}'"
+            f"{label} is a fleet {previous_mode} report; resume it with 'fleet {previous_mode}'"
         )
-    return previous, label
+    return rows, label
 
 
 def _sim_tls_available() -> bool:
@@ -164,10 +187,16 @@ def run_fleet(
     resumed: str | None = None
     if resume_from is not None:
         previous, resumed = _resume(resume_from, mode)
-        names = {h.name for h in hosts}
-        carried = {
-            r.name: r for r in previous.hosts if r.status in DONE_STATUSES and r.name in names
-        }
+        # A host is carried over only when it is done AND defined exactly as it was run (a
+        # changed target, site, PFX or any other setting runs it again).
+        for h in hosts:
+            row = previous.get(h.name)
+            if row is None or row.status not in DONE_STATUSES:
+                continue
+            if row.definition == h.definition():
+                carried[h.name] = row
+            else:
+                log.info("%s: defined differently than in %s: running it again", h.name, resumed)
     todo = [h for h in hosts if h.name not in carried]
     secrets = _preflight(todo, mode, environ)
     rollout = mode == "apply"
@@ -186,10 +215,11 @@ def run_fleet(
         sim_tls=_sim_tls_available() if sim_tls is None else sim_tls, climb_ladder=climb_ladder,
         tls_timeout=tls_timeout, executor_factory=executor_factory,
     )  # fmt: skip
+    progress_log = ProgressLog(progress_log_path(report_path), mode) if report_path else None
     run = _Rollout(
         ctx, hosts, todo, secrets, carried,
         canary=canary and rollout, batch_size=batch_size, concurrency=concurrency,
-        stop_on_failure=stop_on_failure and rollout, progress=progress,
+        stop_on_failure=stop_on_failure and rollout, progress=progress, log=progress_log,
     )  # fmt: skip
 
     def report(*, complete: bool) -> FleetReport:
@@ -219,6 +249,8 @@ def run_fleet(
         final = report(complete=True)
         if report_path is not None:
             final.write(report_path)
+        if progress_log is not None:
+            progress_log.close()
     return final
 
 
@@ -238,8 +270,10 @@ class _Rollout:
         concurrency: int,
         stop_on_failure: bool,
         progress: ProgressCallback | None,
+        log: ProgressLog | None = None,
     ) -> None:
         self.ctx = ctx
+        self.log = log
         self.hosts = hosts
         self.todo = todo
         self.secrets = secrets
@@ -247,6 +281,9 @@ class _Rollout:
             name: row.model_copy(update={"note": row.note or "done in an earlier run"})
             for name, row in carried.items()
         }
+        if log is not None:
+            for row in self.done.values():  # the new log is complete on its own
+                log.append(row)
         self.canary = canary and bool(todo)
         self.batch_size = batch_size
         self.concurrency = concurrency
@@ -273,6 +310,8 @@ class _Rollout:
 
     def _record(self, row: HostRow) -> None:
         self.done[row.name] = row
+        if self.log is not None:
+            self.log.append(row)  # fsync'd before the next host is started or reported
         self.finished += 1
         if self.stop_reason is None and self.stop_on_failure:
             if row.canary and not row.ok:

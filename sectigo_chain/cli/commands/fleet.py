@@ -14,12 +14,14 @@ tried was unreachable; 4 an apply failed on some host (rolled back, or rollback 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 
 from sectigo_chain.cli.commands._common import emit_json, error_line
 
 TYPE_CHECKING = False  # typing, pathlib and datetime are not imported at --help time
 if TYPE_CHECKING:
+    from collections.abc import Iterator
     from typing import Any
 
 __all__ = ["register"]
@@ -32,6 +34,37 @@ def _confirm(count: int, first: str | None) -> bool:
     sys.stderr.write(f"Apply the R46/E46 fix to {count} host(s){canary}? [y/N] ")
     sys.stderr.flush()
     return sys.stdin.readline().strip().lower() in ("y", "yes")
+
+
+class _Interrupted(Exception):
+    def __init__(self, what: str, code: int) -> None:
+        super().__init__(what)
+        self.what, self.code = what, code
+
+
+@contextlib.contextmanager
+def _signals_end_the_run() -> Iterator[None]:
+    """SIGTERM and SIGINT end the rollout the orderly way: hosts that are running finish (a
+    host is never left half-changed by the controller), the final report is written, and the
+    command exits 143 / 130. Only in the main thread (signal handlers live there)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum: int, _frame: object) -> None:
+        signal.signal(signum, signal.SIG_IGN)  # a second signal must not break the clean-up
+        name = "SIGTERM" if signum == signal.SIGTERM else "SIGINT"
+        raise _Interrupted(name, 128 + signum)
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _report_path(args: argparse.Namespace) -> str | None:
@@ -70,22 +103,33 @@ def _run(args: argparse.Namespace) -> int:
 
         progress = progress_bar(len(inventory.hosts))
     try:
-        report = run_fleet(
-            args.inventory,
-            args.mode,
-            concurrency=args.concurrency,
-            canary=not args.no_canary,
-            batch_size=args.batch_size,
-            stop_on_failure=not args.no_stop,
-            progress=progress,
-            report_path=report_path,
-            resume_from=args.resume,
-            journal_dir=args.journal_dir,
-            climb_ladder=args.climb_ladder,
-        )
+        with _signals_end_the_run():
+            report = run_fleet(
+                args.inventory,
+                args.mode,
+                concurrency=args.concurrency,
+                canary=not args.no_canary,
+                batch_size=args.batch_size,
+                stop_on_failure=not args.no_stop,
+                progress=progress,
+                report_path=report_path,
+                resume_from=args.resume,
+                journal_dir=args.journal_dir,
+                climb_ladder=args.climb_ladder,
+            )
     except (SectigoChainError, ValueError) as exc:
         error_line("fleet", str(exc))
         return USAGE
+    except _Interrupted as exc:
+        if report_path:
+            sys.stderr.write(
+                f"fleet: interrupted by {exc.what}; every host that finished is in {report_path} "
+                f"(and its .hosts.jsonl log)\nresume with: sectigo-chain fleet {args.mode} "
+                f"{args.inventory} --resume {report_path}\n"
+            )
+        else:
+            sys.stderr.write(f"fleet: interrupted by {exc.what}\n")
+        return exc.code
     if args.html:
         from pathlib import Path
 
