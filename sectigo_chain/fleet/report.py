@@ -128,6 +128,7 @@ class HostRow(_Model):
     finished_at: dt.datetime | None = None
     timings: dict[str, float] = {}
     definition: str | None = None  # ResolvedHost.definition() of the host that was run
+    position: int | None = None  # the host's index in the inventory (orders merged shards)
 
     @property
     def ok(self) -> bool:
@@ -194,6 +195,7 @@ class FleetReport(RichRepr, _Model):
     stop_reason: str | None = None
     resumed_from: str | None = None
     complete: bool = True
+    shard: str | None = None  # "K/N" when the run was one shard of a rollout (fleet.shard)
     hosts: tuple[HostRow, ...] = ()
 
     # ------------------------------------------------------------------ summaries

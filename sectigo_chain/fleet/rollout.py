@@ -52,6 +52,7 @@ from sectigo_chain.fleet.report import (
     ProgressLog,
     progress_log_path,
 )
+from sectigo_chain.fleet.shard import Shard
 
 if TYPE_CHECKING:
     from sectigo_chain.hosts.retry import RetryPolicy
@@ -155,6 +156,7 @@ def run_fleet(
     environ: Mapping[str, str] | None = None,
     at: dt.datetime | None = None,
     save_every: float = 2.0,
+    shard: Shard | str | None = None,
 ) -> FleetReport:
     """Plan, apply or check every host of ``inventory`` (see the module docstring).
 
@@ -183,6 +185,10 @@ def run_fleet(
         inv, folder = load_inventory(inventory)
         label = str(inventory)
     hosts = inv.resolved(folder)
+    positions = {h.name: i for i, h in enumerate(hosts)}
+    if shard is not None:
+        shard = Shard.parse(shard) if isinstance(shard, str) else shard
+        hosts = [h for h in hosts if shard.holds(h.name)]
     carried: dict[str, HostRow] = {}
     resumed: str | None = None
     if resume_from is not None:
@@ -220,6 +226,7 @@ def run_fleet(
         ctx, hosts, todo, secrets, carried,
         canary=canary and rollout, batch_size=batch_size, concurrency=concurrency,
         stop_on_failure=stop_on_failure and rollout, progress=progress, log=progress_log,
+        positions=positions,
     )  # fmt: skip
 
     def report(*, complete: bool) -> FleetReport:
@@ -229,7 +236,7 @@ def run_fleet(
             concurrency=concurrency, canary=run.canary, batch_size=batch_size,
             stop_on_failure=run.stop_on_failure, stopped=run.stop_reason is not None,
             stop_reason=run.stop_reason, resumed_from=resumed, complete=complete,
-            hosts=run.rows(complete=complete),
+            shard=str(shard) if shard is not None else None, hosts=run.rows(complete=complete),
         )  # fmt: skip
 
     last_save, interval = time.monotonic(), save_every
@@ -271,14 +278,21 @@ class _Rollout:
         stop_on_failure: bool,
         progress: ProgressCallback | None,
         log: ProgressLog | None = None,
+        positions: Mapping[str, int] | None = None,
     ) -> None:
         self.ctx = ctx
         self.log = log
+        self.positions = dict(positions or {})
         self.hosts = hosts
         self.todo = todo
         self.secrets = secrets
         self.done: dict[str, HostRow] = {
-            name: row.model_copy(update={"note": row.note or "done in an earlier run"})
+            name: row.model_copy(
+                update={
+                    "note": row.note or "done in an earlier run",
+                    "position": self.positions.get(name),
+                }
+            )
             for name, row in carried.items()
         }
         if log is not None:
@@ -303,12 +317,16 @@ class _Rollout:
             row = self.done.get(host.name)
             if row is None and complete:
                 row = HostRow(name=host.name, target=host.target, site=host.site,
-                              hostname=host.hostname, status="skipped", note=why)  # fmt: skip
+                              hostname=host.hostname, status="skipped", note=why,
+                              definition=host.definition(),
+                              position=self.positions.get(host.name))  # fmt: skip
             if row is not None:
                 out.append(row)
         return tuple(out)
 
     def _record(self, row: HostRow) -> None:
+        if row.name in self.positions:
+            row = row.model_copy(update={"position": self.positions[row.name]})
         self.done[row.name] = row
         if self.log is not None:
             self.log.append(row)  # fsync'd before the next host is started or reported

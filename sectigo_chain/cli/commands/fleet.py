@@ -1,4 +1,5 @@
-"""``sectigo-chain fleet plan|apply|check INVENTORY``: many hosts from an inventory file.
+"""``sectigo-chain fleet plan|apply|check INVENTORY``: many hosts from an inventory file;
+``sectigo-chain fleet merge REPORT...``: join the reports of ``--shard K/N`` runs.
 
 ``apply`` rolls the fix out: a canary host first, then the others (``--concurrency`` at a time,
 optionally in ``--batch-size`` groups), stopping when a host's change fails or does not verify;
@@ -80,8 +81,43 @@ def _report_path(args: argparse.Namespace) -> str | None:
     return None
 
 
+def _merge(args: argparse.Namespace) -> int:
+    from sectigo_chain.cli.main import USAGE
+    from sectigo_chain.errors import SectigoChainError
+    from sectigo_chain.fleet.report import FleetReport
+    from sectigo_chain.fleet.shard import merge_reports
+
+    try:
+        merged = merge_reports([FleetReport.load(p) for p in [args.inventory, *args.more_reports]])
+        if args.report:
+            merged.write(args.report)
+        if args.html:
+            from pathlib import Path
+
+            Path(args.html).write_text(merged.to_html(), encoding="utf-8")
+    except SectigoChainError as exc:
+        error_line("fleet", str(exc))
+        return USAGE
+    except OSError as exc:
+        error_line("fleet", f"cannot write the merged report: {exc.strerror}")
+        return USAGE
+    if args.json:
+        emit_json(merged.to_json())
+    else:
+        sys.stdout.write(str(merged) + "\n")
+    return merged.exit_code()
+
+
 def _run(args: argparse.Namespace) -> int:
     from sectigo_chain.cli.main import USAGE
+
+    if args.mode == "merge":
+        return _merge(args)
+    if args.more_reports:
+        error_line(
+            "fleet", f"fleet {args.mode} takes one INVENTORY (got {1 + len(args.more_reports)})"
+        )
+        return USAGE
     from sectigo_chain.errors import SectigoChainError
     from sectigo_chain.fleet.inventory import load_inventory
     from sectigo_chain.fleet.rollout import run_fleet
@@ -116,6 +152,7 @@ def _run(args: argparse.Namespace) -> int:
                 resume_from=args.resume,
                 journal_dir=args.journal_dir,
                 climb_ladder=args.climb_ladder,
+                shard=args.shard,
             )
     except (SectigoChainError, ValueError) as exc:
         error_line("fleet", str(exc))
@@ -172,8 +209,19 @@ def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
         "pyyaml installed). apply: a canary host first, then the others, stopping when a "
         "host's change fails or does not verify. See docs/fleet.md.",
     )
-    p.add_argument("mode", choices=("plan", "apply", "check"), help="what to do on each host")
+    p.add_argument(
+        "mode",
+        choices=("plan", "apply", "check", "merge"),
+        help="what to do on each host; merge: join shard reports (REPORT... instead of INVENTORY)",
+    )
     p.add_argument("inventory", metavar="INVENTORY", help="inventory file (.toml/.yaml/.json)")
+    p.add_argument("more_reports", nargs="*", metavar="REPORT", help=argparse.SUPPRESS)
+    p.add_argument(
+        "--shard",
+        metavar="K/N",
+        help="run only shard K of N (hosts assigned by a hash of their name; each shard has its "
+        "own canary); join the reports with 'fleet merge'",
+    )
     p.add_argument(
         "--concurrency",
         type=_positive,
