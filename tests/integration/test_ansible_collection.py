@@ -1,0 +1,136 @@
+"""The Ansible collection (ansible/ansible_collections/sectigo_chain/iis) with real ansible-core.
+
+Built and installed with ``ansible-galaxy``, documented with ``ansible-doc``, and its example
+playbook run by ``ansible-playbook`` against 20 inventory hosts with ``--forks 10``, in check
+mode and for real. The hosts are simulated (host variable ``sectigo_chain_target``): each task
+gets a fresh simulated host, so "a second run changes nothing" on the same host needs the
+loopback WinRM endpoint (a host whose state outlives one task); here the ``sim://fixed`` hosts
+show ``changed=0`` and the library's own idempotence is tested by the fleet tests.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+COLLECTION = REPO / "ansible" / "ansible_collections" / "sectigo_chain" / "iis"
+BIN = Path(sys.executable).parent
+SCENARIOS = ["broken-r46", "broken-e46", "fixed", "misplaced"]
+SECRET = "Pfx-S3cret-Never-Logged"
+
+
+def _env(collections: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        ANSIBLE_COLLECTIONS_PATH=str(collections),
+        ANSIBLE_NOCOLOR="1",
+        ANSIBLE_LOCAL_TEMP=str(collections.parent / "tmp"),
+        ANSIBLE_HOME=str(collections.parent / "home"),
+        ANSIBLE_DEPRECATION_WARNINGS="0",
+        PYTHONWARNINGS="ignore",
+    )
+    return env
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The collection built to a tarball and installed into a fresh collections path."""
+    work = tmp_path_factory.mktemp("ansible")
+    built = subprocess.run(
+        [str(BIN / "ansible-galaxy"), "collection", "build", str(COLLECTION),
+         "--output-path", str(work)],
+        capture_output=True, text=True, check=False, env=_env(work / "none"),
+    )  # fmt: skip
+    assert built.returncode == 0, built.stderr
+    tarball = work / "sectigo_chain-iis-0.1.0.tar.gz"
+    with tarfile.open(tarball) as tar:
+        names = set(tar.getnames())
+    assert {"plugins/action/chain_fix.py", "plugins/modules/chain_fix.py", "MANIFEST.json"} <= names
+    target = work / "collections"
+    done = subprocess.run(
+        [str(BIN / "ansible-galaxy"), "collection", "install", str(tarball), "-p", str(target)],
+        capture_output=True, text=True, check=False, env=_env(target),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert (target / "ansible_collections" / "sectigo_chain" / "iis" / "galaxy.yml").exists() or (
+        target / "ansible_collections" / "sectigo_chain" / "iis" / "MANIFEST.json"
+    ).exists()
+    return target
+
+
+def test_ansible_doc_renders_both_modules(installed: Path) -> None:
+    for module in ("chain_fix", "chain_check"):
+        out = subprocess.run(
+            [str(BIN / "ansible-doc"), "--json", f"sectigo_chain.iis.{module}"],
+            capture_output=True, text=True, check=False, env=_env(installed),
+        )  # fmt: skip
+        assert out.returncode == 0, out.stderr
+        doc = json.loads(out.stdout)[f"sectigo_chain.iis.{module}"]["doc"]
+        assert doc["module"] == module
+        assert doc["short_description"]
+    shown = subprocess.run(
+        [str(BIN / "ansible-doc"), "--json", "sectigo_chain.iis.chain_fix"],
+        capture_output=True, text=True, check=True, env=_env(installed),
+    )  # fmt: skip
+    fix = json.loads(shown.stdout)["sectigo_chain.iis.chain_fix"]["doc"]
+    assert {"site", "pfx", "pfx_password", "strategy", "journal_dir"} <= set(fix["options"])
+
+
+def _inventory(tmp: Path) -> Path:
+    lines = ["[iis]"]
+    lines += [f"web{i:02d} sectigo_chain_target=sim://{SCENARIOS[i % 4]}" for i in range(20)]
+    lines += ["", "[iis:vars]", "ansible_connection=local"]
+    lines += [f"ansible_python_interpreter={sys.executable}", f"ansible_password={SECRET}"]
+    path = tmp / "inventory.ini"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def _play(installed: Path, tmp: Path, *extra: str) -> tuple[dict[str, dict[str, int]], str]:
+    run = subprocess.run(
+        [str(BIN / "ansible-playbook"), "-i", str(_inventory(tmp)), "sectigo_chain.iis.fix_chain",
+         "--forks", "10", "-e", f"journal_dir={tmp / 'journals'}", *extra],
+        capture_output=True, text=True, check=False, env=_env(installed), cwd=tmp,
+        timeout=600,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    recap = run.stdout[run.stdout.index("PLAY RECAP") :]
+    stats = {
+        host: {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", counters)}
+        for host, counters in re.findall(r"^(\S+)\s+:\s+(.*)$", recap, flags=re.M)
+    }
+    return stats, run.stdout + run.stderr
+
+
+def _expected_changed(i: int) -> int:
+    return 0 if SCENARIOS[i % 4] == "fixed" else 1
+
+
+def test_playbook_check_mode_then_real_mode(installed: Path, tmp_path: Path) -> None:
+    stats, out = _play(installed, tmp_path, "--check", "--diff")
+    assert sorted(stats) == [f"web{i:02d}" for i in range(20)]
+    for i in range(20):
+        s = stats[f"web{i:02d}"]
+        assert (s["failed"], s["unreachable"]) == (0, 0)
+        assert s["changed"] == _expected_changed(i), (i, s)
+    assert not (tmp_path / "journals").exists() or not any((tmp_path / "journals").iterdir())
+    assert re.search(r"planned \(import_cross_sign", out)
+
+    stats, out = _play(installed, tmp_path, "-v")  # -v prints every task result
+    for i in range(20):
+        s = stats[f"web{i:02d}"]
+        assert (s["failed"], s["unreachable"]) == (0, 0)
+        assert s["changed"] == _expected_changed(i), (i, s)
+    journals = sorted(p.name for p in (tmp_path / "journals").iterdir())
+    assert len(journals) == 15  # one per changed host
+    assert "applied (import_cross_sign, remove_self_signed_root, restart)" in out
+    assert "'msg': 'web00: applied" in out or '"msg": "web00: applied' in out
+    assert SECRET not in out  # the WinRM password reaches run_task, never a result
