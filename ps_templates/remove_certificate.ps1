@@ -8,8 +8,9 @@
     Only the named physical store loses its copy: its registry key (or roaming-profile file)
     is deleted; X509Store.Remove on the logical store is never used, because it deletes the
     first match across every physical store behind it. physical_store ".AuthRoot" (LocalMachine
-    Root only) is the AuthRoot registry store. With physical_store null the copy must be in
-    exactly one physical store, else the run is refused (name one). .GroupPolicy and
+    Root only) is the AuthRoot registry store. With physical_store null the copy in the one
+    physical store that holds it is removed; in several, the run is refused (name one); in
+    none (a machine certificate a CurrentUser store shows), nothing is removed. .GroupPolicy and
     .Enterprise copies are refused: policy puts them back; change the policy instead.
     Only "store not found" (0x80070002) reads as absent; access denied is an error. Needs an
     elevated administrator.
@@ -79,14 +80,16 @@ try {
         # Which physical stores hold it (the registry keys behind the logical store).
         $held = Get-SectigoPhysicalStores -Location $location -StoreName $storeName -Thumbprint $thumbprint
         if ($null -eq $physicalStore) {
-            if ($held.Count -ne 1) {
+            if ($held.Count -gt 1) {
                 $message = '{0} is in {1} physical store(s) of {2}\{3} ({4}): name the one to remove (physical_store); removing from the logical store could delete a copy that must stay' -f $thumbprint, $held.Count, $location, $storeName, ($held -join ', ')
                 Stop-Sectigo -Message $message -Category 'Refused'
             }
-            $physicalStore = [string]$held[0]
+            # In none: shown through another location (a CurrentUser store shows the machine's
+            # certificates) or a store this tool does not change: nothing of its own to remove.
+            if ($held.Count -eq 1) { $physicalStore = [string]$held[0] }
             $data.physical_store = $physicalStore
         }
-        if ($held -ccontains $physicalStore) {
+        if ($null -ne $physicalStore -and $held -ccontains $physicalStore) {
             # Backup before delete: the result carries it even if the removal fails.
             $data.backup = Get-SectigoCertificateBackup -Certificate $certificate -Location $location -StoreName $storeName -PhysicalStore $physicalStore
             $deleted = Remove-SectigoPhysicalCopy -Location $location -StoreName $storeName -PhysicalStore $physicalStore -Thumbprint $thumbprint

@@ -132,7 +132,7 @@ def _remove_certificate(h: HandlerHost, p: Mapping[str, Any]) -> Doc:
         return True, False, data, None
     if phys is None:
         held = sorted({k[2] for k, _ in copies})
-        if len(held) != 1:
+        if len(held) > 1:
             raise Refused(
                 f"{tp} is in {len(held)} physical store(s) of {loc}\\{store} "
                 f"({', '.join(held)}): name the one to remove (physical_store); removing from "
