@@ -97,7 +97,11 @@ try {
             if ($newFlags -ne 0) { $replacement.SetAttributeValue('sslFlags', $newFlags) }
             $index = $site.Bindings.IndexOf($binding)
             $site.Bindings.Remove($binding)
-            $null = $site.Bindings.AddAt($index, $replacement)
+            if ($index -ge 0) {
+                $null = $site.Bindings.AddAt($index, $replacement)
+            } else {
+                $null = $site.Bindings.Add($replacement)
+            }
             $binding = $replacement
             $changed = $true
         }
