@@ -1,7 +1,7 @@
 r"""Run templates on this machine with ``powershell.exe`` (or ``pwsh``) as a subprocess.
 
 The template runs from a private temporary ``.ps1`` file; the payload travels on the child's
-standard input and reaches the template through its ``-Payload -`` parameter (the template reads
+standard input and reaches the template through ``-Payload '-'`` (the template then reads
 stdin), by a static wrapper command, so it is never pasted into PowerShell text, shown on a
 command line (other users can read command lines) nor held in an environment variable (Windows
 limits one variable to 32,767 characters: a PFX payload outgrows that) or written to disk.
@@ -25,6 +25,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -45,7 +46,7 @@ WRAPPER = "& $env:SECTIGO_CHAIN_SCRIPT -Payload '-'"
 _POLICY_MARKERS = ("about_Execution_Policies", "running scripts is disabled", "PSSecurityException")
 
 
-def system_powershell(environ: dict[str, str] | os._Environ[str] | None = None) -> str:
+def system_powershell(environ: Mapping[str, str] | None = None) -> str:
     r"""The absolute path of the 64-bit Windows PowerShell 5.1 for this process.
 
     ``%SystemRoot%\System32\...``; from a 32-bit process on 64-bit Windows (WOW64 sets
