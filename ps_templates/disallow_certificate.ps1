@@ -24,6 +24,7 @@ $data = $null
 $errorInfo = $null
 try {
     $p = Read-SectigoPayload -Encoded $Payload
+    Assert-SectigoElevated
     $thumbprint = Get-SectigoThumbprint -Value ([string]$p.thumbprint)
     $outcome = Import-SectigoCertificate -DerBase64 ([string]$p.der_b64) -Thumbprint $thumbprint -Location 'LocalMachine' -StoreName 'Disallowed' -FriendlyName $null
     $data = $outcome.data

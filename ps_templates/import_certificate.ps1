@@ -24,6 +24,7 @@ $data = $null
 $errorInfo = $null
 try {
     $p = Read-SectigoPayload -Encoded $Payload
+    Assert-SectigoElevated
     $thumbprint = Get-SectigoThumbprint -Value ([string]$p.thumbprint)
     Assert-SectigoChoice -Name 'store_location' -Value ([string]$p.store_location) -Allowed @('LocalMachine')
     Assert-SectigoChoice -Name 'store_name' -Value ([string]$p.store_name) -Allowed @('CA', 'Root', 'My', 'WebHosting', 'Disallowed')

@@ -36,6 +36,7 @@ $password = $null
 $pfxBytes = $null
 try {
     $p = Read-SectigoPayload -Encoded $Payload
+    Assert-SectigoElevated
     $password = [string]$p.password
     $thumbprint = Get-SectigoThumbprint -Value ([string]$p.thumbprint)
     $storeName = [string]$p.store_name

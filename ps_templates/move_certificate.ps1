@@ -40,6 +40,7 @@ try {
         Stop-Sectigo -Message 'source and destination are the same store' -Category 'InvalidArgument'
     }
     $removeSource = ($p.remove_source -eq $true)
+    Assert-SectigoElevated
     $data = [ordered]@{
         thumbprint     = $thumbprint
         copied         = $false
@@ -54,6 +55,8 @@ try {
             $source = Open-SectigoStore -Location $fromLocation -Name $fromStore -MustExist
         }
     } catch {
+        # Only "store not found" (0x80070002) means absent; access denied is an error.
+        if (-not (Test-SectigoNotFound -Problem $_)) { throw }
         $source = $null
     }
     try {

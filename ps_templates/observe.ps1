@@ -212,8 +212,12 @@ try {
             }
             $storeName = $null
             if ($null -ne $values.SslCertStoreName) { $storeName = [string]$values.SslCertStoreName }
+            # An SNI entry names its endpoint in its HostnamePort value (as HTTP.sys's own
+            # readers do); the subkey name is only the fallback.
+            $endpoint = [string]$item.PSChildName
+            if ($null -ne $values.HostnamePort -and [string]$values.HostnamePort -ne '') { $endpoint = [string]$values.HostnamePort }
             $null = $sslcert.Add([ordered]@{
-                    endpoint         = [string]$item.PSChildName
+                    endpoint         = $endpoint
                     kind             = $source.kind
                     certificate_hash = (ConvertTo-SectigoHex -Bytes $values.SslCertHash)
                     store_name       = $storeName

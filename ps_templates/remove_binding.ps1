@@ -25,6 +25,7 @@ $errorInfo = $null
 $manager = $null
 try {
     $p = Read-SectigoPayload -Encoded $Payload
+    Assert-SectigoElevated
     $information = Get-SectigoBindingInformation -Parameters $p
     $manager = Get-SectigoServerManager
     if ($null -eq $manager) { Stop-Sectigo -Message 'IIS is not installed' -Category 'NotFound' }

@@ -5,10 +5,16 @@
     Payload: {"thumbprint", "store_location": "LocalMachine"|"CurrentUser",
               "store_name": "Root"|"CA"|"My"|"WebHosting"|"Disallowed"|"AuthRoot",
               "physical_store": null|".Default"|".AuthRoot"}
-    physical_store ".AuthRoot" (LocalMachine Root only) removes the copy that lives in the
-    AuthRoot registry store (opened as the logical AuthRoot store). .GroupPolicy and .Enterprise
-    copies are refused: policy puts them back; change the policy instead.
-    BACKUP FIRST: the certificate's DER, store, physical stores, friendly name and private-key
+    Only the named physical store loses its copy: its registry key (or roaming-profile file)
+    is deleted; X509Store.Remove on the logical store is never used, because it deletes the
+    first match across every physical store behind it. physical_store ".AuthRoot" (LocalMachine
+    Root only) is the AuthRoot registry store. With physical_store null the copy in the one
+    physical store that holds it is removed; in several, the run is refused (name one); in
+    none (a machine certificate a CurrentUser store shows), nothing is removed. .GroupPolicy and
+    .Enterprise copies are refused: policy puts them back; change the policy instead.
+    Only "store not found" (0x80070002) reads as absent; access denied is an error. Needs an
+    elevated administrator.
+    BACKUP FIRST: the certificate's DER, store, physical store, friendly name and private-key
     flag go into data.backup before anything is deleted (also when the removal then fails).
     A private key, if any, is NOT deleted. Afterwards the logical store is re-read:
     data.still_present says whether another physical store still provides the certificate.
@@ -32,19 +38,18 @@ try {
     Assert-SectigoChoice -Name 'store_location' -Value $location -Allowed @('LocalMachine', 'CurrentUser')
     Assert-SectigoChoice -Name 'store_name' -Value $storeName -Allowed @('Root', 'CA', 'My', 'WebHosting', 'Disallowed', 'AuthRoot')
     $physicalStore = $null
-    $target = $storeName
     if ($null -ne $p.physical_store) {
         $physicalStore = [string]$p.physical_store
         if ($physicalStore -eq '.AuthRoot') {
             if ($location -ne 'LocalMachine' -or $storeName -ne 'Root') {
                 Stop-Sectigo -Message 'physical_store .AuthRoot exists only under LocalMachine\Root' -Category 'InvalidArgument'
             }
-            $target = 'AuthRoot'
         } elseif ($physicalStore -ne '.Default') {
             $message = 'refusing to remove from physical store {0}: policy would put it back; change the policy instead' -f $physicalStore
             Stop-Sectigo -Message $message -Category 'Refused'
         }
     }
+    Assert-SectigoElevated
     $data = [ordered]@{
         thumbprint     = $thumbprint
         store_location = $location
@@ -54,24 +59,44 @@ try {
         backup         = $null
         still_present  = $false
     }
+    # Read the certificate from the logical store (read-only); only "store not found" means
+    # absent: access denied and every other error is reported.
+    $certificate = $null
     $store = $null
     try {
-        $store = Open-SectigoStore -Location $location -Name $target -Write -MustExist
+        $store = Open-SectigoStore -Location $location -Name $storeName -MustExist
     } catch {
+        if (-not (Test-SectigoNotFound -Problem $_)) { throw }
         $store = $null
     }
     if ($null -ne $store) {
         try {
             $certificate = Find-SectigoCertificate -Store $store -Thumbprint $thumbprint
-            if ($null -ne $certificate) {
-                # Backup before delete: the result carries it even if Remove fails.
-                $data.backup = Get-SectigoCertificateBackup -Certificate $certificate -Location $location -StoreName $storeName -PhysicalStore $physicalStore
-                $store.Remove($certificate)
+        } finally {
+            $store.Close()
+        }
+    }
+    if ($null -ne $certificate) {
+        # Which physical stores hold it (the registry keys behind the logical store).
+        $held = Get-SectigoPhysicalStores -Location $location -StoreName $storeName -Thumbprint $thumbprint
+        if ($null -eq $physicalStore) {
+            if ($held.Count -gt 1) {
+                $message = '{0} is in {1} physical store(s) of {2}\{3} ({4}): name the one to remove (physical_store); removing from the logical store could delete a copy that must stay' -f $thumbprint, $held.Count, $location, $storeName, ($held -join ', ')
+                Stop-Sectigo -Message $message -Category 'Refused'
+            }
+            # In none: shown through another location (a CurrentUser store shows the machine's
+            # certificates) or a store this tool does not change: nothing of its own to remove.
+            if ($held.Count -eq 1) { $physicalStore = [string]$held[0] }
+            $data.physical_store = $physicalStore
+        }
+        if ($null -ne $physicalStore -and $held -ccontains $physicalStore) {
+            # Backup before delete: the result carries it even if the removal fails.
+            $data.backup = Get-SectigoCertificateBackup -Certificate $certificate -Location $location -StoreName $storeName -PhysicalStore $physicalStore
+            $deleted = Remove-SectigoPhysicalCopy -Location $location -StoreName $storeName -PhysicalStore $physicalStore -Thumbprint $thumbprint
+            if ($deleted -gt 0) {
                 $changed = $true
                 $data.removed = $true
             }
-        } finally {
-            $store.Close()
         }
     }
     # Re-check the logical store: another physical store may still provide the certificate.
@@ -83,6 +108,7 @@ try {
             $check.Close()
         }
     } catch {
+        if (-not (Test-SectigoNotFound -Problem $_)) { throw }
         $data.still_present = $false
     }
 } catch {

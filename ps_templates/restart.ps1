@@ -4,13 +4,16 @@
     an HTTP service restart).
 .DESCRIPTION
     Payload: {"mode": "iisreset"|"recycle"|"http_service", "app_pools": [str]}
-    iisreset:     iisreset.exe /restart; its exit code is checked.
+    iisreset:     iisreset.exe /restart /noforce /timeout:120 (IIS is stopped gracefully,
+                  never killed); its exit code is checked.
     recycle:      recycles the named application pools through Microsoft.Web.Administration
                   (names are never passed on a command line); all names are checked first.
-    http_service: net stop http /y, net start http, then starts again every service that was
-                  running before. Refused inside a remote session: WinRM depends on HTTP and
-                  would stop with it.
-    Changes service state only; backs up nothing.
+    http_service: net stop http /y, net start http (each exit code checked). Refused inside a
+                  remote session: WinRM depends on HTTP and would stop with it.
+    iisreset and http_service start again, in a finally block, every service that was running
+    before, also when a step failed or stopped only part of the services; data.not_restarted
+    lists those that would not start. Not idempotent: never retried after a timeout.
+    Changes service state only; backs up nothing. Needs an elevated administrator.
     Windows PowerShell 5.1 compatible. Output: one JSON document (see docs/templates.md).
 #>
 param([Parameter(Mandatory = $true)][string]$Payload)
@@ -21,6 +24,19 @@ param([Parameter(Mandatory = $true)][string]$Payload)
 #region sectigo_chain iis -- identical in every template that touches IIS (a test checks it)
 #endregion sectigo_chain iis
 
+function Start-SectigoServices {
+    # Starts every named service that is not running; returns the names that would not start.
+    param([string[]]$Names)
+    $notRestarted = New-Object -TypeName System.Collections.ArrayList
+    foreach ($name in $Names) {
+        $service = Get-Service -Name $name -ErrorAction SilentlyContinue
+        if ($null -ne $service -and $service.Status -ne 'Running') {
+            try { Start-Service -Name $name } catch { $null = $notRestarted.Add($name) }
+        }
+    }
+    return , ([string[]]$notRestarted.ToArray())
+}
+
 # ---- template body
 $p = $null
 $changed = $false
@@ -29,17 +45,30 @@ $errorInfo = $null
 $manager = $null
 try {
     $p = Read-SectigoPayload -Encoded $Payload
+    Assert-SectigoElevated
     $mode = [string]$p.mode
     Assert-SectigoChoice -Name 'mode' -Value $mode -Allowed @('iisreset', 'recycle', 'http_service')
     $recycled = New-Object -TypeName System.Collections.ArrayList
     $data = [ordered]@{ mode = $mode; exit_code = $null; output = $null; recycled = $recycled; not_restarted = @() }
     if ($mode -eq 'iisreset') {
-        $run = Invoke-SectigoNative -FilePath (Join-Path -Path $env:windir -ChildPath 'System32\iisreset.exe') -Arguments @('/restart')
-        $data.exit_code = $run.exit_code
-        $data.output = $run.output
-        $changed = $true
-        if ($run.exit_code -ne 0) {
-            Stop-Sectigo -Message ('iisreset /restart failed with exit code {0}: {1}' -f $run.exit_code, $run.output) -Category 'NativeCommandFailed'
+        # /noforce: IIS is stopped gracefully, never killed; /timeout bounds the wait.
+        $running = @(Get-Service | Where-Object { $_.Status -eq 'Running' } | ForEach-Object { $_.Name })
+        $failure = $null
+        try {
+            $run = Invoke-SectigoNative -FilePath (Join-Path -Path $env:windir -ChildPath 'System32\iisreset.exe') -Arguments @('/restart', '/noforce', '/timeout:120')
+            $data.exit_code = $run.exit_code
+            $data.output = $run.output
+            $changed = $true
+            if ($run.exit_code -ne 0) {
+                $failure = 'iisreset /restart /noforce failed with exit code {0}: {1}' -f $run.exit_code, $run.output
+            }
+        } finally {
+            # Whatever happened, every service that was running before runs again.
+            $data.not_restarted = Start-SectigoServices -Names $running
+        }
+        if ($null -ne $failure) { Stop-Sectigo -Message $failure -Category 'NativeCommandFailed' }
+        if ($data.not_restarted.Count -gt 0) {
+            Stop-Sectigo -Message ('services not restarted: ' + ($data.not_restarted -join ', ')) -Category 'NativeCommandFailed'
         }
     } elseif ($mode -eq 'recycle') {
         $manager = Get-SectigoServerManager
@@ -65,26 +94,30 @@ try {
         }
         $running = @(Get-Service | Where-Object { $_.Status -eq 'Running' } | ForEach-Object { $_.Name })
         $net = Join-Path -Path $env:windir -ChildPath 'System32\net.exe'
-        $stop = Invoke-SectigoNative -FilePath $net -Arguments @('stop', 'http', '/y')
-        $changed = $true
-        $data.exit_code = $stop.exit_code
-        $data.output = $stop.output
-        if ($stop.exit_code -ne 0) {
-            Stop-Sectigo -Message ('net stop http /y failed with exit code {0}: {1}' -f $stop.exit_code, $stop.output) -Category 'NativeCommandFailed'
-        }
-        $start = Invoke-SectigoNative -FilePath $net -Arguments @('start', 'http')
-        $data.exit_code = $start.exit_code
-        $data.output = $stop.output + "`n" + $start.output
-        $notRestarted = New-Object -TypeName System.Collections.ArrayList
-        foreach ($name in $running) {
-            $service = Get-Service -Name $name -ErrorAction SilentlyContinue
-            if ($null -ne $service -and $service.Status -ne 'Running') {
-                try { Start-Service -Name $name } catch { $null = $notRestarted.Add($name) }
+        $failure = $null
+        try {
+            $stop = Invoke-SectigoNative -FilePath $net -Arguments @('stop', 'http', '/y')
+            $changed = $true
+            $data.exit_code = $stop.exit_code
+            $data.output = $stop.output
+            if ($stop.exit_code -ne 0) {
+                # Some dependants may have stopped, others not: the finally block starts them.
+                $failure = 'net stop http /y failed with exit code {0}: {1}' -f $stop.exit_code, $stop.output
+            } else {
+                $start = Invoke-SectigoNative -FilePath $net -Arguments @('start', 'http')
+                $data.exit_code = $start.exit_code
+                $data.output = $stop.output + "`n" + $start.output
+                if ($start.exit_code -ne 0) {
+                    $failure = 'net start http failed with exit code {0}: {1}' -f $start.exit_code, $start.output
+                }
             }
+        } finally {
+            # Whatever happened, every service that was running before runs again.
+            $data.not_restarted = Start-SectigoServices -Names $running
         }
-        $data.not_restarted = $notRestarted
-        if ($notRestarted.Count -gt 0) {
-            Stop-Sectigo -Message ('services not restarted: ' + ($notRestarted -join ', ')) -Category 'NativeCommandFailed'
+        if ($null -ne $failure) { Stop-Sectigo -Message $failure -Category 'NativeCommandFailed' }
+        if ($data.not_restarted.Count -gt 0) {
+            Stop-Sectigo -Message ('services not restarted: ' + ($data.not_restarted -join ', ')) -Category 'NativeCommandFailed'
         }
     }
 } catch {

@@ -5,14 +5,17 @@
     Payload: {"site", "ip": "*"|address, "port": int, "host": str, "thumbprint",
               "store_name": "My"|"WebHosting", "ssl_flags_set": int, "ssl_flags_clear": int,
               "reapply": bool}
-    Finds the https binding "ip:port:host" of the site. If it exists, only its certificate hash,
-    certificate store and the sslFlags bits in ssl_flags_set / ssl_flags_clear change; every
-    other bit and attribute stays. If it does not exist, it is added. The bindings collection
-    is never cleared. The certificate must already be in LocalMachine\<store_name> with a
-    private key (re-checked). Nothing is committed when nothing differs, unless "reapply" is
-    true: then the same certificate is written again and committed, so that IIS pushes the
-    binding to HTTP.sys again (the first rung of verify's ladder; whether this refreshes the
-    served chain on a given Windows build is reported, not verified).
+    Finds the https binding "ip:port:host" of the site. If it exists and its certificate hash,
+    certificate store or sslFlags bits (ssl_flags_set / ssl_flags_clear) differ, the binding
+    element is replaced at the same position by one with the new certificate and every other
+    attribute copied (an in-place certificate change fails on some servers: win-acme #371);
+    every other bit and attribute stays. If it does not exist, it is added. The bindings
+    collection is never cleared. The certificate must already be in LocalMachine\<store_name>
+    with a private key (re-checked). Nothing is committed when nothing differs, unless
+    "reapply" is true: then the binding is replaced by an identical one and committed, so that
+    IIS pushes it to HTTP.sys again (the first rung of verify's ladder; whether this refreshes
+    the served chain on a given Windows build is reported, not verified). Needs an elevated
+    administrator.
     Backup: data.previous is the binding as it was (null if created).
     Uses Microsoft.Web.Administration in memory (no appcmd, no command-line arguments).
     Windows PowerShell 5.1 compatible. Output: one JSON document (see docs/templates.md).
@@ -33,6 +36,7 @@ $errorInfo = $null
 $manager = $null
 try {
     $p = Read-SectigoPayload -Encoded $Payload
+    Assert-SectigoElevated
     $thumbprint = Get-SectigoThumbprint -Value ([string]$p.thumbprint)
     $storeName = [string]$p.store_name
     Assert-SectigoChoice -Name 'store_name' -Value $storeName -Allowed @('My', 'WebHosting')
@@ -73,18 +77,32 @@ try {
         $data.previous = Get-SectigoBindingRecord -Site $site -Binding $binding
         $oldFlags = Get-SectigoSslFlags -Binding $binding
         $newFlags = ($oldFlags -bor $setBits) -band (-bnot $clearBits)
-        if ($data.previous.certificate_hash -ne $thumbprint -or $data.previous.certificate_store -ne $storeName) {
-            $binding.CertificateHash = $hash
-            $binding.CertificateStoreName = $storeName
-            $changed = $true
-        }
-        if ($newFlags -ne $oldFlags) {
-            $binding.SetAttributeValue('sslFlags', $newFlags)
-            $changed = $true
-        }
-        if (-not $changed -and [bool]$p.reapply) {
-            $binding.CertificateHash = $hash
-            $binding.CertificateStoreName = $storeName
+        $differs = ($data.previous.certificate_hash -ne $thumbprint -or $data.previous.certificate_store -ne $storeName -or $newFlags -ne $oldFlags)
+        if ($differs -or [bool]$p.reapply) {
+            # Replace the binding element rather than change its certificate in place: an
+            # in-place change fails on some servers ("A specified logon session does not
+            # exist", win-acme issue #371). Every other attribute is copied; the position in
+            # the collection is kept. "reapply" replaces it too: a real re-commit to HTTP.sys.
+            $handled = @('protocol', 'bindingInformation', 'sslFlags', 'certificateStoreName', 'certificateHash')
+            $replacement = $site.Bindings.CreateElement('binding')
+            $replacement.Protocol = $binding.Protocol
+            $replacement.BindingInformation = $binding.BindingInformation
+            $replacement.CertificateStoreName = $storeName
+            $replacement.CertificateHash = $hash
+            foreach ($attribute in $binding.Attributes) {
+                if ($handled -notcontains $attribute.Name -and $null -ne $attribute.Value -and -not $attribute.IsInheritedFromDefaultValue) {
+                    $replacement.SetAttributeValue($attribute.Name, $attribute.Value)
+                }
+            }
+            if ($newFlags -ne 0) { $replacement.SetAttributeValue('sslFlags', $newFlags) }
+            $index = $site.Bindings.IndexOf($binding)
+            $site.Bindings.Remove($binding)
+            if ($index -ge 0) {
+                $null = $site.Bindings.AddAt($index, $replacement)
+            } else {
+                $null = $site.Bindings.Add($replacement)
+            }
+            $binding = $replacement
             $changed = $true
         }
     }

@@ -24,6 +24,7 @@ $data = $null
 $errorInfo = $null
 try {
     $p = Read-SectigoPayload -Encoded $Payload
+    Assert-SectigoElevated
     $desired = $null
     if ($null -ne $p.disabled) { $desired = ($p.disabled -eq $true) }
     $previous = Get-SectigoRootAutoUpdatePolicy

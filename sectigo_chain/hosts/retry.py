@@ -12,7 +12,8 @@ is idempotent (``RenderedScript.idempotent``). Why that is safe, per template:
   when it is still there.
 * ``set_binding``, ``remove_binding``, ``set_root_auto_update``: set a value to a target; a
   second run sets the same value.
-* ``restart``: restarting twice is disruptive but leaves the same state.
+* ``restart`` is NOT idempotent and never retried: after a timeout the first run may still
+  be stopping services on the host, and a second stop would race it (issue 11).
 
 A :class:`~sectigo_chain.errors.ScriptFailed` (the script ran and said no) is never retried:
 running it again would fail the same way.

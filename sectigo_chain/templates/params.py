@@ -320,7 +320,8 @@ class TemplateSpec:
 
 
 # Every action template re-checks state before changing anything, so re-running it after a
-# lost connection is safe: that is what "idempotent" promises the retry logic.
+# lost connection is safe: that is what "idempotent" promises the retry logic. Except restart:
+# after a timeout the first run may still be stopping services; it is never retried.
 TEMPLATE_SPECS: dict[str, TemplateSpec] = {
     "observe": TemplateSpec(ObserveParams, read_only=True, idempotent=True),
     "import_certificate": TemplateSpec(ImportCertificateParams, False, True),
@@ -339,6 +340,6 @@ TEMPLATE_SPECS: dict[str, TemplateSpec] = {
     "set_binding": TemplateSpec(SetBindingParams, False, True),
     "remove_binding": TemplateSpec(RemoveBindingParams, False, True),
     "set_root_auto_update": TemplateSpec(SetRootAutoUpdateParams, False, True),
-    "restart": TemplateSpec(RestartParams, False, True),
+    "restart": TemplateSpec(RestartParams, read_only=False, idempotent=False),
     "verify_chain": TemplateSpec(VerifyChainParams, read_only=True, idempotent=True),
 }

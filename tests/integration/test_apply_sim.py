@@ -145,11 +145,26 @@ def test_failure_at_every_action_restores_the_exact_state(name: str, tmp_path: P
 
 def test_a_dropped_reply_is_retried_and_the_apply_converges(tmp_path: Path) -> None:
     desired, p = _fault_plan("misplaced")
-    for index in range(len(p.actions)):
+    for index, action in enumerate(p.actions):
+        if action.template == "restart":
+            continue  # never retried: see the next test
         for faults in (Faults(drop_connection_at=index), Faults(timeout_at=index)):
             host = SimulatedHost("misplaced", faults=faults)
             result = _apply(host, p, desired, tmp_path)
             assert result.after_plan_empty
+
+
+def test_restart_is_never_retried_after_a_timeout(tmp_path: Path) -> None:
+    """After a timeout the first restart may still be stopping services on the host; a
+    second stop would race it (issue 11, defect 6). The apply fails and rolls back instead."""
+    desired, p = _fault_plan("misplaced")
+    (index,) = [i for i, a in enumerate(p.actions) if a.template == "restart"]
+    for faults in (Faults(drop_connection_at=index), Faults(timeout_at=index)):
+        host = SimulatedHost("misplaced", faults=faults)
+        with pytest.raises(ApplyError, match="restart"):
+            _apply(host, p, desired, tmp_path)
+        first = host.calls.index("restart")
+        assert host.calls[first + 1] != "restart"  # not run again straight away
 
 
 def test_host_gone_mid_apply_then_rollback_from_the_journal_file(tmp_path: Path) -> None:

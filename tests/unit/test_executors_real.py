@@ -21,7 +21,7 @@ import pytest
 from pydantic import SecretStr
 
 from sectigo_chain.errors import ConnectionFailed, InputError, ScriptFailed, ScriptTimeout
-from sectigo_chain.hosts.local import WRAPPER, LocalExecutor
+from sectigo_chain.hosts.local import WRAPPER, LocalExecutor, system_powershell
 from sectigo_chain.hosts.winrm import WinRMExecutor, WinRMSettings, parse_winrm_target
 from sectigo_chain.templates.render import render
 from sectigo_chain.testing.lab import LabHierarchy
@@ -34,8 +34,18 @@ assert argv[:5] == ["-NoProfile", "-NonInteractive", "-ExecutionPolicy", "Bypass
 assert argv[5] == {wrapper!r}, argv
 script = open(os.environ["SECTIGO_CHAIN_SCRIPT"], encoding="utf-8-sig").read()
 assert "param(" in script
-payload = json.loads(base64.b64decode(os.environ["SECTIGO_CHAIN_PAYLOAD"]).decode("utf-8"))
+# Windows refuses an environment variable longer than 32,767 characters (issue 13, item 15).
+too_long = [k for k, v in os.environ.items() if len(v) > 32767]
+assert not too_long, too_long
+payload = json.loads(base64.b64decode(sys.stdin.read().strip()).decode("utf-8"))
 mode = os.environ.get("FAKE_MODE", "ok")
+if mode == "policy":
+    sys.stderr.write(
+        "File C:\\x\\observe.ps1 cannot be loaded because running scripts is disabled on "
+        "this system. For more information, see about_Execution_Policies at "
+        "https:/go.microsoft.com/fwlink/?LinkID=135170.\n"
+    )
+    sys.exit(1)
 with open(os.environ["FAKE_LOG"], "a") as log:
     log.write(json.dumps({{"argv": argv, "payload": payload}}) + "\n")
 if mode == "sleep":
@@ -80,7 +90,7 @@ def _pfx_script(lab: LabHierarchy) -> Any:
     )
 
 
-def test_local_passes_payload_by_environment(fake_shell: Path, lab: LabHierarchy) -> None:
+def test_local_passes_payload_on_stdin(fake_shell: Path, lab: LabHierarchy) -> None:
     script = render("observe", {})
     with LocalExecutor(shell="powershell") as ex:
         result = ex.run(script, timeout=30)
@@ -107,6 +117,65 @@ def test_local_secret_never_on_command_line_and_masked(
     assert call["payload"]["password"] == "Pa$$w0rd'; Remove-Item C:\\"  # arrived intact
     assert "Pa$$w0rd" not in " ".join(call["argv"])
     assert "Pa$$w0rd" not in repr(script)
+
+
+def test_local_large_pfx_payload_not_in_environment(fake_shell: Path, lab: LabHierarchy) -> None:
+    """A payload above Windows's 32,767-character limit for one environment variable (a PFX of
+    about 18 KB or more) still reaches the script whole: it travels on standard input."""
+    from cryptography.hazmat.primitives import hashes
+
+    leaf = lab.issue_leaf(["big.example.test"])
+    blob = leaf.pfx("pw-123456") * 20  # the executor does not parse it; only size matters
+    script = render(
+        "import_pfx",
+        {
+            "pfx_b64": base64.b64encode(blob).decode(),
+            "password": "pw-123456",
+            "thumbprint": leaf.cert.fingerprint(hashes.SHA1()).hex(),
+            "store_name": "My",
+        },
+    )
+    assert len(script.payload) > 32767
+    result = LocalExecutor(shell="powershell").run(script, timeout=30)
+    assert result.data == {"echo": script.decoded_params()}
+    (call,) = [json.loads(line) for line in fake_shell.read_text().splitlines()]
+    assert call["argv"][5] == WRAPPER
+    assert "$env:" not in WRAPPER.split("-Payload", 1)[1]
+
+
+def test_local_execution_policy_refusal_is_explained(
+    fake_shell: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FAKE_MODE", "policy")
+    with pytest.raises(ScriptFailed, match="refused by the PowerShell execution policy"):
+        LocalExecutor(shell="powershell").run(render("observe", {}), timeout=30)
+
+
+def test_system_powershell_is_absolute_and_native() -> None:
+    """Never a bare name resolved through the search path; from a 32-bit Python on 64-bit
+    Windows (WOW64 sets PROCESSOR_ARCHITEW6432) the 64-bit shell through Sysnative."""
+    native = system_powershell({"SystemRoot": "C:\\Windows", "PROCESSOR_ARCHITECTURE": "AMD64"})
+    assert native == "C:\\Windows\\System32\\WindowsPowerShell\\v1.0\\powershell.exe"
+    wow64 = system_powershell(
+        {
+            "SystemRoot": "D:\\WIN",
+            "PROCESSOR_ARCHITECTURE": "x86",
+            "PROCESSOR_ARCHITEW6432": "AMD64",
+        }
+    )
+    assert wow64 == "D:\\WIN\\Sysnative\\WindowsPowerShell\\v1.0\\powershell.exe"
+    assert system_powershell({}).startswith("C:\\Windows\\System32\\")
+
+
+@pytest.mark.skipif(os.name == "nt", reason="on Windows the real System32 PowerShell is used")
+def test_local_without_explicit_shell_ignores_path(
+    monkeypatch: pytest.MonkeyPatch, fake_shell: Path, tmp_path: Path
+) -> None:
+    """A powershell(.exe) planted on PATH (or in the current directory) is never picked."""
+    monkeypatch.setenv("PATH", str(tmp_path / "bin"))  # holds only the planted "powershell"
+    with pytest.raises(ConnectionFailed, match="no PowerShell found"):
+        LocalExecutor().run(render("observe", {}), timeout=5)
+    assert not fake_shell.exists()
 
 
 def test_local_timeout_and_garbage(fake_shell: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -108,7 +108,7 @@ def test_shared_regions_are_kept_once_and_filled_in() -> None:
 _MUTATING = re.compile(
     r"\$(store|source|destination)\.(Add|Remove)\(|\.Bindings\.(Add|Remove)\(|CommitChanges"
     r"|\.Recycle\(|SetAttributeValue|New-Item|Remove-Item|Set-ItemProperty|New-ItemProperty"
-    r"|Start-Service|Stop-Service|Invoke-SectigoNative"
+    r"|Start-Service|Stop-Service|Invoke-SectigoNative|Remove-SectigoPhysicalCopy"
 )
 
 

@@ -90,6 +90,7 @@ def _load_der(p: Mapping[str, Any]) -> x509.Certificate:
 def _import_certificate(h: HandlerHost, p: Mapping[str, Any]) -> Doc:
     cert = _load_der(p)
     loc, store = p.get("store_location", "LocalMachine"), p["store_name"]
+    _check_access(h.model, loc, store)
     physical = p.get("physical_store") or ".Default"
     if store == "AuthRoot":
         store, physical = "Root", ".AuthRoot"
@@ -101,26 +102,59 @@ def _import_certificate(h: HandlerHost, p: Mapping[str, Any]) -> Doc:
     return True, not present, {**data, "already_present": present}, None
 
 
-def _remove_certificate(h: HandlerHost, p: Mapping[str, Any]) -> Doc:
-    tp = str(p["thumbprint"]).upper()
-    loc, store, phys = p["store_location"], p["store_name"], p.get("physical_store")
-    copies = h.model.copies(tp, loc, store)
-    if phys is not None:
-        copies = [(k, c) for k, c in copies if k[2] == phys]
-    if not copies:
-        return True, False, {"removed": False, "backup": None}, None
-    locked = [k for k, _ in copies if k[0] == "LocalMachine" and k[2] not in REMOVABLE_PHYSICAL]
-    if locked:
+def _check_access(model: HostModel, location: str, store: str) -> None:
+    """A store whose opening is denied (0x80070005) is an error, never "absent"."""
+    if (location, "Root" if store == "AuthRoot" else store) in model.access_denied:
         raise Refused(
-            f"Access is denied: the certificate is in {loc}\\{store} physical store "
-            f"{locked[0][2]} (managed by Group Policy/Enterprise)",
+            f'Exception calling "Open" with "1" argument(s): "Access is denied." '
+            f"({location}\\{store}, 0x80070005)",
             "PermissionDenied",
         )
-    key, sc = copies[0]
-    backup = _cert_doc(key, sc)
-    for k, _ in copies:
+
+
+def _remove_certificate(h: HandlerHost, p: Mapping[str, Any]) -> Doc:
+    # Only the named physical store loses its copy (the template deletes that registry key);
+    # with no physical store named, the copy must be in exactly one (issue 11, defect 3).
+    tp = str(p["thumbprint"]).upper()
+    loc, store, phys = p["store_location"], p["store_name"], p.get("physical_store")
+    _check_access(h.model, loc, store)
+    copies = h.model.copies(tp, loc, store)
+    data: dict[str, Any] = {
+        "thumbprint": tp,
+        "store_location": loc,
+        "store_name": store,
+        "physical_store": phys,
+        "removed": False,
+        "backup": None,
+        "still_present": bool(copies),
+    }
+    if not copies:
+        return True, False, data, None
+    if phys is None:
+        held = sorted({k[2] for k, _ in copies})
+        if len(held) > 1:
+            raise Refused(
+                f"{tp} is in {len(held)} physical store(s) of {loc}\\{store} "
+                f"({', '.join(held)}): name the one to remove (physical_store); removing from "
+                "the logical store could delete a copy that must stay",
+                "Refused",
+            )
+        phys = data["physical_store"] = held[0]
+    mine = [(k, c) for k, c in copies if k[2] == phys]
+    if not mine:
+        return True, False, data, None
+    if phys not in REMOVABLE_PHYSICAL:
+        raise Refused(
+            f"refusing to remove from physical store {phys}: policy would put it back; change "
+            "the policy instead",
+            "Refused",
+        )
+    data["backup"] = _cert_doc(*mine[0])
+    for k, _ in mine:
         h.model.discard(k, tp)
-    return True, True, {"removed": True, "backup": backup}, None
+    data["removed"] = True
+    data["still_present"] = bool(h.model.copies(tp, loc, store))
+    return True, True, data, None
 
 
 def _disallow_certificate(h: HandlerHost, p: Mapping[str, Any]) -> Doc:
@@ -168,6 +202,8 @@ def _import_pfx(h: HandlerHost, p: Mapping[str, Any]) -> Doc:
 
 def _move_certificate(h: HandlerHost, p: Mapping[str, Any]) -> Doc:
     tp = str(p["thumbprint"]).upper()
+    _check_access(h.model, p["from_location"], p["from_store"])
+    _check_access(h.model, p["to_location"], p["to_store"])
     src = h.model.copies(tp, p["from_location"], p["from_store"])
     dst = h.model.copies(tp, p["to_location"], p["to_store"])
     if not src and not dst:
@@ -258,10 +294,35 @@ def _restart(h: HandlerHost, p: Mapping[str, Any]) -> Doc:
         h.model.iisreset_count += 1
         event = "iisreset"
     else:
+        _restart_http(h.model)
         event = "http_service"
     h.model.refresh_served(event, h.served_cache_refresh, h.clock())
     exit_code = 0 if mode == "iisreset" else None
     return True, True, {"mode": mode, "exit_code": exit_code, "recycled": recycled}, None
+
+
+def _restart_http(model: HostModel) -> None:
+    """``net stop http /y``, ``net start http``; what was running runs again afterwards.
+
+    A service that will not stop (``http_stop_blocked_by``) makes the stop fail after its
+    dependants stopped: HTTP keeps running (nothing is refreshed), the template's finally
+    block starts the stopped ones again, and the run fails with the exit code.
+    """
+    running = [name for name, state in model.services.items() if state == "Running"]
+    blocker = model.http_stop_blocked_by
+    for name in running:
+        if name not in ("HTTP", blocker):
+            model.services[name] = "Stopped"
+    if blocker is None:
+        model.services["HTTP"] = "Running"  # stopped and started again
+    for name in running:  # the finally block
+        model.services[name] = "Running"
+    if blocker is not None:
+        raise Refused(
+            "net stop http /y failed with exit code 2: The service could not be controlled in "
+            f"its present state ({blocker}).",
+            "NativeCommandFailed",
+        )
 
 
 def _verify_chain(h: HandlerHost, p: Mapping[str, Any]) -> Doc:

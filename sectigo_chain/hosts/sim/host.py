@@ -130,7 +130,20 @@ class SimulatedHost(ExecutorBase):
                 )
         handler = HANDLERS.get(name)
         error: dict[str, str] | None
-        if handler is None:
+        if not script.read_only and not self.model.elevated:
+            # Assert-SectigoElevated: every action template stops before changing anything.
+            ok, changed, data, error = (
+                False,
+                False,
+                None,
+                {
+                    "message": "this account is not running elevated (not in the "
+                    "Administrators role, or a filtered UAC token): run from an elevated "
+                    "PowerShell, or over WinRM with an administrator account",
+                    "category": "PermissionDenied",
+                },
+            )
+        elif handler is None:
             ok, changed, data, error = (
                 False,
                 False,

@@ -12,6 +12,11 @@ issue threads), not Windows. It holds:
 * the ``DisableRootAutoUpdate`` policy value and Automatic Root Update: when it is on and the
   host reaches Windows Update, building a chain re-adds a removed CTL root (``.AuthRoot``) whose
   subject issues a certificate on the host (the "drift");
+* what the templates refuse on (issue 11): ``elevated`` (False: a non-elevated account; every
+  action template stops with PermissionDenied), ``access_denied`` (stores whose opening fails
+  with 0x80070005: an error, never "absent"), and the services an HTTP service restart touches
+  (``services``; ``http_stop_blocked_by`` names a service that will not stop, so
+  ``net stop http /y`` stops only part of them and fails);
 * a served-chain cache per HTTP.sys entry. ``served_cache_refresh`` names the weakest event
   that refreshes it, on the ladder ``binding`` < ``recycle`` < ``iisreset`` < ``http_service``
   (DESIGN.md 1.5: reports differ; the default ``"iisreset"`` means re-applying a binding or
@@ -126,6 +131,12 @@ class HostModel:
     served_cache: dict[str, list[x509.Certificate]] = field(default_factory=dict)
     recycle_count: dict[str, int] = field(default_factory=dict)
     iisreset_count: int = 0
+    elevated: bool = True
+    access_denied: set[tuple[str, str]] = field(default_factory=set)  # (location, store)
+    services: dict[str, str] = field(
+        default_factory=lambda: {"HTTP": "Running", "WAS": "Running", "W3SVC": "Running"}
+    )
+    http_stop_blocked_by: str | None = None
 
     # ------------------------------------------------------------------ stores
 

@@ -21,10 +21,16 @@ $SectigoOutput = & {
     Payload: {"thumbprint", "store_location": "LocalMachine"|"CurrentUser",
               "store_name": "Root"|"CA"|"My"|"WebHosting"|"Disallowed"|"AuthRoot",
               "physical_store": null|".Default"|".AuthRoot"}
-    physical_store ".AuthRoot" (LocalMachine Root only) removes the copy that lives in the
-    AuthRoot registry store (opened as the logical AuthRoot store). .GroupPolicy and .Enterprise
-    copies are refused: policy puts them back; change the policy instead.
-    BACKUP FIRST: the certificate's DER, store, physical stores, friendly name and private-key
+    Only the named physical store loses its copy: its registry key (or roaming-profile file)
+    is deleted; X509Store.Remove on the logical store is never used, because it deletes the
+    first match across every physical store behind it. physical_store ".AuthRoot" (LocalMachine
+    Root only) is the AuthRoot registry store. With physical_store null the copy in the one
+    physical store that holds it is removed; in several, the run is refused (name one); in
+    none (a machine certificate a CurrentUser store shows), nothing is removed. .GroupPolicy and
+    .Enterprise copies are refused: policy puts them back; change the policy instead.
+    Only "store not found" (0x80070002) reads as absent; access denied is an error. Needs an
+    elevated administrator.
+    BACKUP FIRST: the certificate's DER, store, physical store, friendly name and private-key
     flag go into data.backup before anything is deleted (also when the removal then fails).
     A private key, if any, is NOT deleted. Afterwards the logical store is re-read:
     data.still_present says whether another physical store still provides the certificate.
@@ -43,6 +49,7 @@ function Read-SectigoPayload {
     # The only input: base64 of UTF-8 JSON. Values are data; they never become script text.
     # "-Payload -" reads it from standard input instead (keeps secrets off a command line).
     param([Parameter(Mandatory = $true)][string]$Encoded)
+    Assert-SectigoNativeProcess
     if ($Encoded -eq '-') { $Encoded = [System.Console]::In.ReadToEnd().Trim() }
     $bytes = [System.Convert]::FromBase64String($Encoded)
     $json = [System.Text.Encoding]::UTF8.GetString($bytes)
@@ -54,6 +61,39 @@ function Stop-Sectigo {
     $exception = New-Object -TypeName System.InvalidOperationException -ArgumentList $Message
     $exception.Data['sectigo_category'] = $Category
     throw $exception
+}
+
+function Assert-SectigoNativeProcess {
+    # A 32-bit PowerShell on 64-bit Windows sees the WOW64 registry and file system views
+    # (another HKLM\SOFTWARE, SysWOW64): what it observes or changes is not what IIS uses.
+    if ([System.Environment]::Is64BitOperatingSystem -and -not [System.Environment]::Is64BitProcess) {
+        Stop-Sectigo -Message 'this is a 32-bit PowerShell on 64-bit Windows: it sees another registry view; run the 64-bit powershell.exe (System32, or Sysnative from a 32-bit process)' -Category 'InvalidOperation'
+    }
+}
+
+function Assert-SectigoElevated {
+    # Changing LocalMachine stores, IIS or services needs an elevated Administrators token; a
+    # filtered (UAC) token fails part-way, sometimes as "not found".
+    $identity = [System.Security.Principal.WindowsIdentity]::GetCurrent()
+    $principal = New-Object -TypeName System.Security.Principal.WindowsPrincipal -ArgumentList $identity
+    if (-not $principal.IsInRole([System.Security.Principal.WindowsBuiltInRole]::Administrator)) {
+        $message = 'this account is not running elevated (not in the Administrators role, or a filtered UAC token): run from an elevated PowerShell, or over WinRM with an administrator account'
+        Stop-Sectigo -Message $message -Category 'PermissionDenied'
+    }
+}
+
+function Test-SectigoNotFound {
+    # Whether an error (an ErrorRecord or an exception) is "the store/key does not exist":
+    # HRESULT 0x80070002 (ERROR_FILE_NOT_FOUND) anywhere in the exception chain. Access denied
+    # (0x80070005) and everything else is not "absent".
+    param([Parameter(Mandatory = $true)]$Problem)
+    $exception = $Problem
+    if ($Problem -is [System.Management.Automation.ErrorRecord]) { $exception = $Problem.Exception }
+    while ($null -ne $exception) {
+        if ($exception.HResult -eq -2147024894) { return $true }
+        $exception = $exception.InnerException
+    }
+    return $false
 }
 
 function New-SectigoError {
@@ -68,7 +108,8 @@ function New-SectigoError {
     }
     if ($null -ne $exception) {
         $info.message = [string]$exception.Message
-        $info.type = $exception.GetType().FullName
+        # PowerShell wraps .NET errors (MethodInvocationException): report the real one.
+        $info.type = $exception.GetBaseException().GetType().FullName
         $info.hresult = $exception.GetBaseException().HResult
         if ($exception.Data.Contains('sectigo_category')) {
             $info.category = [string]$exception.Data['sectigo_category']
@@ -163,6 +204,18 @@ function Get-SectigoPhysicalStores {
     # .Default, .AuthRoot (LocalMachine Root only), .GroupPolicy, .Enterprise. A CurrentUser
     # certificate inherited from the machine stores matches none of the user keys: no entry.
     param([string]$Location, [string]$StoreName, [string]$Thumbprint)
+    $found = New-Object -TypeName System.Collections.ArrayList
+    foreach ($candidate in (Get-SectigoPhysicalLocations -Location $Location -StoreName $StoreName)) {
+        if ((Test-SectigoKeyHolds -Path $candidate[1] -Thumbprint $Thumbprint) -and -not $found.Contains($candidate[0])) {
+            $null = $found.Add($candidate[0])
+        }
+    }
+    return , ([string[]]$found.ToArray())
+}
+
+function Get-SectigoPhysicalLocations {
+    # (physical store name, registry key or folder) pairs behind one logical store.
+    param([string]$Location, [string]$StoreName)
     $machine = New-Object -TypeName System.Collections.ArrayList
     $null = $machine.Add(@('.Default', "HKLM:\SOFTWARE\Microsoft\SystemCertificates\$StoreName\Certificates"))
     if ($StoreName -eq 'Root') {
@@ -179,13 +232,30 @@ function Get-SectigoPhysicalStores {
         }
         $null = $candidates.Add(@('.GroupPolicy', "HKCU:\SOFTWARE\Policies\Microsoft\SystemCertificates\$StoreName\Certificates"))
     }
-    $found = New-Object -TypeName System.Collections.ArrayList
-    foreach ($candidate in $candidates) {
-        if ((Test-SectigoKeyHolds -Path $candidate[1] -Thumbprint $Thumbprint) -and -not $found.Contains($candidate[0])) {
-            $null = $found.Add($candidate[0])
+    return , $candidates
+}
+
+function Remove-SectigoPhysicalCopy {
+    # Deletes the copy of $Thumbprint in ONE physical store (its registry key, or its file in
+    # the roaming user store) and nothing else. X509Store.Remove on the logical store would
+    # delete the first match across every physical store behind it (.GroupPolicy and
+    # .Enterprise included). Returns how many keys or files were deleted.
+    param([string]$Location, [string]$StoreName, [string]$PhysicalStore, [string]$Thumbprint)
+    if (@('.Default', '.AuthRoot') -cnotcontains $PhysicalStore) {
+        $message = 'refusing to remove from physical store {0}: policy would put it back; change the policy instead' -f $PhysicalStore
+        Stop-Sectigo -Message $message -Category 'Refused'
+    }
+    $deleted = 0
+    foreach ($candidate in (Get-SectigoPhysicalLocations -Location $Location -StoreName $StoreName)) {
+        if ($candidate[0] -cne $PhysicalStore) { continue }
+        $item = Join-Path -Path $candidate[1] -ChildPath $Thumbprint
+        if (Test-Path -LiteralPath $item) {
+            Remove-Item -LiteralPath $item -Recurse -Force
+            $deleted += 1
         }
     }
-    return , ([string[]]$found.ToArray())
+    $SectigoKeyCache.Clear()
+    return $deleted
 }
 
 function Get-SectigoCertificateBackup {
@@ -194,7 +264,9 @@ function Get-SectigoCertificateBackup {
     # physical_store: the one asked for, else the first one the registry shows (or null).
     $thumbprint = $Certificate.Thumbprint.ToUpperInvariant()
     if ($null -eq $PhysicalStore) {
-        $PhysicalStore = @(Get-SectigoPhysicalStores -Location $Location -StoreName $StoreName -Thumbprint $thumbprint) | Select-Object -First 1
+        # The function returns one string[] (unary comma): index it, never pipe it.
+        $physicalStores = Get-SectigoPhysicalStores -Location $Location -StoreName $StoreName -Thumbprint $thumbprint
+        if ($physicalStores.Count -gt 0) { $PhysicalStore = [string]$physicalStores[0] }
     }
     return [ordered]@{
         der_b64         = [System.Convert]::ToBase64String($Certificate.RawData)
@@ -235,19 +307,18 @@ try {
     Assert-SectigoChoice -Name 'store_location' -Value $location -Allowed @('LocalMachine', 'CurrentUser')
     Assert-SectigoChoice -Name 'store_name' -Value $storeName -Allowed @('Root', 'CA', 'My', 'WebHosting', 'Disallowed', 'AuthRoot')
     $physicalStore = $null
-    $target = $storeName
     if ($null -ne $p.physical_store) {
         $physicalStore = [string]$p.physical_store
         if ($physicalStore -eq '.AuthRoot') {
             if ($location -ne 'LocalMachine' -or $storeName -ne 'Root') {
                 Stop-Sectigo -Message 'physical_store .AuthRoot exists only under LocalMachine\Root' -Category 'InvalidArgument'
             }
-            $target = 'AuthRoot'
         } elseif ($physicalStore -ne '.Default') {
             $message = 'refusing to remove from physical store {0}: policy would put it back; change the policy instead' -f $physicalStore
             Stop-Sectigo -Message $message -Category 'Refused'
         }
     }
+    Assert-SectigoElevated
     $data = [ordered]@{
         thumbprint     = $thumbprint
         store_location = $location
@@ -257,24 +328,44 @@ try {
         backup         = $null
         still_present  = $false
     }
+    # Read the certificate from the logical store (read-only); only "store not found" means
+    # absent: access denied and every other error is reported.
+    $certificate = $null
     $store = $null
     try {
-        $store = Open-SectigoStore -Location $location -Name $target -Write -MustExist
+        $store = Open-SectigoStore -Location $location -Name $storeName -MustExist
     } catch {
+        if (-not (Test-SectigoNotFound -Problem $_)) { throw }
         $store = $null
     }
     if ($null -ne $store) {
         try {
             $certificate = Find-SectigoCertificate -Store $store -Thumbprint $thumbprint
-            if ($null -ne $certificate) {
-                # Backup before delete: the result carries it even if Remove fails.
-                $data.backup = Get-SectigoCertificateBackup -Certificate $certificate -Location $location -StoreName $storeName -PhysicalStore $physicalStore
-                $store.Remove($certificate)
+        } finally {
+            $store.Close()
+        }
+    }
+    if ($null -ne $certificate) {
+        # Which physical stores hold it (the registry keys behind the logical store).
+        $held = Get-SectigoPhysicalStores -Location $location -StoreName $storeName -Thumbprint $thumbprint
+        if ($null -eq $physicalStore) {
+            if ($held.Count -gt 1) {
+                $message = '{0} is in {1} physical store(s) of {2}\{3} ({4}): name the one to remove (physical_store); removing from the logical store could delete a copy that must stay' -f $thumbprint, $held.Count, $location, $storeName, ($held -join ', ')
+                Stop-Sectigo -Message $message -Category 'Refused'
+            }
+            # In none: shown through another location (a CurrentUser store shows the machine's
+            # certificates) or a store this tool does not change: nothing of its own to remove.
+            if ($held.Count -eq 1) { $physicalStore = [string]$held[0] }
+            $data.physical_store = $physicalStore
+        }
+        if ($null -ne $physicalStore -and $held -ccontains $physicalStore) {
+            # Backup before delete: the result carries it even if the removal fails.
+            $data.backup = Get-SectigoCertificateBackup -Certificate $certificate -Location $location -StoreName $storeName -PhysicalStore $physicalStore
+            $deleted = Remove-SectigoPhysicalCopy -Location $location -StoreName $storeName -PhysicalStore $physicalStore -Thumbprint $thumbprint
+            if ($deleted -gt 0) {
                 $changed = $true
                 $data.removed = $true
             }
-        } finally {
-            $store.Close()
         }
     }
     # Re-check the logical store: another physical store may still provide the certificate.
@@ -286,6 +377,7 @@ try {
             $check.Close()
         }
     } catch {
+        if (-not (Test-SectigoNotFound -Problem $_)) { throw }
         $data.still_present = $false
     }
 } catch {

@@ -18,13 +18,16 @@ $SectigoOutput = & {
     an HTTP service restart).
 .DESCRIPTION
     Payload: {"mode": "iisreset"|"recycle"|"http_service", "app_pools": [str]}
-    iisreset:     iisreset.exe /restart; its exit code is checked.
+    iisreset:     iisreset.exe /restart /noforce /timeout:120 (IIS is stopped gracefully,
+                  never killed); its exit code is checked.
     recycle:      recycles the named application pools through Microsoft.Web.Administration
                   (names are never passed on a command line); all names are checked first.
-    http_service: net stop http /y, net start http, then starts again every service that was
-                  running before. Refused inside a remote session: WinRM depends on HTTP and
-                  would stop with it.
-    Changes service state only; backs up nothing.
+    http_service: net stop http /y, net start http (each exit code checked). Refused inside a
+                  remote session: WinRM depends on HTTP and would stop with it.
+    iisreset and http_service start again, in a finally block, every service that was running
+    before, also when a step failed or stopped only part of the services; data.not_restarted
+    lists those that would not start. Not idempotent: never retried after a timeout.
+    Changes service state only; backs up nothing. Needs an elevated administrator.
     Windows PowerShell 5.1 compatible. Output: one JSON document (see docs/templates.md).
 #>
 param([Parameter(Mandatory = $true)][string]$Payload)
@@ -40,6 +43,7 @@ function Read-SectigoPayload {
     # The only input: base64 of UTF-8 JSON. Values are data; they never become script text.
     # "-Payload -" reads it from standard input instead (keeps secrets off a command line).
     param([Parameter(Mandatory = $true)][string]$Encoded)
+    Assert-SectigoNativeProcess
     if ($Encoded -eq '-') { $Encoded = [System.Console]::In.ReadToEnd().Trim() }
     $bytes = [System.Convert]::FromBase64String($Encoded)
     $json = [System.Text.Encoding]::UTF8.GetString($bytes)
@@ -51,6 +55,39 @@ function Stop-Sectigo {
     $exception = New-Object -TypeName System.InvalidOperationException -ArgumentList $Message
     $exception.Data['sectigo_category'] = $Category
     throw $exception
+}
+
+function Assert-SectigoNativeProcess {
+    # A 32-bit PowerShell on 64-bit Windows sees the WOW64 registry and file system views
+    # (another HKLM\SOFTWARE, SysWOW64): what it observes or changes is not what IIS uses.
+    if ([System.Environment]::Is64BitOperatingSystem -and -not [System.Environment]::Is64BitProcess) {
+        Stop-Sectigo -Message 'this is a 32-bit PowerShell on 64-bit Windows: it sees another registry view; run the 64-bit powershell.exe (System32, or Sysnative from a 32-bit process)' -Category 'InvalidOperation'
+    }
+}
+
+function Assert-SectigoElevated {
+    # Changing LocalMachine stores, IIS or services needs an elevated Administrators token; a
+    # filtered (UAC) token fails part-way, sometimes as "not found".
+    $identity = [System.Security.Principal.WindowsIdentity]::GetCurrent()
+    $principal = New-Object -TypeName System.Security.Principal.WindowsPrincipal -ArgumentList $identity
+    if (-not $principal.IsInRole([System.Security.Principal.WindowsBuiltInRole]::Administrator)) {
+        $message = 'this account is not running elevated (not in the Administrators role, or a filtered UAC token): run from an elevated PowerShell, or over WinRM with an administrator account'
+        Stop-Sectigo -Message $message -Category 'PermissionDenied'
+    }
+}
+
+function Test-SectigoNotFound {
+    # Whether an error (an ErrorRecord or an exception) is "the store/key does not exist":
+    # HRESULT 0x80070002 (ERROR_FILE_NOT_FOUND) anywhere in the exception chain. Access denied
+    # (0x80070005) and everything else is not "absent".
+    param([Parameter(Mandatory = $true)]$Problem)
+    $exception = $Problem
+    if ($Problem -is [System.Management.Automation.ErrorRecord]) { $exception = $Problem.Exception }
+    while ($null -ne $exception) {
+        if ($exception.HResult -eq -2147024894) { return $true }
+        $exception = $exception.InnerException
+    }
+    return $false
 }
 
 function New-SectigoError {
@@ -65,7 +102,8 @@ function New-SectigoError {
     }
     if ($null -ne $exception) {
         $info.message = [string]$exception.Message
-        $info.type = $exception.GetType().FullName
+        # PowerShell wraps .NET errors (MethodInvocationException): report the real one.
+        $info.type = $exception.GetBaseException().GetType().FullName
         $info.hresult = $exception.GetBaseException().HResult
         if ($exception.Data.Contains('sectigo_category')) {
             $info.category = [string]$exception.Data['sectigo_category']
@@ -160,6 +198,18 @@ function Get-SectigoPhysicalStores {
     # .Default, .AuthRoot (LocalMachine Root only), .GroupPolicy, .Enterprise. A CurrentUser
     # certificate inherited from the machine stores matches none of the user keys: no entry.
     param([string]$Location, [string]$StoreName, [string]$Thumbprint)
+    $found = New-Object -TypeName System.Collections.ArrayList
+    foreach ($candidate in (Get-SectigoPhysicalLocations -Location $Location -StoreName $StoreName)) {
+        if ((Test-SectigoKeyHolds -Path $candidate[1] -Thumbprint $Thumbprint) -and -not $found.Contains($candidate[0])) {
+            $null = $found.Add($candidate[0])
+        }
+    }
+    return , ([string[]]$found.ToArray())
+}
+
+function Get-SectigoPhysicalLocations {
+    # (physical store name, registry key or folder) pairs behind one logical store.
+    param([string]$Location, [string]$StoreName)
     $machine = New-Object -TypeName System.Collections.ArrayList
     $null = $machine.Add(@('.Default', "HKLM:\SOFTWARE\Microsoft\SystemCertificates\$StoreName\Certificates"))
     if ($StoreName -eq 'Root') {
@@ -176,13 +226,30 @@ function Get-SectigoPhysicalStores {
         }
         $null = $candidates.Add(@('.GroupPolicy', "HKCU:\SOFTWARE\Policies\Microsoft\SystemCertificates\$StoreName\Certificates"))
     }
-    $found = New-Object -TypeName System.Collections.ArrayList
-    foreach ($candidate in $candidates) {
-        if ((Test-SectigoKeyHolds -Path $candidate[1] -Thumbprint $Thumbprint) -and -not $found.Contains($candidate[0])) {
-            $null = $found.Add($candidate[0])
+    return , $candidates
+}
+
+function Remove-SectigoPhysicalCopy {
+    # Deletes the copy of $Thumbprint in ONE physical store (its registry key, or its file in
+    # the roaming user store) and nothing else. X509Store.Remove on the logical store would
+    # delete the first match across every physical store behind it (.GroupPolicy and
+    # .Enterprise included). Returns how many keys or files were deleted.
+    param([string]$Location, [string]$StoreName, [string]$PhysicalStore, [string]$Thumbprint)
+    if (@('.Default', '.AuthRoot') -cnotcontains $PhysicalStore) {
+        $message = 'refusing to remove from physical store {0}: policy would put it back; change the policy instead' -f $PhysicalStore
+        Stop-Sectigo -Message $message -Category 'Refused'
+    }
+    $deleted = 0
+    foreach ($candidate in (Get-SectigoPhysicalLocations -Location $Location -StoreName $StoreName)) {
+        if ($candidate[0] -cne $PhysicalStore) { continue }
+        $item = Join-Path -Path $candidate[1] -ChildPath $Thumbprint
+        if (Test-Path -LiteralPath $item) {
+            Remove-Item -LiteralPath $item -Recurse -Force
+            $deleted += 1
         }
     }
-    return , ([string[]]$found.ToArray())
+    $SectigoKeyCache.Clear()
+    return $deleted
 }
 
 function Get-SectigoCertificateBackup {
@@ -191,7 +258,9 @@ function Get-SectigoCertificateBackup {
     # physical_store: the one asked for, else the first one the registry shows (or null).
     $thumbprint = $Certificate.Thumbprint.ToUpperInvariant()
     if ($null -eq $PhysicalStore) {
-        $PhysicalStore = @(Get-SectigoPhysicalStores -Location $Location -StoreName $StoreName -Thumbprint $thumbprint) | Select-Object -First 1
+        # The function returns one string[] (unary comma): index it, never pipe it.
+        $physicalStores = Get-SectigoPhysicalStores -Location $Location -StoreName $StoreName -Thumbprint $thumbprint
+        if ($physicalStores.Count -gt 0) { $PhysicalStore = [string]$physicalStores[0] }
     }
     return [ordered]@{
         der_b64         = [System.Convert]::ToBase64String($Certificate.RawData)
@@ -301,6 +370,19 @@ function Get-SectigoSite {
 }
 #endregion sectigo_chain iis
 
+function Start-SectigoServices {
+    # Starts every named service that is not running; returns the names that would not start.
+    param([string[]]$Names)
+    $notRestarted = New-Object -TypeName System.Collections.ArrayList
+    foreach ($name in $Names) {
+        $service = Get-Service -Name $name -ErrorAction SilentlyContinue
+        if ($null -ne $service -and $service.Status -ne 'Running') {
+            try { Start-Service -Name $name } catch { $null = $notRestarted.Add($name) }
+        }
+    }
+    return , ([string[]]$notRestarted.ToArray())
+}
+
 # ---- template body
 $p = $null
 $changed = $false
@@ -309,17 +391,30 @@ $errorInfo = $null
 $manager = $null
 try {
     $p = Read-SectigoPayload -Encoded $Payload
+    Assert-SectigoElevated
     $mode = [string]$p.mode
     Assert-SectigoChoice -Name 'mode' -Value $mode -Allowed @('iisreset', 'recycle', 'http_service')
     $recycled = New-Object -TypeName System.Collections.ArrayList
     $data = [ordered]@{ mode = $mode; exit_code = $null; output = $null; recycled = $recycled; not_restarted = @() }
     if ($mode -eq 'iisreset') {
-        $run = Invoke-SectigoNative -FilePath (Join-Path -Path $env:windir -ChildPath 'System32\iisreset.exe') -Arguments @('/restart')
-        $data.exit_code = $run.exit_code
-        $data.output = $run.output
-        $changed = $true
-        if ($run.exit_code -ne 0) {
-            Stop-Sectigo -Message ('iisreset /restart failed with exit code {0}: {1}' -f $run.exit_code, $run.output) -Category 'NativeCommandFailed'
+        # /noforce: IIS is stopped gracefully, never killed; /timeout bounds the wait.
+        $running = @(Get-Service | Where-Object { $_.Status -eq 'Running' } | ForEach-Object { $_.Name })
+        $failure = $null
+        try {
+            $run = Invoke-SectigoNative -FilePath (Join-Path -Path $env:windir -ChildPath 'System32\iisreset.exe') -Arguments @('/restart', '/noforce', '/timeout:120')
+            $data.exit_code = $run.exit_code
+            $data.output = $run.output
+            $changed = $true
+            if ($run.exit_code -ne 0) {
+                $failure = 'iisreset /restart /noforce failed with exit code {0}: {1}' -f $run.exit_code, $run.output
+            }
+        } finally {
+            # Whatever happened, every service that was running before runs again.
+            $data.not_restarted = Start-SectigoServices -Names $running
+        }
+        if ($null -ne $failure) { Stop-Sectigo -Message $failure -Category 'NativeCommandFailed' }
+        if ($data.not_restarted.Count -gt 0) {
+            Stop-Sectigo -Message ('services not restarted: ' + ($data.not_restarted -join ', ')) -Category 'NativeCommandFailed'
         }
     } elseif ($mode -eq 'recycle') {
         $manager = Get-SectigoServerManager
@@ -345,26 +440,30 @@ try {
         }
         $running = @(Get-Service | Where-Object { $_.Status -eq 'Running' } | ForEach-Object { $_.Name })
         $net = Join-Path -Path $env:windir -ChildPath 'System32\net.exe'
-        $stop = Invoke-SectigoNative -FilePath $net -Arguments @('stop', 'http', '/y')
-        $changed = $true
-        $data.exit_code = $stop.exit_code
-        $data.output = $stop.output
-        if ($stop.exit_code -ne 0) {
-            Stop-Sectigo -Message ('net stop http /y failed with exit code {0}: {1}' -f $stop.exit_code, $stop.output) -Category 'NativeCommandFailed'
-        }
-        $start = Invoke-SectigoNative -FilePath $net -Arguments @('start', 'http')
-        $data.exit_code = $start.exit_code
-        $data.output = $stop.output + "`n" + $start.output
-        $notRestarted = New-Object -TypeName System.Collections.ArrayList
-        foreach ($name in $running) {
-            $service = Get-Service -Name $name -ErrorAction SilentlyContinue
-            if ($null -ne $service -and $service.Status -ne 'Running') {
-                try { Start-Service -Name $name } catch { $null = $notRestarted.Add($name) }
+        $failure = $null
+        try {
+            $stop = Invoke-SectigoNative -FilePath $net -Arguments @('stop', 'http', '/y')
+            $changed = $true
+            $data.exit_code = $stop.exit_code
+            $data.output = $stop.output
+            if ($stop.exit_code -ne 0) {
+                # Some dependants may have stopped, others not: the finally block starts them.
+                $failure = 'net stop http /y failed with exit code {0}: {1}' -f $stop.exit_code, $stop.output
+            } else {
+                $start = Invoke-SectigoNative -FilePath $net -Arguments @('start', 'http')
+                $data.exit_code = $start.exit_code
+                $data.output = $stop.output + "`n" + $start.output
+                if ($start.exit_code -ne 0) {
+                    $failure = 'net start http failed with exit code {0}: {1}' -f $start.exit_code, $start.output
+                }
             }
+        } finally {
+            # Whatever happened, every service that was running before runs again.
+            $data.not_restarted = Start-SectigoServices -Names $running
         }
-        $data.not_restarted = $notRestarted
-        if ($notRestarted.Count -gt 0) {
-            Stop-Sectigo -Message ('services not restarted: ' + ($notRestarted -join ', ')) -Category 'NativeCommandFailed'
+        if ($null -ne $failure) { Stop-Sectigo -Message $failure -Category 'NativeCommandFailed' }
+        if ($data.not_restarted.Count -gt 0) {
+            Stop-Sectigo -Message ('services not restarted: ' + ($data.not_restarted -join ', ')) -Category 'NativeCommandFailed'
         }
     }
 } catch {

@@ -26,14 +26,17 @@ $SectigoOutput = & {
     Payload: {"site", "ip": "*"|address, "port": int, "host": str, "thumbprint",
               "store_name": "My"|"WebHosting", "ssl_flags_set": int, "ssl_flags_clear": int,
               "reapply": bool}
-    Finds the https binding "ip:port:host" of the site. If it exists, only its certificate hash,
-    certificate store and the sslFlags bits in ssl_flags_set / ssl_flags_clear change; every
-    other bit and attribute stays. If it does not exist, it is added. The bindings collection
-    is never cleared. The certificate must already be in LocalMachine\<store_name> with a
-    private key (re-checked). Nothing is committed when nothing differs, unless "reapply" is
-    true: then the same certificate is written again and committed, so that IIS pushes the
-    binding to HTTP.sys again (the first rung of verify's ladder; whether this refreshes the
-    served chain on a given Windows build is reported, not verified).
+    Finds the https binding "ip:port:host" of the site. If it exists and its certificate hash,
+    certificate store or sslFlags bits (ssl_flags_set / ssl_flags_clear) differ, the binding
+    element is replaced at the same position by one with the new certificate and every other
+    attribute copied (an in-place certificate change fails on some servers: win-acme #371);
+    every other bit and attribute stays. If it does not exist, it is added. The bindings
+    collection is never cleared. The certificate must already be in LocalMachine\<store_name>
+    with a private key (re-checked). Nothing is committed when nothing differs, unless
+    "reapply" is true: then the binding is replaced by an identical one and committed, so that
+    IIS pushes it to HTTP.sys again (the first rung of verify's ladder; whether this refreshes
+    the served chain on a given Windows build is reported, not verified). Needs an elevated
+    administrator.
     Backup: data.previous is the binding as it was (null if created).
     Uses Microsoft.Web.Administration in memory (no appcmd, no command-line arguments).
     Windows PowerShell 5.1 compatible. Output: one JSON document (see docs/templates.md).
@@ -51,6 +54,7 @@ function Read-SectigoPayload {
     # The only input: base64 of UTF-8 JSON. Values are data; they never become script text.
     # "-Payload -" reads it from standard input instead (keeps secrets off a command line).
     param([Parameter(Mandatory = $true)][string]$Encoded)
+    Assert-SectigoNativeProcess
     if ($Encoded -eq '-') { $Encoded = [System.Console]::In.ReadToEnd().Trim() }
     $bytes = [System.Convert]::FromBase64String($Encoded)
     $json = [System.Text.Encoding]::UTF8.GetString($bytes)
@@ -62,6 +66,39 @@ function Stop-Sectigo {
     $exception = New-Object -TypeName System.InvalidOperationException -ArgumentList $Message
     $exception.Data['sectigo_category'] = $Category
     throw $exception
+}
+
+function Assert-SectigoNativeProcess {
+    # A 32-bit PowerShell on 64-bit Windows sees the WOW64 registry and file system views
+    # (another HKLM\SOFTWARE, SysWOW64): what it observes or changes is not what IIS uses.
+    if ([System.Environment]::Is64BitOperatingSystem -and -not [System.Environment]::Is64BitProcess) {
+        Stop-Sectigo -Message 'this is a 32-bit PowerShell on 64-bit Windows: it sees another registry view; run the 64-bit powershell.exe (System32, or Sysnative from a 32-bit process)' -Category 'InvalidOperation'
+    }
+}
+
+function Assert-SectigoElevated {
+    # Changing LocalMachine stores, IIS or services needs an elevated Administrators token; a
+    # filtered (UAC) token fails part-way, sometimes as "not found".
+    $identity = [System.Security.Principal.WindowsIdentity]::GetCurrent()
+    $principal = New-Object -TypeName System.Security.Principal.WindowsPrincipal -ArgumentList $identity
+    if (-not $principal.IsInRole([System.Security.Principal.WindowsBuiltInRole]::Administrator)) {
+        $message = 'this account is not running elevated (not in the Administrators role, or a filtered UAC token): run from an elevated PowerShell, or over WinRM with an administrator account'
+        Stop-Sectigo -Message $message -Category 'PermissionDenied'
+    }
+}
+
+function Test-SectigoNotFound {
+    # Whether an error (an ErrorRecord or an exception) is "the store/key does not exist":
+    # HRESULT 0x80070002 (ERROR_FILE_NOT_FOUND) anywhere in the exception chain. Access denied
+    # (0x80070005) and everything else is not "absent".
+    param([Parameter(Mandatory = $true)]$Problem)
+    $exception = $Problem
+    if ($Problem -is [System.Management.Automation.ErrorRecord]) { $exception = $Problem.Exception }
+    while ($null -ne $exception) {
+        if ($exception.HResult -eq -2147024894) { return $true }
+        $exception = $exception.InnerException
+    }
+    return $false
 }
 
 function New-SectigoError {
@@ -76,7 +113,8 @@ function New-SectigoError {
     }
     if ($null -ne $exception) {
         $info.message = [string]$exception.Message
-        $info.type = $exception.GetType().FullName
+        # PowerShell wraps .NET errors (MethodInvocationException): report the real one.
+        $info.type = $exception.GetBaseException().GetType().FullName
         $info.hresult = $exception.GetBaseException().HResult
         if ($exception.Data.Contains('sectigo_category')) {
             $info.category = [string]$exception.Data['sectigo_category']
@@ -171,6 +209,18 @@ function Get-SectigoPhysicalStores {
     # .Default, .AuthRoot (LocalMachine Root only), .GroupPolicy, .Enterprise. A CurrentUser
     # certificate inherited from the machine stores matches none of the user keys: no entry.
     param([string]$Location, [string]$StoreName, [string]$Thumbprint)
+    $found = New-Object -TypeName System.Collections.ArrayList
+    foreach ($candidate in (Get-SectigoPhysicalLocations -Location $Location -StoreName $StoreName)) {
+        if ((Test-SectigoKeyHolds -Path $candidate[1] -Thumbprint $Thumbprint) -and -not $found.Contains($candidate[0])) {
+            $null = $found.Add($candidate[0])
+        }
+    }
+    return , ([string[]]$found.ToArray())
+}
+
+function Get-SectigoPhysicalLocations {
+    # (physical store name, registry key or folder) pairs behind one logical store.
+    param([string]$Location, [string]$StoreName)
     $machine = New-Object -TypeName System.Collections.ArrayList
     $null = $machine.Add(@('.Default', "HKLM:\SOFTWARE\Microsoft\SystemCertificates\$StoreName\Certificates"))
     if ($StoreName -eq 'Root') {
@@ -187,13 +237,30 @@ function Get-SectigoPhysicalStores {
         }
         $null = $candidates.Add(@('.GroupPolicy', "HKCU:\SOFTWARE\Policies\Microsoft\SystemCertificates\$StoreName\Certificates"))
     }
-    $found = New-Object -TypeName System.Collections.ArrayList
-    foreach ($candidate in $candidates) {
-        if ((Test-SectigoKeyHolds -Path $candidate[1] -Thumbprint $Thumbprint) -and -not $found.Contains($candidate[0])) {
-            $null = $found.Add($candidate[0])
+    return , $candidates
+}
+
+function Remove-SectigoPhysicalCopy {
+    # Deletes the copy of $Thumbprint in ONE physical store (its registry key, or its file in
+    # the roaming user store) and nothing else. X509Store.Remove on the logical store would
+    # delete the first match across every physical store behind it (.GroupPolicy and
+    # .Enterprise included). Returns how many keys or files were deleted.
+    param([string]$Location, [string]$StoreName, [string]$PhysicalStore, [string]$Thumbprint)
+    if (@('.Default', '.AuthRoot') -cnotcontains $PhysicalStore) {
+        $message = 'refusing to remove from physical store {0}: policy would put it back; change the policy instead' -f $PhysicalStore
+        Stop-Sectigo -Message $message -Category 'Refused'
+    }
+    $deleted = 0
+    foreach ($candidate in (Get-SectigoPhysicalLocations -Location $Location -StoreName $StoreName)) {
+        if ($candidate[0] -cne $PhysicalStore) { continue }
+        $item = Join-Path -Path $candidate[1] -ChildPath $Thumbprint
+        if (Test-Path -LiteralPath $item) {
+            Remove-Item -LiteralPath $item -Recurse -Force
+            $deleted += 1
         }
     }
-    return , ([string[]]$found.ToArray())
+    $SectigoKeyCache.Clear()
+    return $deleted
 }
 
 function Get-SectigoCertificateBackup {
@@ -202,7 +269,9 @@ function Get-SectigoCertificateBackup {
     # physical_store: the one asked for, else the first one the registry shows (or null).
     $thumbprint = $Certificate.Thumbprint.ToUpperInvariant()
     if ($null -eq $PhysicalStore) {
-        $PhysicalStore = @(Get-SectigoPhysicalStores -Location $Location -StoreName $StoreName -Thumbprint $thumbprint) | Select-Object -First 1
+        # The function returns one string[] (unary comma): index it, never pipe it.
+        $physicalStores = Get-SectigoPhysicalStores -Location $Location -StoreName $StoreName -Thumbprint $thumbprint
+        if ($physicalStores.Count -gt 0) { $PhysicalStore = [string]$physicalStores[0] }
     }
     return [ordered]@{
         der_b64         = [System.Convert]::ToBase64String($Certificate.RawData)
@@ -320,6 +389,7 @@ $errorInfo = $null
 $manager = $null
 try {
     $p = Read-SectigoPayload -Encoded $Payload
+    Assert-SectigoElevated
     $thumbprint = Get-SectigoThumbprint -Value ([string]$p.thumbprint)
     $storeName = [string]$p.store_name
     Assert-SectigoChoice -Name 'store_name' -Value $storeName -Allowed @('My', 'WebHosting')
@@ -360,18 +430,32 @@ try {
         $data.previous = Get-SectigoBindingRecord -Site $site -Binding $binding
         $oldFlags = Get-SectigoSslFlags -Binding $binding
         $newFlags = ($oldFlags -bor $setBits) -band (-bnot $clearBits)
-        if ($data.previous.certificate_hash -ne $thumbprint -or $data.previous.certificate_store -ne $storeName) {
-            $binding.CertificateHash = $hash
-            $binding.CertificateStoreName = $storeName
-            $changed = $true
-        }
-        if ($newFlags -ne $oldFlags) {
-            $binding.SetAttributeValue('sslFlags', $newFlags)
-            $changed = $true
-        }
-        if (-not $changed -and [bool]$p.reapply) {
-            $binding.CertificateHash = $hash
-            $binding.CertificateStoreName = $storeName
+        $differs = ($data.previous.certificate_hash -ne $thumbprint -or $data.previous.certificate_store -ne $storeName -or $newFlags -ne $oldFlags)
+        if ($differs -or [bool]$p.reapply) {
+            # Replace the binding element rather than change its certificate in place: an
+            # in-place change fails on some servers ("A specified logon session does not
+            # exist", win-acme issue #371). Every other attribute is copied; the position in
+            # the collection is kept. "reapply" replaces it too: a real re-commit to HTTP.sys.
+            $handled = @('protocol', 'bindingInformation', 'sslFlags', 'certificateStoreName', 'certificateHash')
+            $replacement = $site.Bindings.CreateElement('binding')
+            $replacement.Protocol = $binding.Protocol
+            $replacement.BindingInformation = $binding.BindingInformation
+            $replacement.CertificateStoreName = $storeName
+            $replacement.CertificateHash = $hash
+            foreach ($attribute in $binding.Attributes) {
+                if ($handled -notcontains $attribute.Name -and $null -ne $attribute.Value -and -not $attribute.IsInheritedFromDefaultValue) {
+                    $replacement.SetAttributeValue($attribute.Name, $attribute.Value)
+                }
+            }
+            if ($newFlags -ne 0) { $replacement.SetAttributeValue('sslFlags', $newFlags) }
+            $index = $site.Bindings.IndexOf($binding)
+            $site.Bindings.Remove($binding)
+            if ($index -ge 0) {
+                $null = $site.Bindings.AddAt($index, $replacement)
+            } else {
+                $null = $site.Bindings.Add($replacement)
+            }
+            $binding = $replacement
             $changed = $true
         }
     }
