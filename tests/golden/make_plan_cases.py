@@ -94,7 +94,7 @@ def cert(
         "store_location": loc, "store_name": store, "physical_store": phys,
         "thumbprint": thumbprint(c), "der_b64": der(c), "friendly_name": kw.get("friendly_name", ""),
         "has_private_key": kw.get("key") is not None, "key_storage": kw.get("key"),
-        "key_exportable": False if kw.get("key") else None,
+        "key_exportable": kw.get("exportable", False) if kw.get("key") else None,
     }  # fmt: skip
 
 
@@ -297,12 +297,17 @@ def main() -> None:
          {"actions": [act("import_pfx", "import_pfx", thumbprint=TP(NEW_LEAF)),
                       act("set_binding", "set_binding", thumbprint=TP(NEW_LEAF)), RESTART],
           "reason_contains": {"0": "re-encoded with 3DES/SHA-1: build 14393"}}, pfx=pfx)  # fmt: skip
-    case("user-key", "leaf and key only in CurrentUser\\My: moved into LocalMachine\\My, in memory",
+    case("user-key", "leaf and exportable key only in CurrentUser\\My: moved, key into the machine key set, in memory",
+         desired(), dict(observed(FIXED, leaf_cert=None, sites=[site("Default Web Site", 1, L)]),
+                         certificates=observed(FIXED, leaf_cert=None, sites=[])["certificates"] + [cert("CurrentUser", "My", LEAF, key="user", exportable=True)]),
+         {"actions": [act("move_leaf", "move_certificate", thumbprint=L, from_location="CurrentUser",
+                          from_store="My", to_location="LocalMachine", to_store="My", remove_source=True,
+                          with_key=True),
+                      RESTART]})  # fmt: skip
+    case("user-key-not-exportable", "leaf and a non-exportable key only in CurrentUser\\My: no move (the key cannot reach the machine key set), a warning",
          desired(), dict(observed(FIXED, leaf_cert=None, sites=[site("Default Web Site", 1, L)]),
                          certificates=observed(FIXED, leaf_cert=None, sites=[])["certificates"] + [cert("CurrentUser", "My", LEAF, key="user")]),
-         {"actions": [act("move_leaf", "move_certificate", thumbprint=L, from_location="CurrentUser",
-                          from_store="My", to_location="LocalMachine", to_store="My", remove_source=True),
-                      RESTART]})  # fmt: skip
+         {"actions": [], "warnings": ["not marked exportable"]})  # fmt: skip
     case("recycle", "restart 'recycle': the site's app pool is recycled instead of iisreset",
          desired(restart="recycle"), observed(BROKEN),
          {"actions": [CROSS, RM_ROOT_AUTH, act("restart", "restart", mode="recycle", app_pools=["DefaultAppPool"])]})  # fmt: skip

@@ -16,6 +16,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding, pkcs12
 
 from sectigo_chain.hosts.sim.model import (
+    INHERITED_STORES,
     REMOVABLE_PHYSICAL,
     CacheEvent,
     HostModel,
@@ -107,6 +108,15 @@ def _remove_certificate(h: HandlerHost, p: Mapping[str, Any]) -> Doc:
     copies = h.model.copies(tp, loc, store)
     if phys is not None:
         copies = [(k, c) for k, c in copies if k[2] == phys]
+    inherited = loc == "CurrentUser" and store in INHERITED_STORES and phys is None
+    if not copies and inherited and h.model.copies(tp, "LocalMachine", store):
+        # Only the machine's copy shows through the user's store: Windows either fails or
+        # deletes the machine copy (docs/windows-facts.d/issue-19.md); never pretend.
+        raise Refused(
+            f"{tp} in CurrentUser\\{store} is LocalMachine\\{store}'s certificate seen "
+            "through the user's store (.LocalMachine physical store), not a user copy",
+            "PermissionDenied",
+        )
     if not copies:
         return True, False, {"removed": False, "backup": None}, None
     locked = [k for k, _ in copies if k[0] == "LocalMachine" and k[2] not in REMOVABLE_PHYSICAL]
@@ -175,9 +185,17 @@ def _move_certificate(h: HandlerHost, p: Mapping[str, Any]) -> Doc:
     copied = False
     if not dst:
         sc = src[0][1]
-        storage: Literal["machine", "user"] = (
-            "machine" if p["to_location"] == "LocalMachine" else "user"
-        )
+        # X509Store.Add carries only the key-provider link: the key stays in its key set (a
+        # user key stays a user key). Only with_key exports and re-imports it into the
+        # destination's key set, which needs an exportable key (docs/windows-facts.d/issue-19.md).
+        storage = sc.key_storage
+        if p.get("with_key") and sc.key is not None:
+            if not sc.key_exportable:
+                raise Refused(
+                    f"the private key of {tp} cannot be exported: it cannot be moved into "
+                    "another key set; re-import the original PFX"
+                )
+            storage = "machine" if p["to_location"] == "LocalMachine" else "user"
         clone = SimCert(
             sc.cert,
             sc.friendly_name,

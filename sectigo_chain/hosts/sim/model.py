@@ -48,6 +48,8 @@ CacheEvent = Literal["binding", "recycle", "iisreset", "http_service"]
 CACHE_EVENTS: tuple[CacheEvent, ...] = ("binding", "recycle", "iisreset", "http_service")
 StoreKey = tuple[str, str, str]  # (location, logical store name, physical store)
 REMOVABLE_PHYSICAL = (".Default", ".AuthRoot")
+# CurrentUser logical stores that include the LocalMachine store of the same name.
+INHERITED_STORES = ("Root", "CA", "Disallowed")
 
 
 @dataclass
@@ -171,6 +173,23 @@ class HostModel:
             for c in certs.values()
         ]
 
+    def inherited_views(self) -> dict[StoreKey, dict[str, SimCert]]:
+        """What CurrentUser's logical stores show of the machine's: every CurrentUser store but
+        My includes the LocalMachine store of the same name (the ``.LocalMachine`` physical
+        store); observe reports such an entry with no physical store. Keyed with ``""`` as the
+        physical store; a certificate the user also holds in a user store is listed once."""
+        views: dict[StoreKey, dict[str, SimCert]] = {}
+        for store in INHERITED_STORES:
+            own = {c.thumbprint for c in self.logical("CurrentUser", store)}
+            seen = {
+                c.thumbprint: c
+                for c in self.logical("LocalMachine", store)
+                if c.thumbprint not in own
+            }
+            if seen:
+                views[("CurrentUser", store, "")] = seen
+        return views
+
     def discard(self, key: StoreKey, thumb: str) -> SimCert | None:
         certs = self.stores.get(key)
         if not certs or thumb not in certs:
@@ -277,7 +296,8 @@ class HostModel:
     def observe_document(self, include_current_user: bool = True) -> dict[str, Any]:
         """The ``observe`` template's data document."""
         certs = []
-        for (loc, store, phys), items in sorted(self.stores.items()):
+        views = self.inherited_views() if include_current_user else {}
+        for (loc, store, phys), items in sorted({**self.stores, **views}.items()):
             if loc == "CurrentUser" and not include_current_user:
                 continue
             for thumb in sorted(items):
@@ -286,7 +306,7 @@ class HostModel:
                     {
                         "store_location": loc,
                         "store_name": store,
-                        "physical_store": phys,
+                        "physical_store": phys or None,
                         "thumbprint": thumb,
                         "der_b64": sc.der_b64,
                         "friendly_name": sc.friendly_name,
