@@ -240,6 +240,18 @@ def undo_steps(step: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     if t == "set_binding":
         prev = step.get("previous_binding")
         key = {"site": p["site"], "ip": p["ip"], "port": p["port"], "host": p["host"]}
+        if prev is not None and not prev.get("certificate_hash") and prev["ssl_flags"] & 2:
+            # A Central Certificate Store binding (no hash of its own): give it its flags
+            # back; the hash is ignored again once the CCS bit is set.
+            new_flags = (prev["ssl_flags"] | p["ssl_flags_set"]) & ~p["ssl_flags_clear"]
+            return [
+                (
+                    "set_binding",
+                    {**key, "thumbprint": p["thumbprint"], "store_name": p["store_name"],
+                     "ssl_flags_set": prev["ssl_flags"] & ~new_flags,
+                     "ssl_flags_clear": new_flags & ~prev["ssl_flags"]},
+                )
+            ]  # fmt: skip
         if prev is None or not prev.get("certificate_hash"):
             undo = [("remove_binding", key)]
             shared = step.get("shared_binding")

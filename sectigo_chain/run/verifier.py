@@ -85,7 +85,8 @@ def _find_binding(
     https = [b for b in obs_site.bindings if b.protocol.lower() == "https"]
     spec = next((b for b in desired.bindings if b.site.lower() == site.lower()), None)
     if spec is not None:
-        exact = [b for b in https if (b.ip, b.port, b.host) == (spec.ip, spec.port, spec.host)]
+        want = (spec.ip, spec.port, spec.host.lower())
+        exact = [b for b in https if (b.ip, b.port, b.host.lower()) == want]
         if exact:
             return obs_site.name, exact[0]
     return obs_site.name, (https[0] if https else None)

@@ -37,6 +37,8 @@ __all__ = ["plan"]
 
 # ---------------------------------------------------------------------------- resolution
 
+_CCS = 2  # sslFlags bit: the certificate comes from the Central Certificate Store
+
 
 @functools.lru_cache(maxsize=512)
 def _cross_sign(chain: tuple[x509.Certificate, ...], catalog: Catalog) -> CrossSignAnswer:
@@ -54,9 +56,28 @@ def _resolve_leaves(ctx: Ctx) -> None:
             known = ", ".join(s.name for s in obs.sites) or "none"
             raise InputError(f"site {spec.site!r} not found on the host (sites: {known})")
         https = [b for b in site.bindings if b.protocol.lower() == "https"]
-        exact = [b for b in https if (b.ip, b.port, b.host) == (spec.ip, spec.port, spec.host)]
+        # IIS compares host headers case-insensitively (PowerShell -eq; DNS names): a host
+        # that differs only in case is the same binding (issue 19, bug 10).
+        exact = [
+            b
+            for b in https
+            if (b.ip, b.port, b.host.lower()) == (spec.ip, spec.port, spec.host.lower())
+        ]
         binding = exact[0] if exact else (https[0] if https and spec.thumbprint is None else None)
         tp = spec.thumbprint or (binding.certificate_hash if binding else None)
+        if binding is not None and binding.ssl_flags & _CCS and spec.thumbprint is None:
+            raise InputError(
+                f"site {site.name!r} serves its certificate from the Central Certificate Store "
+                "(sslFlags bit 2): the bound thumbprint is not used; fix the PFX in the CCS share "
+                "(with its chain), or pass --pfx to bind a certificate from the machine store"
+            )
+        if (
+            binding is not None
+            and spec.thumbprint is None
+            and (binding.certificate_store or "").lower() == "webhosting"
+        ):
+            # The bound certificate lives in WebHosting: look for it (and its key) there.
+            spec = spec.model_copy(update={"store_name": "WebHosting"})
         if tp is None:
             raise InputError(
                 f"site {site.name!r} has no https binding with a certificate: pass the PFX to "
@@ -245,13 +266,16 @@ def _binding(
 ) -> None:
     where = f"{site.name!r} https {_ep(spec.ip, spec.port, spec.host)}"
     same_cert = b is not None and (b.certificate_hash or "").upper() == tp
-    if b is not None and same_cert and (spec.thumbprint is None or b.sni == spec.sni):
+    ccs = b is not None and bool(b.ssl_flags & _CCS)
+    if b is not None and same_cert and not ccs and (spec.thumbprint is None or b.sni == spec.sni):
         ctx.noops.append(
             f"binding {site.name!r} https {_ep(b.ip, b.port, b.host)} already uses "
             f"thumbprint {tp}: not rebinding"
         )
         return
-    flag_set, flag_clear = (1, 0) if spec.sni else (0, 1)
+    # The CCS bit (2) makes HTTP.sys ignore the bound hash and serve from the Central
+    # Certificate Store: binding a store certificate clears it (issue 19, bug 9).
+    flag_set, flag_clear = (1, _CCS) if spec.sni else (0, 1 | _CCS)
     prev = shared = None
     if b is not None:
         prev = BindingRecord(site=site.name, **b.model_dump())

@@ -197,25 +197,44 @@ def present(ctx: Ctx, spec: CertificateSpec) -> None:
             continue
         expired = other.not_valid_after_utc < ctx.at
         selfsigned = other.issuer == other.subject
-        if (expired or selfsigned) and c.store_location == "SYSTEM":
+        name = common_name(other.subject)
+        if expired:
+            why = "expired"
+        elif selfsigned:
+            why = "a self-signed root copy in an intermediate store"
+        else:
+            # Another valid certificate with the same name and key: Windows picks between the
+            # two by its own rule (reported: the newer NotBefore wins), so which one is served
+            # is not up to this tool; only one belongs there (issue 19, bug 12).
+            why = (
+                f"another valid {name} issued by {common_name(other.issuer)}, expiring "
+                f"{other.not_valid_after_utc:%Y-%m-%d}"
+            )
             ctx.warnings.append(
-                f"a duplicate {common_name(other.subject)} ({c.thumbprint}, "
-                f"{'expired' if expired else 'self-signed'}) is in SYSTEM's {c.store_name} store "
-                "(HKU\\S-1-5-18): the templates cannot change SYSTEM's stores; remove it by "
-                "hand (PsExec -s certmgr)"
+                f"{c.where} holds a second valid {name} ({c.thumbprint}, {why}) beside "
+                f"{spec.thumbprint}: Windows chooses between them by its own rule (reported: "
+                "the newer NotBefore), so the served chain may use either"
+            )
+        if c.store_location == "SYSTEM" or c.physical_store in _LOCKED:
+            where = (
+                "SYSTEM's CA store (HKU\\S-1-5-18): the templates cannot change SYSTEM's stores"
+                if c.store_location == "SYSTEM"
+                else f"{c.where}, which policy manages"
+            )
+            ctx.warnings.append(
+                f"a duplicate {name} ({c.thumbprint}, {why}) is in {where}; remove it by hand "
+                "(PsExec -s certmgr, or at its source)"
             )
             continue
-        if expired or selfsigned:
-            dups.append(c)
-            why = "expired" if expired else "a self-signed root copy in an intermediate store"
-            ctx.phases["misplaced"].append(
-                _remove(
-                    "remove_duplicate",
-                    c,
-                    f"remove duplicate {common_name(other.subject)} ({c.thumbprint}, {why}) "
-                    f"from {c.where}: only {spec.thumbprint} should be there",
-                )
+        dups.append(c)
+        ctx.phases["misplaced"].append(
+            _remove(
+                "remove_duplicate",
+                c,
+                f"remove duplicate {name} ({c.thumbprint}, {why}) from {c.where}: only "
+                f"{spec.thumbprint} should be there",
             )
+        )
     if not dups:
         ctx.noops.append(f"no duplicate of {label} in an intermediate store")
 

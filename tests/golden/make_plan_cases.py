@@ -276,13 +276,13 @@ def main() -> None:
          d, observed(FIXED, sites=[site("Default Web Site", 1, None)]),
          {"actions": [act("import_pfx", "import_pfx", thumbprint=TP(NEW_LEAF), store_name="My", exportable=False),
                       act("set_binding", "set_binding", site="Default Web Site", ip="*", port=443,
-                          host="shop.example.test", thumbprint=TP(NEW_LEAF), ssl_flags_set=1, ssl_flags_clear=0),
+                          host="shop.example.test", thumbprint=TP(NEW_LEAF), ssl_flags_set=1, ssl_flags_clear=2),
                       RESTART]}, pfx=pfx)  # fmt: skip
     d, pfx = desired_pfx(NEW_LEAF, 1003)
     case("pfx-certificate-changed", "the bound certificate differs: import and rebind (previous recorded)",
          d, observed(FIXED, leaf_cert=OLD_LEAF),
          {"actions": [act("import_pfx", "import_pfx", thumbprint=TP(NEW_LEAF)),
-                      act("set_binding", "set_binding", thumbprint=TP(NEW_LEAF), ssl_flags_set=0, ssl_flags_clear=1),
+                      act("set_binding", "set_binding", thumbprint=TP(NEW_LEAF), ssl_flags_set=0, ssl_flags_clear=3),
                       RESTART],
           "previous_binding": TP(OLD_LEAF)}, pfx=pfx)  # fmt: skip
     d, pfx = desired_pfx(LEAF, 1001)

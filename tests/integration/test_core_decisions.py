@@ -417,3 +417,148 @@ def test_bug11_no_could_not_tell_after_a_definite_answer() -> None:
 
 def _der(cert: x509.Certificate) -> str:
     return base64.b64encode(cert.public_bytes(Encoding.DER)).decode()
+
+
+# ------------------------------------------------------------------ 8: user key set in LM\My
+
+
+def test_bug8_a_user_key_in_localmachine_my_is_not_reimported_every_run(tmp_path: Path) -> None:
+    """import_pfx keeps a copy that has a key, whatever key set it is in: planning it is a
+    no-op (and an iisreset) on every run. The plan says what to do instead."""
+    model = _model("broken-r46")
+    leaf = scenario_leaf(default_lab(), "RSA")
+    (sc,) = [
+        c for c in model.logical("LocalMachine", "My") if c.thumbprint == thumbprint(leaf.cert)
+    ]
+    sc.key_storage = "user"
+    host = SimulatedHost(model)
+    desired = _fix(host, pfx=leaf.pfx(PW), pfx_password=PW)
+    p = _plan(host, desired)
+    assert "import_pfx" not in _kinds(p)
+    assert any("user key set" in w and "certutil -delstore" in w for w in p.warnings)
+    result = _apply(host, p, desired, tmp_path)
+    assert result.after_plan_empty
+
+
+# ------------------------------------------------------------------ 9: the CCS bit
+
+
+def _ccs_model() -> HostModel:
+    model = _model("fixed")
+    (b,) = [b for b in model.sites[SITE].bindings if b.protocol == "https"]
+    del model.sslcert[b.endpoint]
+    b.host, b.ssl_flags = "www.example.test", 3
+    from sectigo_chain.hosts.sim.model import SslCertEntry
+
+    model.sslcert[b.endpoint] = SslCertEntry(b.endpoint, "ccs", "")
+    return model
+
+
+def test_bug9_binding_a_store_certificate_clears_the_ccs_bit(tmp_path: Path) -> None:
+    model = _ccs_model()
+    new = default_lab().issue_leaf(["www.example.test"])
+    host = SimulatedHost(_copy(model))
+    assert host.served_chain(SITE) == []  # CCS: the bound hash is not what is served
+    desired = _fix(host, hostname="www.example.test", pfx=new.pfx(PW), pfx_password=PW)
+    p = _plan(host, desired)
+    (bind,) = [a for a in p.actions if a.kind == "set_binding"]
+    assert bind.params["ssl_flags_clear"] & 2
+    result = _apply(host, p, desired, tmp_path)
+    assert result.after_plan_empty
+    (b,) = [b for b in observe(host).site(SITE).bindings if b.protocol == "https"]  # type: ignore[union-attr]
+    assert b.ssl_flags == 1
+    assert host.served_chain(SITE)[0] == new.cert
+    _every_fault_restores(model, desired, tmp_path)
+
+
+def test_bug9_without_a_pfx_a_ccs_binding_is_an_input_error() -> None:
+    host = SimulatedHost(_ccs_model())
+    with pytest.raises(InputError, match="Central Certificate Store"):
+        _plan(host, _fix(host, hostname="www.example.test"))
+
+
+# ------------------------------------------------------------------ 10: host header case
+
+
+def _sni_model() -> HostModel:
+    model = _model("broken-r46")
+    (b,) = [b for b in model.sites[SITE].bindings if b.protocol == "https"]
+    entry = model.sslcert.pop(b.endpoint)
+    b.host, b.ssl_flags = "www.example.test", 1
+    from sectigo_chain.hosts.sim.model import SslCertEntry
+
+    model.sslcert[b.endpoint] = SslCertEntry(b.endpoint, "hostnameport", entry.certificate_hash)
+    return model
+
+
+def test_bug10_a_host_header_that_differs_only_in_case_is_the_same_binding(
+    tmp_path: Path,
+) -> None:
+    model = _sni_model()
+    new = default_lab().issue_leaf(["www.example.test"])
+    host = SimulatedHost(_copy(model))
+    desired = _fix(host, hostname="WWW.example.test", pfx=new.pfx(PW), pfx_password=PW)
+    p = _plan(host, desired)
+    (bind,) = [a for a in p.actions if a.kind == "set_binding"]
+    assert bind.previous_binding is not None
+    assert "replacing" in bind.reason
+    result = _apply(host, p, desired, tmp_path)
+    assert result.after_plan_empty
+    https = [b for b in observe(host).site(SITE).bindings if b.protocol == "https"]  # type: ignore[union-attr]
+    assert len(https) == 1
+    assert https[0].certificate_hash == thumbprint(new.cert)
+    # rollback restores the existing binding instead of deleting it
+    _every_fault_restores(model, desired, tmp_path)
+    assert result.journal is not None
+    assert rollback(result.journal, host, retry=FAST).complete
+    https = [b for b in observe(host).site(SITE).bindings if b.protocol == "https"]  # type: ignore[union-attr]
+    assert [b.host for b in https] == ["www.example.test"]
+
+
+# ------------------------------------------------------------------ 11: WebHosting
+
+
+def test_bug11_a_leaf_bound_from_webhosting_gets_no_spurious_key_warning(tmp_path: Path) -> None:
+    model = _model("broken-r46")
+    leaf = scenario_leaf(default_lab(), "RSA")
+    sc = model.discard(("LocalMachine", "My", ".Default"), thumbprint(leaf.cert))
+    assert sc is not None
+    model.add("LocalMachine", "WebHosting", sc)
+    model.sslcert["0.0.0.0:443"].store_name = "WebHosting"
+    host = SimulatedHost(model)
+    desired = _fix(host)
+    p = _plan(host, desired)
+    assert not any("no private key" in w for w in p.warnings), p.warnings
+    assert any("already in LocalMachine\\WebHosting" in n for n in p.noop_reasons)
+    assert _apply(host, p, desired, tmp_path).after_plan_empty
+
+
+# ------------------------------------------------------------------ 12: a second valid cross-sign
+
+
+def test_bug12_an_older_valid_duplicate_cross_sign_is_warned_about_and_removed(
+    tmp_path: Path,
+) -> None:
+    lab = default_lab()
+    ut = lab.usertrust_rsa
+    older = make_certificate(
+        subject=lab.r46_cross.subject,
+        public_key=lab.r46_root.key.public_key(),
+        issuer=ut.cert.subject,
+        issuer_key=ut.key,
+        not_before=lab.r46_cross.not_valid_before_utc - dt.timedelta(days=365),
+        not_after=NOW + dt.timedelta(days=400),
+        ca=True,
+    )
+    model = _model("fixed")
+    model.add("LocalMachine", "CA", older)
+    host = SimulatedHost(_copy(model))
+    # Windows prefers the newer NotBefore (reported): the current cross-sign is served
+    assert host.model.build_chain(scenario_leaf(lab, "RSA").cert, NOW).served[2] == lab.r46_cross
+    desired = _fix(host)
+    p = _plan(host, desired)
+    assert any("second valid" in w for w in p.warnings), p.warnings
+    (dup,) = [a for a in p.actions if a.kind == "remove_duplicate"]
+    assert dup.params["thumbprint"] == thumbprint(older)
+    assert _apply(host, p, desired, tmp_path).after_plan_empty
+    _every_fault_restores(model, desired, tmp_path)

@@ -68,8 +68,8 @@ def _binding(
     s = model.sites.get(site)
     if s is None:
         raise Refused(f"Cannot find site '{site}'.", "ObjectNotFound")
-    for b in s.bindings:
-        if b.protocol == "https" and (b.ip, b.port, b.host) == (ip, port, host):
+    for b in s.bindings:  # host headers compare case-insensitively, as IIS (-eq) does
+        if b.protocol == "https" and (b.ip, b.port, b.host.lower()) == (ip, port, host.lower()):
             return s, b
     return s, None
 
@@ -232,7 +232,9 @@ def _set_binding(h: HandlerHost, p: Mapping[str, Any]) -> Doc:
         b = SimBinding("https", ip, port, host, 0)
         s.bindings.append(b)
     b.ssl_flags = (b.ssl_flags | int(p.get("ssl_flags_set", 0))) & ~int(p.get("ssl_flags_clear", 0))
-    kind: Literal["ipport", "hostnameport"] = "hostnameport" if b.ssl_flags & 1 else "ipport"
+    kind: Literal["ipport", "hostnameport", "ccs"] = (
+        "ccs" if b.ssl_flags & 2 else "hostnameport" if b.ssl_flags & 1 else "ipport"
+    )
     h.model.sslcert[b.endpoint] = SslCertEntry(b.endpoint, kind, tp, store)
     h.model.drop_unused_sslcert()
     current = h.model.binding_document(b, site)

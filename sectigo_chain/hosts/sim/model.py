@@ -83,7 +83,10 @@ class SimBinding:
 
     @property
     def endpoint(self) -> str:
-        """The HTTP.sys entry this https binding uses."""
+        """The HTTP.sys entry this https binding uses (sslFlags bit 2: the Central
+        Certificate Store entry of the port, which ignores any bound hash)."""
+        if self.ssl_flags & 2:
+            return f"ccs:{self.port}"
         if self.ssl_flags & 1:
             return f"{self.host}:{self.port}"
         return f"{'0.0.0.0' if self.ip in ('*', '') else self.ip}:{self.port}"  # noqa: S104
@@ -101,7 +104,7 @@ class SimSite:
 @dataclass
 class SslCertEntry:
     endpoint: str
-    kind: Literal["ipport", "hostnameport"]
+    kind: Literal["ipport", "hostnameport", "ccs"]
     certificate_hash: str
     store_name: str = "My"
     app_id: str = IIS_APP_ID
@@ -207,7 +210,9 @@ class HostModel:
     def leaf_for(self, endpoint: str) -> SimCert | None:
         """The certificate HTTP.sys serves on an entry (from LocalMachine\\<store>)."""
         entry = self.sslcert.get(endpoint)
-        if entry is None:
+        if entry is None or entry.kind == "ccs":
+            # CCS serves the PFX named after the host from the CCS share, never a store
+            # certificate: the model has no share, so nothing it could serve.
             return None
         for _, sc in self.copies(entry.certificate_hash, "LocalMachine", entry.store_name):
             return sc
@@ -344,7 +349,7 @@ class HostModel:
                 {
                     "endpoint": e.endpoint,
                     "kind": e.kind,
-                    "certificate_hash": e.certificate_hash,
+                    "certificate_hash": e.certificate_hash if e.kind != "ccs" else None,
                     "store_name": e.store_name,
                     "app_id": e.app_id,
                 }
@@ -360,8 +365,8 @@ class HostModel:
             "port": b.port,
             "host": b.host,
             "ssl_flags": b.ssl_flags,
-            "certificate_hash": entry.certificate_hash if entry else None,
-            "certificate_store": entry.store_name if entry else None,
+            "certificate_hash": entry.certificate_hash if entry and entry.kind != "ccs" else None,
+            "certificate_store": entry.store_name if entry and entry.kind != "ccs" else None,
         }
         if site is not None:
             doc = {"site": site, **doc}
