@@ -435,6 +435,12 @@ def plan(
 def _restart(ctx: Ctx) -> Action:
     mode = ctx.desired.restart
     pools = sorted({site.app_pool for _, site, _, _, _ in ctx.leaves if site.app_pool})
+    if mode == "recycle" and not pools:
+        # Refuse now rather than fail (and roll everything back) at the last step.
+        raise InputError(
+            "restart 'recycle' needs an app pool, and the site's root application has none: "
+            "use --restart iisreset"
+        )
     if mode == "iisreset":
         reason = "iisreset /restart so HTTP.sys rebuilds the chain it caches and serves"
     else:

@@ -562,3 +562,16 @@ def test_bug12_an_older_valid_duplicate_cross_sign_is_warned_about_and_removed(
     assert dup.params["thumbprint"] == thumbprint(older)
     assert _apply(host, p, desired, tmp_path).after_plan_empty
     _every_fault_restores(model, desired, tmp_path)
+
+
+# ------------------------------------------------------------------ also looked into
+
+
+def test_recycle_without_an_app_pool_is_refused_at_plan_time_not_at_the_last_step() -> None:
+    model = _model("broken-r46")
+    model.sites[SITE].app_pool = ""
+    host = SimulatedHost(model)
+    before = host.snapshot()
+    with pytest.raises(InputError, match="needs an app pool"):
+        _plan(host, _fix(host, restart="recycle"))
+    assert host.snapshot() == before
