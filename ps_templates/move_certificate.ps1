@@ -4,10 +4,15 @@
     another store, optionally removing it from the source.
 .DESCRIPTION
     Payload: {"thumbprint", "from_location", "from_store", "to_location", "to_store",
-              "remove_source": bool}
-    The certificate object read from the source store is added to the destination store in
-    memory; its key-provider property comes with it, so a private key stays where it is (no
-    export, nothing on disk). Moving a user-key-set key into LocalMachine does not move the key.
+              "remove_source": bool, "with_key": bool}
+    Without with_key, the certificate object read from the source store is added to the
+    destination store in memory; its key-provider property comes with it, so a private key
+    stays where it is: moving a user-key-set key into LocalMachine does not move the key.
+    With with_key, a certificate with a private key is exported in memory (PFX bytes under a
+    random password, never written) and imported again into the destination location's key set
+    (MachineKeySet for LocalMachine, UserKeySet for CurrentUser) with PersistKeySet, and
+    Exportable only when the source key was exportable; a key that cannot be exported stops
+    the template before anything changes. The source key container is not deleted.
     Re-checks: already in the destination -> not copied again; gone from the source but in the
     destination -> success with nothing to do. BACKUP FIRST: before removing the source copy,
     data.backup holds its DER, store, physical stores and friendly name.
@@ -19,6 +24,41 @@ param([Parameter(Mandatory = $true)][string]$Payload)
 #endregion sectigo_chain common
 
 # ---- template body
+function Copy-SectigoCertificateWithKey {
+    # The certificate with its private key re-imported into the destination's key set, in
+    # memory: Export(Pfx) under a random password, then X509Certificate2(byte[], password,
+    # flags). Throws (nothing changed yet) when the key cannot be exported.
+    param($Certificate, [string]$ToLocation)
+    $exportable = $false
+    try {
+        $exportable = $true
+        $bytes = $Certificate.Export([System.Security.Cryptography.X509Certificates.X509ContentType]::Pfx, [string]'probe')
+        [System.Array]::Clear($bytes, 0, $bytes.Length)
+    } catch {
+        $exportable = $false
+    }
+    if (-not $exportable) {
+        Stop-Sectigo -Message ('the private key of {0} cannot be exported: it cannot be moved into another key set; re-import the original PFX' -f $Certificate.Thumbprint) -Category 'InvalidOperation'
+    }
+    $secret = [System.Guid]::NewGuid().ToString('N')
+    $pfxBytes = $Certificate.Export([System.Security.Cryptography.X509Certificates.X509ContentType]::Pfx, $secret)
+    try {
+        $flagType = [System.Security.Cryptography.X509Certificates.X509KeyStorageFlags]
+        $flags = [int]$flagType::PersistKeySet -bor [int]$flagType::Exportable
+        if ($ToLocation -eq 'LocalMachine') {
+            $flags = $flags -bor [int]$flagType::MachineKeySet
+        } else {
+            $flags = $flags -bor [int]$flagType::UserKeySet
+        }
+        $copy = New-Object -TypeName System.Security.Cryptography.X509Certificates.X509Certificate2 -ArgumentList @($pfxBytes, $secret, [System.Security.Cryptography.X509Certificates.X509KeyStorageFlags]$flags)
+    } finally {
+        [System.Array]::Clear($pfxBytes, 0, $pfxBytes.Length)
+        $secret = $null
+    }
+    $copy.FriendlyName = $Certificate.FriendlyName
+    return $copy
+}
+
 $p = $null
 $changed = $false
 $data = $null
@@ -70,7 +110,11 @@ try {
                     $message = '{0} is in neither {1}\{2} nor {3}\{4}' -f $thumbprint, $fromLocation, $fromStore, $toLocation, $toStore
                     Stop-Sectigo -Message $message -Category 'NotFound'
                 }
-                $destination.Add($certificate)
+                $toAdd = $certificate
+                if ($p.with_key -eq $true -and $certificate.HasPrivateKey) {
+                    $toAdd = Copy-SectigoCertificateWithKey -Certificate $certificate -ToLocation $toLocation
+                }
+                $destination.Add($toAdd)
                 $changed = $true
                 $data.copied = $true
             }

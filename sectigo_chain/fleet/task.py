@@ -33,14 +33,16 @@ TaskMode = Literal["plan", "apply", "check"]
 
 def observed_lines(state: ObservedState) -> list[str]:
     """Stores and bindings as sorted one-line facts (for a diff): certificates by location,
-    store and physical store; https bindings with their certificate; HTTP.sys entries."""
+    store and physical store (not the machine's seen through a CurrentUser store); https
+    bindings with their certificate; HTTP.sys entries."""
     lines = [
         f"cert {c.store_location}\\{c.store_name}"
         + (f" ({c.physical_store})" if c.physical_store else "")
         + f" {c.thumbprint} {c.certificate.subject.rfc4514_string()}"
         + (" [key]" if c.has_private_key else "")
         for c in state.certificates
-    ]
+        if not (c.store_location == "CurrentUser" and c.physical_store is None)
+    ]  # CurrentUser entries with no physical store are the machine's seen through: not copies
     for site in state.sites:
         for b in site.bindings:
             if b.protocol == "https":

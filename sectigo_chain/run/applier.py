@@ -66,6 +66,9 @@ def _step_record(index: int, action: Action) -> dict[str, Any]:
         "previous_binding": (
             action.previous_binding.model_dump(mode="json") if action.previous_binding else None
         ),
+        "shared_binding": (
+            action.shared_binding.model_dump(mode="json") if action.shared_binding else None
+        ),
         "previous_value": action.previous_value,
         "status": "pending",
     }
@@ -150,8 +153,10 @@ def _run_steps(
             record["status"] = "running"
             journal.write()
         failure: str | None = None
+        ran = False
         try:
             script = render(action.template, action.render_params())
+            ran = True
             result = run_script(executor, script, timeout=timeout, policy=retry)
             if not result.ok:
                 failure = (result.error or {}).get("message") or "; ".join(result.errors)
@@ -159,7 +164,8 @@ def _run_steps(
         except (ExecutionError, TemplateError) as exc:
             failure = f"{type(exc).__name__}: {exc}"
         if failure is not None:
-            record["status"] = "failed"
+            # A payload that does not render never reached the host: rollback skips it.
+            record["status"] = "failed" if ran else "not_run"
             record["error"] = failure
             journal.doc["status"] = "failed"
             journal.write()

@@ -209,13 +209,18 @@ def undo_steps(step: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     t, p = step["template"], step["params"]
     if t in ("import_certificate", "import_pfx", "disallow_certificate"):
         store = "Disallowed" if t == "disallow_certificate" else p["store_name"]
-        return [
+        remove = [
             (
                 "remove_certificate",
                 {"thumbprint": p["thumbprint"], "store_location": "LocalMachine",
                  "store_name": store, "physical_store": ".Default"},
             )
         ]  # fmt: skip
+        if t == "import_pfx" and step.get("backup"):
+            # The import replaced a copy that was there without its key: put that copy back
+            # (removing it was not this step's doing).
+            return remove + _restore(step["backup"])
+        return remove
     if t == "remove_certificate":
         return _restore(step["backup"])
     if t == "move_certificate":
@@ -227,14 +232,42 @@ def undo_steps(step: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
             "to_store": p["from_store"],
             "remove_source": True,
         }
+        if p.get("with_key"):
+            back["with_key"] = True
         return [("move_certificate", back)]
     if t == "set_root_auto_update":
         return [("set_root_auto_update", {"disabled": step.get("previous_value")})]
     if t == "set_binding":
         prev = step.get("previous_binding")
         key = {"site": p["site"], "ip": p["ip"], "port": p["port"], "host": p["host"]}
+        if prev is not None and not prev.get("certificate_hash") and prev["ssl_flags"] & 2:
+            # A Central Certificate Store binding (no hash of its own): give it its flags
+            # back; the hash is ignored again once the CCS bit is set.
+            new_flags = (prev["ssl_flags"] | p["ssl_flags_set"]) & ~p["ssl_flags_clear"]
+            return [
+                (
+                    "set_binding",
+                    {**key, "thumbprint": p["thumbprint"], "store_name": p["store_name"],
+                     "ssl_flags_set": prev["ssl_flags"] & ~new_flags,
+                     "ssl_flags_clear": new_flags & ~prev["ssl_flags"]},
+                )
+            ]  # fmt: skip
         if prev is None or not prev.get("certificate_hash"):
-            return [("remove_binding", key)]
+            undo = [("remove_binding", key)]
+            shared = step.get("shared_binding")
+            if shared and shared.get("certificate_hash"):
+                # The new binding took over an IP:port entry another binding uses: removing
+                # it leaves the entry pointing at the new certificate; give it back its own.
+                undo.append(
+                    (
+                        "set_binding",
+                        {"site": shared["site"], "ip": shared["ip"], "port": shared["port"],
+                         "host": shared["host"], "thumbprint": shared["certificate_hash"],
+                         "store_name": shared.get("certificate_store") or "My",
+                         "ssl_flags_set": 0, "ssl_flags_clear": 0},
+                    )
+                )  # fmt: skip
+            return undo
         new_flags = (prev["ssl_flags"] | p["ssl_flags_set"]) & ~p["ssl_flags_clear"]
         return [
             (
@@ -336,6 +369,8 @@ def rollback(
     errors: list[str] = []
     restarts = [s for s in j.steps if s["template"] == "restart" and s["status"] == "done"]
     for step in reversed(j.steps):
+        # "not_run": the step was refused before it reached the host (its payload did not
+        # validate): there is nothing to undo, and undoing it would fail the same way.
         if step["status"] not in ("running", "done", "failed"):
             continue
         label = f"step {step['index'] + 1} ({step['kind']})"

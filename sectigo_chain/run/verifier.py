@@ -52,7 +52,6 @@ from sectigo_chain.tls.check import ChainReport, check_endpoint, report_for_chai
 from sectigo_chain.trust.profiles import Profile
 from sectigo_chain.x509.catalog import Catalog
 from sectigo_chain.x509.certs import common_name, thumbprint
-from sectigo_chain.x509.findings import self_signed
 
 __all__ = [
     "DEFAULT_VERIFY_PROFILES",
@@ -86,7 +85,8 @@ def _find_binding(
     https = [b for b in obs_site.bindings if b.protocol.lower() == "https"]
     spec = next((b for b in desired.bindings if b.site.lower() == site.lower()), None)
     if spec is not None:
-        exact = [b for b in https if (b.ip, b.port, b.host) == (spec.ip, spec.port, spec.host)]
+        want = (spec.ip, spec.port, spec.host.lower())
+        exact = [b for b in https if (b.ip, b.port, b.host.lower()) == want]
         if exact:
             return obs_site.name, exact[0]
     return obs_site.name, (https[0] if https else None)
@@ -161,8 +161,11 @@ def _describe(cert: x509.Certificate) -> tuple[str, str]:
 
 @functools.lru_cache(maxsize=256)
 def _expected_served(certs: tuple[x509.Certificate, ...]) -> tuple[x509.Certificate, ...]:
-    """The chain Windows built, without its self-signed anchor: what HTTP.sys will serve."""
-    return certs[:-1] if len(certs) > 1 and self_signed(certs[-1]) else certs
+    """The valid chain Windows built, without its anchor: what HTTP.sys will serve. The anchor
+    is whatever sits in Root, self-signed or not (a cross-sign imported into Root is an anchor
+    too), and Windows never sends it (as :func:`~sectigo_chain.x509.paths.predict_windows_chain`
+    predicts)."""
+    return certs[:-1] if len(certs) > 1 else certs
 
 
 @functools.lru_cache(maxsize=256)
@@ -375,7 +378,10 @@ def verify(
     fixed_by: Rung | None = None
     stale = served is not None and served.verdict == "fail"
     host_right = host_chain is not None and host_chain.right
-    if stale and host_right and climb_ladder and endpoint is not None:
+    if stale and host_right and not plan_empty:
+        # Restarting cannot make a host that still needs changes right (issue 19, bug 4).
+        notes.append("not restarting anything: the host still needs changes; plan and apply")
+    elif stale and host_right and climb_ladder and endpoint is not None:
         assert binding is not None
         assert tp is not None
 

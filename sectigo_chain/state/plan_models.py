@@ -78,6 +78,11 @@ class Action(_Frozen):
     secret_params: dict[str, SecretStr] = Field(default_factory=dict, exclude=True, repr=False)
     backup: CertBackup | None = None
     previous_binding: BindingRecord | None = None
+    shared_binding: BindingRecord | None = Field(
+        None,
+        description="a new non-SNI binding's IP:port is already another binding's HTTP.sys "
+        "entry: that binding (with its certificate), restored when the new one is rolled back",
+    )
     previous_value: bool | None = None
     rollback: str = ""
 

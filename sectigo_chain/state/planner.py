@@ -23,6 +23,7 @@ from sectigo_chain.state.models import (
     BindingSpec,
     DesiredState,
     ObservedBinding,
+    ObservedCertificate,
     ObservedSite,
     ObservedState,
     parse_der_b64,
@@ -35,6 +36,8 @@ from sectigo_chain.x509.certs import common_name
 __all__ = ["plan"]
 
 # ---------------------------------------------------------------------------- resolution
+
+_CCS = 2  # sslFlags bit: the certificate comes from the Central Certificate Store
 
 
 @functools.lru_cache(maxsize=512)
@@ -53,9 +56,28 @@ def _resolve_leaves(ctx: Ctx) -> None:
             known = ", ".join(s.name for s in obs.sites) or "none"
             raise InputError(f"site {spec.site!r} not found on the host (sites: {known})")
         https = [b for b in site.bindings if b.protocol.lower() == "https"]
-        exact = [b for b in https if (b.ip, b.port, b.host) == (spec.ip, spec.port, spec.host)]
+        # IIS compares host headers case-insensitively (PowerShell -eq; DNS names): a host
+        # that differs only in case is the same binding (issue 19, bug 10).
+        exact = [
+            b
+            for b in https
+            if (b.ip, b.port, b.host.lower()) == (spec.ip, spec.port, spec.host.lower())
+        ]
         binding = exact[0] if exact else (https[0] if https and spec.thumbprint is None else None)
         tp = spec.thumbprint or (binding.certificate_hash if binding else None)
+        if binding is not None and binding.ssl_flags & _CCS and spec.thumbprint is None:
+            raise InputError(
+                f"site {site.name!r} serves its certificate from the Central Certificate Store "
+                "(sslFlags bit 2): the bound thumbprint is not used; fix the PFX in the CCS share "
+                "(with its chain), or pass --pfx to bind a certificate from the machine store"
+            )
+        if (
+            binding is not None
+            and spec.thumbprint is None
+            and (binding.certificate_store or "").lower() == "webhosting"
+        ):
+            # The bound certificate lives in WebHosting: look for it (and its key) there.
+            spec = spec.model_copy(update={"store_name": "WebHosting"})
         if tp is None:
             raise InputError(
                 f"site {site.name!r} has no https binding with a certificate: pass the PFX to "
@@ -67,6 +89,7 @@ def _resolve_leaves(ctx: Ctx) -> None:
             copies = obs.find(tp)
             leaf = copies[0].certificate if copies else None
         if leaf is None:
+            ctx.undecided = True
             ctx.warnings.append(
                 f"the certificate bound to {site.name!r} ({tp}) is in no store the host "
                 "reported: fix the binding first (sectigo-chain plan --pfx ...)"
@@ -74,7 +97,18 @@ def _resolve_leaves(ctx: Ctx) -> None:
         else:
             pool = [c.certificate for c in obs.certificates if c.store_name in ("CA", "Root")]
             answer = _cross_sign((leaf, *pool), ctx.catalog)
-            if answer.root is not None:
+            if answer.guessed:
+                ctx.undecided = True
+                # A guess never drives a change to the trust stores (issue 19, bug 5).
+                ctx.warnings.append(
+                    f"certificate {tp} of {site.name!r}: its issuer "
+                    f"({common_name(leaf.issuer)}) is not on the host and not a CA this "
+                    f"tool knows, so which root it chains to is only a guess "
+                    f"({answer.root} from its key type): no root or cross-sign change is "
+                    "planned for it; import its issuing CA into LocalMachine\\CA (or pass "
+                    "the PFX with its chain) and plan again"
+                )
+            elif answer.root is not None:
                 ctx.roots.add(answer.root)
             else:
                 ctx.warnings.append(f"certificate {tp} of {site.name!r}: {answer.explanation}")
@@ -88,74 +122,143 @@ def _leaf_and_binding(ctx: Ctx, aes_ok: bool) -> None:
     obs = ctx.observed
     for spec, site, binding, tp, leaf in ctx.leaves:
         label = f"{common_name(leaf.subject)} ({tp})" if leaf else tp
-        in_lm = [
-            c
-            for c in obs.find(tp, "LocalMachine", spec.store_name)
-            if c.has_private_key and c.key_storage != "user"
-        ]
+        here = obs.find(tp, "LocalMachine", spec.store_name)
+        in_lm = [c for c in here if c.has_private_key and c.key_storage != "user"]
+        user_key_here = [c for c in here if c.has_private_key and c.key_storage == "user"]
+        usable = True
         if in_lm:
             ctx.noops.append(
                 f"{label} already in LocalMachine\\{spec.store_name} with a machine key"
             )
+        elif user_key_here:
+            # import_pfx (template and Windows) keeps a copy that has a key, whichever key set
+            # it is in: importing would change nothing, every run (issue 19, bug 8).
+            usable = False
+            ctx.warnings.append(
+                f"{label} is in LocalMachine\\{spec.store_name} but its private key is in a "
+                "user key set, which SChannel cannot use (0x80070520) and an import does not "
+                f"replace: delete that copy by hand (certutil -delstore {spec.store_name} "
+                f"{tp}), then plan again with the PFX (--pfx)"
+            )
         elif spec.pfx is not None and spec.pfx_password is not None:
-            use_legacy = not aes_ok and spec.pfx_protection in ("aes", "mixed", "unknown")
-            pfx = spec.legacy_pfx if use_legacy and spec.legacy_pfx else spec.pfx
-            note = (
-                f" (re-encoded with 3DES/SHA-1: build {obs.os.build} cannot import AES PFX files)"
-                if use_legacy
-                else ""
-            )
-            ctx.phases["leaf"].append(
-                Action(
-                    kind="import_pfx",
-                    reason=(
-                        f"import the PFX {label} into LocalMachine\\{spec.store_name} with the "
-                        f"machine key set{note}"
-                    ),
-                    template="import_pfx",
-                    params={
-                        "thumbprint": tp,
-                        "store_name": spec.store_name,
-                        "exportable": False,
-                        "friendly_name": common_name(leaf.subject) if leaf else None,
-                    },
-                    secret_params={
-                        "pfx_b64": SecretStr(_b64(pfx.get_secret_value() if pfx else b"")),
-                        "password": spec.pfx_password,
-                    },
-                    rollback=f"remove {tp} and its key from LocalMachine\\{spec.store_name}",
-                )
-            )
+            ctx.phases["leaf"].append(_import_pfx(ctx, spec, tp, leaf, label, here, aes_ok))
         else:
-            user = [c for c in obs.find(tp, "CurrentUser", "My") if c.has_private_key]
-            if user:
-                ctx.phases["leaf"].append(
-                    Action(
-                        kind="move_leaf",
-                        reason=(
-                            f"{label} and its private key sit only in CurrentUser\\My: SChannel "
-                            "cannot use a user key (binding error 0x80070520); move it into "
-                            "LocalMachine\\My with its key, in memory on the host (no file)"
-                        ),
-                        template="move_certificate",
-                        params={
-                            "thumbprint": tp,
-                            "from_location": "CurrentUser",
-                            "from_store": "My",
-                            "to_location": "LocalMachine",
-                            "to_store": spec.store_name,
-                            "remove_source": True,
-                        },
-                        backup=backup_of(user[0]),
-                        rollback="move it back into CurrentUser\\My",
-                    )
-                )
-            elif leaf is not None:
-                ctx.warnings.append(
-                    f"{label} has no private key in LocalMachine\\{spec.store_name} or "
-                    "CurrentUser\\My: re-import it from a PFX (--pfx)"
-                )
-        _binding(ctx, spec, site, binding, tp)
+            usable = _move_leaf(ctx, spec, tp, leaf, label, here)
+        if usable or (binding is not None and (binding.certificate_hash or "").upper() == tp):
+            _binding(ctx, spec, site, binding, tp)
+        else:
+            ctx.warnings.append(
+                f"not binding {label} to {site.name!r}: it has no usable machine key"
+            )
+
+
+def _import_pfx(
+    ctx: Ctx,
+    spec: BindingSpec,
+    tp: str,
+    leaf: x509.Certificate | None,
+    label: str,
+    here: list[ObservedCertificate],
+    aes_ok: bool,
+) -> Action:
+    obs = ctx.observed
+    use_legacy = not aes_ok and spec.pfx_protection in ("aes", "mixed", "unknown")
+    pfx = spec.legacy_pfx if use_legacy and spec.legacy_pfx else spec.pfx
+    note = (
+        f" (re-encoded with 3DES/SHA-1: build {obs.os.build} cannot import AES PFX files)"
+        if use_legacy
+        else ""
+    )
+    # A keyless copy already there is replaced by the import: back it up, so rollback puts
+    # it back instead of deleting a certificate the step did not create (issue 19, bug 3).
+    existing = here[0] if here else None
+    return Action(
+        kind="import_pfx",
+        reason=(
+            f"import the PFX {label} into LocalMachine\\{spec.store_name} with the machine key "
+            f"set{note}" + (" (a copy without its key is there)" if existing else "")
+        ),
+        template="import_pfx",
+        params={
+            "thumbprint": tp,
+            "store_name": spec.store_name,
+            "exportable": False,
+            "friendly_name": common_name(leaf.subject) if leaf else None,
+        },
+        secret_params={
+            "pfx_b64": SecretStr(_b64(pfx.get_secret_value() if pfx else b"")),
+            "password": spec.pfx_password or SecretStr(""),
+        },
+        backup=backup_of(existing) if existing else None,
+        rollback=(
+            f"remove {tp} and its key from LocalMachine\\{spec.store_name}"
+            + (", then put the keyless copy back" if existing else "")
+        ),
+    )
+
+
+def _move_leaf(
+    ctx: Ctx,
+    spec: BindingSpec,
+    tp: str,
+    leaf: x509.Certificate | None,
+    label: str,
+    here: list[ObservedCertificate],
+) -> bool:
+    """Plan moving the leaf and its key from CurrentUser\\My; False when it cannot be used."""
+    obs = ctx.observed
+    user = [c for c in obs.find(tp, "CurrentUser", "My") if c.has_private_key]
+    if not user:
+        if leaf is not None:
+            ctx.warnings.append(
+                f"{label} has no private key in LocalMachine\\{spec.store_name} or "
+                "CurrentUser\\My: re-import it from a PFX (--pfx)"
+            )
+        return False
+    export = (
+        f"export it with its key from CurrentUser\\My (certutil -user -exportPFX My {tp} "
+        "leaf.pfx) and plan again with --pfx"
+    )
+    if here:
+        # The move would skip the copy (the destination has the certificate) and then delete
+        # the only copy with the key (issue 19, bug 1): never plan it.
+        ctx.warnings.append(
+            f"{label} is in LocalMachine\\{spec.store_name} without its private key, which "
+            f"sits only in CurrentUser\\My: not moving it (that would delete the only copy "
+            f"with the key); {export}"
+        )
+        return False
+    if user[0].key_exportable is not True:
+        ctx.warnings.append(
+            f"{label} and its private key sit only in CurrentUser\\My and the key is not "
+            "marked exportable: it cannot be moved into the machine key set; re-import it from "
+            "the original PFX (--pfx)"
+        )
+        return False
+    ctx.phases["leaf"].append(
+        Action(
+            kind="move_leaf",
+            reason=(
+                f"{label} and its private key sit only in CurrentUser\\My: SChannel cannot use "
+                "a user key (binding error 0x80070520); move it into LocalMachine\\My and its "
+                "key into the machine key set (exported and imported in memory on the host, no "
+                "file)"
+            ),
+            template="move_certificate",
+            params={
+                "thumbprint": tp,
+                "from_location": "CurrentUser",
+                "from_store": "My",
+                "to_location": "LocalMachine",
+                "to_store": spec.store_name,
+                "remove_source": True,
+                "with_key": True,
+            },
+            backup=backup_of(user[0]),
+            rollback="move it and its key back into CurrentUser\\My",
+        )
+    )
+    return True
 
 
 def _binding(
@@ -163,16 +266,30 @@ def _binding(
 ) -> None:
     where = f"{site.name!r} https {_ep(spec.ip, spec.port, spec.host)}"
     same_cert = b is not None and (b.certificate_hash or "").upper() == tp
-    if b is not None and same_cert and (spec.thumbprint is None or b.sni == spec.sni):
+    ccs = b is not None and bool(b.ssl_flags & _CCS)
+    if b is not None and same_cert and not ccs and (spec.thumbprint is None or b.sni == spec.sni):
         ctx.noops.append(
             f"binding {site.name!r} https {_ep(b.ip, b.port, b.host)} already uses "
             f"thumbprint {tp}: not rebinding"
         )
         return
-    flag_set, flag_clear = (1, 0) if spec.sni else (0, 1)
-    prev = None
+    # The CCS bit (2) makes HTTP.sys ignore the bound hash and serve from the Central
+    # Certificate Store: binding a store certificate clears it (issue 19, bug 9).
+    flag_set, flag_clear = (1, _CCS) if spec.sni else (0, 1 | _CCS)
+    prev = shared = None
     if b is not None:
         prev = BindingRecord(site=site.name, **b.model_dump())
+    elif not spec.sni:
+        # HTTP.sys holds one certificate per IP:port: a new non-SNI binding on an IP:port
+        # another binding uses rebinds that one too; rollback must give it its certificate back.
+        new_ep = ObservedBinding(protocol="https", ip=spec.ip, port=spec.port).ip_port
+        shared = next(
+            (BindingRecord(site=s.name, **ob.model_dump())
+             for s in ctx.observed.sites for ob in s.bindings
+             if ob.protocol.lower() == "https" and not ob.sni and ob.certificate_hash
+             and ob.ip_port == new_ep),
+            None,
+        )  # fmt: skip
     ctx.rebinds.append(b or ObservedBinding(protocol="https", ip=spec.ip, port=spec.port,
                                             host=spec.host, ssl_flags=flag_set))  # fmt: skip
     was = f"replacing {b.certificate_hash}" if b and b.certificate_hash else "new binding"
@@ -192,7 +309,17 @@ def _binding(
                 "ssl_flags_clear": flag_clear,
             },
             previous_binding=prev,
-            rollback="restore the previous binding" if prev else "remove the new binding",
+            shared_binding=shared,
+            rollback=(
+                "restore the previous binding"
+                if prev
+                else "remove the new binding"
+                + (
+                    f" and rebind {shared.certificate_hash} on {shared.site!r}'s {new_ep}"
+                    if shared
+                    else ""
+                )
+            ),
         )
     )
 
@@ -269,7 +396,7 @@ def plan(
     """Compare ``desired`` with ``observed`` and list the actions that close the gap."""
     ctx = Ctx(desired, observed, at, catalog or default_catalog(), allow_group_policy_override)
     _resolve_leaves(ctx)
-    if any(s.when_root for s in desired.certificates) and not ctx.roots:
+    if any(s.when_root for s in desired.certificates) and not ctx.roots and ctx.undecided:
         ctx.warnings.append("could not tell which root the bound certificate chains to")
     for spec in desired.certificates:
         if spec.when_root is not None and spec.when_root not in ctx.roots:
@@ -308,6 +435,12 @@ def plan(
 def _restart(ctx: Ctx) -> Action:
     mode = ctx.desired.restart
     pools = sorted({site.app_pool for _, site, _, _, _ in ctx.leaves if site.app_pool})
+    if mode == "recycle" and not pools:
+        # Refuse now rather than fail (and roll everything back) at the last step.
+        raise InputError(
+            "restart 'recycle' needs an app pool, and the site's root application has none: "
+            "use --restart iisreset"
+        )
     if mode == "iisreset":
         reason = "iisreset /restart so HTTP.sys rebuilds the chain it caches and serves"
     else:

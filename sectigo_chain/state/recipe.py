@@ -168,6 +168,12 @@ def sectigo_fix(
         answer = cross_sign_for([leaf, *[c for c in loaded.certificates if c is not leaf]], cat)
         if answer.status != "needs_cross_sign" or answer.root is None:
             raise InputError(f"the PFX certificate does not need the R46/E46 fix: {answer}")
+        if answer.guessed:
+            # A guess never drives a destructive action (issue 19, bug 5).
+            raise InputError(
+                f"cannot tell which root the PFX certificate chains to ({answer}); export the "
+                "PFX with its whole chain (the issuing CA) and try again"
+            )
         certs = _root_specs(answer.root, cat, conditional=False)
         protection = loaded.pfx_protection.kind if loaded.pfx_protection else "unknown"
         legacy = None

@@ -29,7 +29,16 @@ from sectigo_chain.state.plan_models import Action, CertBackup
 from sectigo_chain.x509.catalog import Catalog, CatalogEntry
 from sectigo_chain.x509.certs import common_name
 
-__all__ = ["CHAIN_KINDS", "PHASES", "Ctx", "Leaf", "absent", "backup_of", "present"]
+__all__ = [
+    "CHAIN_KINDS",
+    "PHASES",
+    "Ctx",
+    "Leaf",
+    "absent",
+    "backup_of",
+    "inherited_view",
+    "present",
+]
 
 PHASES = ("import", "misplaced", "policy", "root", "leaf", "binding")
 _LOCKED = (".GroupPolicy", ".Enterprise")
@@ -53,6 +62,8 @@ class Ctx:
     warnings: list[str] = field(default_factory=list)
     refusals: list[str] = field(default_factory=list)
     roots: set[str] = field(default_factory=set)
+    # a bound certificate whose root could not be decided (not found, or only guessed)
+    undecided: bool = False
     leaves: list[Leaf] = field(default_factory=list)
     rebinds: list[ObservedBinding] = field(default_factory=list)
 
@@ -78,6 +89,13 @@ def backup_of(c: ObservedCertificate) -> CertBackup:
         friendly_name=c.friendly_name,
         has_private_key=c.has_private_key,
     )
+
+
+def inherited_view(c: ObservedCertificate) -> bool:
+    """A CurrentUser entry that is the machine's certificate seen through the user's logical
+    store (every CurrentUser store but My includes the LocalMachine one; observe reports no
+    physical store for it): not a copy, and not removable from CurrentUser."""
+    return c.store_location == "CurrentUser" and c.physical_store is None and c.store_name != "My"
 
 
 def _remove(kind: Any, c: ObservedCertificate, reason: str) -> Action:
@@ -138,8 +156,15 @@ def present(ctx: Ctx, spec: CertificateSpec) -> None:
         )
     if not spec.exclusive:
         return
-    misplaced = [c for c in obs.find(spec.thumbprint) if c not in here]
+    misplaced = [c for c in obs.find(spec.thumbprint) if c not in here and not inherited_view(c)]
     for c in misplaced:
+        if c.store_location == "SYSTEM" and c.store_name == "CA":
+            # SChannel runs as SYSTEM and reads SYSTEM's CA store too: a copy there does what
+            # the one in LocalMachine\CA does (issue 19, bug 11).
+            ctx.noops.append(
+                f"a copy of {label} is also in SYSTEM's CA store, which SChannel reads: left"
+            )
+            continue
         if c.store_location == "SYSTEM":
             ctx.warnings.append(
                 f"a copy of {label} is in SYSTEM's {c.store_name} store (HKU\\S-1-5-18): the "
@@ -166,21 +191,50 @@ def present(ctx: Ctx, spec: CertificateSpec) -> None:
         other = c.certificate
         if c.thumbprint == spec.thumbprint or c.store_name != "CA" or other.subject != cert.subject:
             continue
+        if inherited_view(c):
+            continue
         if other.public_key() != cert.public_key():
             continue
         expired = other.not_valid_after_utc < ctx.at
         selfsigned = other.issuer == other.subject
-        if expired or selfsigned:
-            dups.append(c)
-            why = "expired" if expired else "a self-signed root copy in an intermediate store"
-            ctx.phases["misplaced"].append(
-                _remove(
-                    "remove_duplicate",
-                    c,
-                    f"remove duplicate {common_name(other.subject)} ({c.thumbprint}, {why}) "
-                    f"from {c.where}: only {spec.thumbprint} should be there",
-                )
+        name = common_name(other.subject)
+        if expired:
+            why = "expired"
+        elif selfsigned:
+            why = "a self-signed root copy in an intermediate store"
+        else:
+            # Another valid certificate with the same name and key: Windows picks between the
+            # two by its own rule (reported: the newer NotBefore wins), so which one is served
+            # is not up to this tool; only one belongs there (issue 19, bug 12).
+            why = (
+                f"another valid {name} issued by {common_name(other.issuer)}, expiring "
+                f"{other.not_valid_after_utc:%Y-%m-%d}"
             )
+            ctx.warnings.append(
+                f"{c.where} holds a second valid {name} ({c.thumbprint}, {why}) beside "
+                f"{spec.thumbprint}: Windows chooses between them by its own rule (reported: "
+                "the newer NotBefore), so the served chain may use either"
+            )
+        if c.store_location == "SYSTEM" or c.physical_store in _LOCKED:
+            where = (
+                "SYSTEM's CA store (HKU\\S-1-5-18): the templates cannot change SYSTEM's stores"
+                if c.store_location == "SYSTEM"
+                else f"{c.where}, which policy manages"
+            )
+            ctx.warnings.append(
+                f"a duplicate {name} ({c.thumbprint}, {why}) is in {where}; remove it by hand "
+                "(PsExec -s certmgr, or at its source)"
+            )
+            continue
+        dups.append(c)
+        ctx.phases["misplaced"].append(
+            _remove(
+                "remove_duplicate",
+                c,
+                f"remove duplicate {name} ({c.thumbprint}, {why}) from {c.where}: only "
+                f"{spec.thumbprint} should be there",
+            )
+        )
     if not dups:
         ctx.noops.append(f"no duplicate of {label} in an intermediate store")
 

@@ -235,6 +235,7 @@ class MoveCertificateParams(TemplateParams):
     to_location: StoreLocation
     to_store: StoreName
     remove_source: bool
+    with_key: bool = False
 
     @model_validator(mode="after")
     def _different(self) -> MoveCertificateParams:

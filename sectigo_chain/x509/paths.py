@@ -224,11 +224,21 @@ ChainPolicy = Callable[[Sequence[CertPath]], CertPath | None]
 
 def shortest_trusted_path(paths: Sequence[CertPath]) -> CertPath | None:
     """The default policy, as reported for Windows (KB 2831004): fewest certificates wins;
-    ties go to the anchor with the latest notAfter, then to the lowest SHA-256s (deterministic).
+    ties go to the anchor with the latest notAfter, then to the path whose certificates were
+    issued last (newer notBefore, as reported for duplicate intermediates: field reports,
+    win-acme #1918, Posh-ACME #383), then to the lowest SHA-256s (deterministic).
     """
     if not paths:
         return None
-    return min(paths, key=lambda p: (p.depth, -p.anchor.not_valid_after_utc.timestamp(), p.sha256s))
+    return min(
+        paths,
+        key=lambda p: (
+            p.depth,
+            -p.anchor.not_valid_after_utc.timestamp(),
+            tuple(-c.not_valid_before_utc.timestamp() for c in p.certificates[1:]),
+            p.sha256s,
+        ),
+    )
 
 
 @dataclass(frozen=True)

@@ -94,7 +94,7 @@ def cert(
         "store_location": loc, "store_name": store, "physical_store": phys,
         "thumbprint": thumbprint(c), "der_b64": der(c), "friendly_name": kw.get("friendly_name", ""),
         "has_private_key": kw.get("key") is not None, "key_storage": kw.get("key"),
-        "key_exportable": False if kw.get("key") else None,
+        "key_exportable": kw.get("exportable", False) if kw.get("key") else None,
     }  # fmt: skip
 
 
@@ -276,13 +276,13 @@ def main() -> None:
          d, observed(FIXED, sites=[site("Default Web Site", 1, None)]),
          {"actions": [act("import_pfx", "import_pfx", thumbprint=TP(NEW_LEAF), store_name="My", exportable=False),
                       act("set_binding", "set_binding", site="Default Web Site", ip="*", port=443,
-                          host="shop.example.test", thumbprint=TP(NEW_LEAF), ssl_flags_set=1, ssl_flags_clear=0),
+                          host="shop.example.test", thumbprint=TP(NEW_LEAF), ssl_flags_set=1, ssl_flags_clear=2),
                       RESTART]}, pfx=pfx)  # fmt: skip
     d, pfx = desired_pfx(NEW_LEAF, 1003)
     case("pfx-certificate-changed", "the bound certificate differs: import and rebind (previous recorded)",
          d, observed(FIXED, leaf_cert=OLD_LEAF),
          {"actions": [act("import_pfx", "import_pfx", thumbprint=TP(NEW_LEAF)),
-                      act("set_binding", "set_binding", thumbprint=TP(NEW_LEAF), ssl_flags_set=0, ssl_flags_clear=1),
+                      act("set_binding", "set_binding", thumbprint=TP(NEW_LEAF), ssl_flags_set=0, ssl_flags_clear=3),
                       RESTART],
           "previous_binding": TP(OLD_LEAF)}, pfx=pfx)  # fmt: skip
     d, pfx = desired_pfx(LEAF, 1001)
@@ -297,12 +297,17 @@ def main() -> None:
          {"actions": [act("import_pfx", "import_pfx", thumbprint=TP(NEW_LEAF)),
                       act("set_binding", "set_binding", thumbprint=TP(NEW_LEAF)), RESTART],
           "reason_contains": {"0": "re-encoded with 3DES/SHA-1: build 14393"}}, pfx=pfx)  # fmt: skip
-    case("user-key", "leaf and key only in CurrentUser\\My: moved into LocalMachine\\My, in memory",
+    case("user-key", "leaf and exportable key only in CurrentUser\\My: moved, key into the machine key set, in memory",
+         desired(), dict(observed(FIXED, leaf_cert=None, sites=[site("Default Web Site", 1, L)]),
+                         certificates=observed(FIXED, leaf_cert=None, sites=[])["certificates"] + [cert("CurrentUser", "My", LEAF, key="user", exportable=True)]),
+         {"actions": [act("move_leaf", "move_certificate", thumbprint=L, from_location="CurrentUser",
+                          from_store="My", to_location="LocalMachine", to_store="My", remove_source=True,
+                          with_key=True),
+                      RESTART]})  # fmt: skip
+    case("user-key-not-exportable", "leaf and a non-exportable key only in CurrentUser\\My: no move (the key cannot reach the machine key set), a warning",
          desired(), dict(observed(FIXED, leaf_cert=None, sites=[site("Default Web Site", 1, L)]),
                          certificates=observed(FIXED, leaf_cert=None, sites=[])["certificates"] + [cert("CurrentUser", "My", LEAF, key="user")]),
-         {"actions": [act("move_leaf", "move_certificate", thumbprint=L, from_location="CurrentUser",
-                          from_store="My", to_location="LocalMachine", to_store="My", remove_source=True),
-                      RESTART]})  # fmt: skip
+         {"actions": [], "warnings": ["not marked exportable"]})  # fmt: skip
     case("recycle", "restart 'recycle': the site's app pool is recycled instead of iisreset",
          desired(restart="recycle"), observed(BROKEN),
          {"actions": [CROSS, RM_ROOT_AUTH, act("restart", "restart", mode="recycle", app_pools=["DefaultAppPool"])]})  # fmt: skip

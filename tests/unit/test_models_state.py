@@ -28,8 +28,13 @@ def test_observed_state_parses_the_observe_document_and_finds_certificates() -> 
     from sectigo_chain.x509.certs import thumbprint
 
     tp = thumbprint(lab.r46_cross)
-    places = sorted(c.store for c in obs.find(tp))
-    assert places == ["CurrentUser\\CA", "LocalMachine\\Root"]
+    places = sorted((c.store, c.physical_store) for c in obs.find(tp))
+    # CurrentUser\Root shows LocalMachine\Root's copy (no physical store: an inherited view)
+    assert places == [
+        ("CurrentUser\\CA", ".Default"),
+        ("CurrentUser\\Root", None),
+        ("LocalMachine\\Root", ".Default"),
+    ]
     assert obs.find(tp.lower())  # thumbprints normalized
     assert obs.site("default web site") is not None
     assert obs.auto_root_update_on

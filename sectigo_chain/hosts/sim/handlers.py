@@ -67,8 +67,8 @@ def _binding(
     s = model.sites.get(site)
     if s is None:
         raise Refused(f"Cannot find site '{site}'.", "ObjectNotFound")
-    for b in s.bindings:
-        if b.protocol == "https" and (b.ip, b.port, b.host) == (ip, port, host):
+    for b in s.bindings:  # host headers compare case-insensitively, as IIS (-eq) does
+        if b.protocol == "https" and (b.ip, b.port, b.host.lower()) == (ip, port, host.lower()):
             return s, b
     return s, None
 
@@ -119,6 +119,9 @@ def _remove_certificate(h: HandlerHost, p: Mapping[str, Any]) -> Doc:
     loc, store, phys = p["store_location"], p["store_name"], p.get("physical_store")
     _check_access(h.model, loc, store)
     copies = h.model.copies(tp, loc, store)
+    # A machine certificate seen through CurrentUser's Root/CA/Disallowed (.LocalMachine) is
+    # in none of the user's physical stores: the template finds no copy and removes nothing
+    # (issue 11 defect 3, issue 19 bug 6; docs/windows-facts.md).
     data: dict[str, Any] = {
         "thumbprint": tp,
         "store_location": loc,
@@ -211,9 +214,17 @@ def _move_certificate(h: HandlerHost, p: Mapping[str, Any]) -> Doc:
     copied = False
     if not dst:
         sc = src[0][1]
-        storage: Literal["machine", "user"] = (
-            "machine" if p["to_location"] == "LocalMachine" else "user"
-        )
+        # X509Store.Add carries only the key-provider link: the key stays in its key set (a
+        # user key stays a user key). Only with_key exports and re-imports it into the
+        # destination's key set, which needs an exportable key (docs/windows-facts.d/issue-19.md).
+        storage = sc.key_storage
+        if p.get("with_key") and sc.key is not None:
+            if not sc.key_exportable:
+                raise Refused(
+                    f"the private key of {tp} cannot be exported: it cannot be moved into "
+                    "another key set; re-import the original PFX"
+                )
+            storage = "machine" if p["to_location"] == "LocalMachine" else "user"
         clone = SimCert(
             sc.cert,
             sc.friendly_name,
@@ -250,7 +261,9 @@ def _set_binding(h: HandlerHost, p: Mapping[str, Any]) -> Doc:
         b = SimBinding("https", ip, port, host, 0)
         s.bindings.append(b)
     b.ssl_flags = (b.ssl_flags | int(p.get("ssl_flags_set", 0))) & ~int(p.get("ssl_flags_clear", 0))
-    kind: Literal["ipport", "hostnameport"] = "hostnameport" if b.ssl_flags & 1 else "ipport"
+    kind: Literal["ipport", "hostnameport", "ccs"] = (
+        "ccs" if b.ssl_flags & 2 else "hostnameport" if b.ssl_flags & 1 else "ipport"
+    )
     h.model.sslcert[b.endpoint] = SslCertEntry(b.endpoint, kind, tp, store)
     h.model.drop_unused_sslcert()
     current = h.model.binding_document(b, site)

@@ -53,6 +53,8 @@ CacheEvent = Literal["binding", "recycle", "iisreset", "http_service"]
 CACHE_EVENTS: tuple[CacheEvent, ...] = ("binding", "recycle", "iisreset", "http_service")
 StoreKey = tuple[str, str, str]  # (location, logical store name, physical store)
 REMOVABLE_PHYSICAL = (".Default", ".AuthRoot")
+# CurrentUser logical stores that include the LocalMachine store of the same name.
+INHERITED_STORES = ("Root", "CA", "Disallowed")
 
 
 @dataclass
@@ -86,7 +88,10 @@ class SimBinding:
 
     @property
     def endpoint(self) -> str:
-        """The HTTP.sys entry this https binding uses."""
+        """The HTTP.sys entry this https binding uses (sslFlags bit 2: the Central
+        Certificate Store entry of the port, which ignores any bound hash)."""
+        if self.ssl_flags & 2:
+            return f"ccs:{self.port}"
         if self.ssl_flags & 1:
             return f"{self.host}:{self.port}"
         return f"{'0.0.0.0' if self.ip in ('*', '') else self.ip}:{self.port}"  # noqa: S104
@@ -104,7 +109,7 @@ class SimSite:
 @dataclass
 class SslCertEntry:
     endpoint: str
-    kind: Literal["ipport", "hostnameport"]
+    kind: Literal["ipport", "hostnameport", "ccs"]
     certificate_hash: str
     store_name: str = "My"
     app_id: str = IIS_APP_ID
@@ -182,6 +187,23 @@ class HostModel:
             for c in certs.values()
         ]
 
+    def inherited_views(self) -> dict[StoreKey, dict[str, SimCert]]:
+        """What CurrentUser's logical stores show of the machine's: every CurrentUser store but
+        My includes the LocalMachine store of the same name (the ``.LocalMachine`` physical
+        store); observe reports such an entry with no physical store. Keyed with ``""`` as the
+        physical store; a certificate the user also holds in a user store is listed once."""
+        views: dict[StoreKey, dict[str, SimCert]] = {}
+        for store in INHERITED_STORES:
+            own = {c.thumbprint for c in self.logical("CurrentUser", store)}
+            seen = {
+                c.thumbprint: c
+                for c in self.logical("LocalMachine", store)
+                if c.thumbprint not in own
+            }
+            if seen:
+                views[("CurrentUser", store, "")] = seen
+        return views
+
     def discard(self, key: StoreKey, thumb: str) -> SimCert | None:
         certs = self.stores.get(key)
         if not certs or thumb not in certs:
@@ -199,7 +221,9 @@ class HostModel:
     def leaf_for(self, endpoint: str) -> SimCert | None:
         """The certificate HTTP.sys serves on an entry (from LocalMachine\\<store>)."""
         entry = self.sslcert.get(endpoint)
-        if entry is None:
+        if entry is None or entry.kind == "ccs":
+            # CCS serves the PFX named after the host from the CCS share, never a store
+            # certificate: the model has no share, so nothing it could serve.
             return None
         for _, sc in self.copies(entry.certificate_hash, "LocalMachine", entry.store_name):
             return sc
@@ -288,7 +312,8 @@ class HostModel:
     def observe_document(self, include_current_user: bool = True) -> dict[str, Any]:
         """The ``observe`` template's data document."""
         certs = []
-        for (loc, store, phys), items in sorted(self.stores.items()):
+        views = self.inherited_views() if include_current_user else {}
+        for (loc, store, phys), items in sorted({**self.stores, **views}.items()):
             if loc == "CurrentUser" and not include_current_user:
                 continue
             for thumb in sorted(items):
@@ -297,7 +322,7 @@ class HostModel:
                     {
                         "store_location": loc,
                         "store_name": store,
-                        "physical_store": phys,
+                        "physical_store": phys or None,
                         "thumbprint": thumb,
                         "der_b64": sc.der_b64,
                         "friendly_name": sc.friendly_name,
@@ -335,7 +360,7 @@ class HostModel:
                 {
                     "endpoint": e.endpoint,
                     "kind": e.kind,
-                    "certificate_hash": e.certificate_hash,
+                    "certificate_hash": e.certificate_hash if e.kind != "ccs" else None,
                     "store_name": e.store_name,
                     "app_id": e.app_id,
                 }
@@ -351,8 +376,8 @@ class HostModel:
             "port": b.port,
             "host": b.host,
             "ssl_flags": b.ssl_flags,
-            "certificate_hash": entry.certificate_hash if entry else None,
-            "certificate_store": entry.store_name if entry else None,
+            "certificate_hash": entry.certificate_hash if entry and entry.kind != "ccs" else None,
+            "certificate_store": entry.store_name if entry and entry.kind != "ccs" else None,
         }
         if site is not None:
             doc = {"site": site, **doc}
