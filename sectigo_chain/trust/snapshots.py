@@ -399,8 +399,10 @@ def user_profile(
 
 
 def _known_names() -> str:
+    plain = [n for n in BUILTIN_PROFILES if strip_builder(n) == n]
+    builders = [n for n in BUILTIN_PROFILES if strip_builder(n) != n]
     return (
-        ", ".join([*BUILTIN_PROFILES, *snapshot_index()])
+        ", ".join([*plain, *snapshot_index(), *builders])
         + ", any of them prefixed with openssl- or openssl-1.0-, or NAME=PEMFILE"
     )
 
