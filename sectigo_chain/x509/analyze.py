@@ -404,8 +404,11 @@ def analyze(
     path = _best_path(unique[leaf_at], unique, when, cat)
     on_path = {fingerprint(c) for c in path}
     positions = [unique.index(c) for c in path]
-    openssl_path = first_match_path(unique, at=when)
-    if leaf_at != 0 or positions != sorted(positions):
+    extras = [c for c in unique if fingerprint(c) not in on_path]
+    misordered = leaf_at != 0 or positions != sorted(positions)
+    # what OpenSSL follows through the sent certificates: only needed when something is off
+    openssl_path = first_match_path(unique, at=when) if misordered or extras else path
+    if misordered:
         served_names = ", ".join(_name(c) for c in unique)
         findings.append(_finding(
             "INCORRECT_ORDER",
@@ -415,7 +418,6 @@ def analyze(
         ))  # fmt: skip
     top, family = _top_findings(path, cat)
     findings += top
-    extras = [c for c in unique if fingerprint(c) not in on_path]
     findings += _extra_findings(path, extras, cat, openssl_path)
     findings += _validity_findings(unique, on_path, when)
     leaf = path[0]

@@ -86,12 +86,13 @@ BUILDERS: dict[str, BuilderInfo] = {
         "OpenSSL 1.1.1/3.x (trusted first, first matching sent issuer, no backtracking)",
         "curl, wget, Python ssl, PHP, Ruby, Node.js, most Linux and embedded clients",
         "OpenSSL crypto/x509/x509_vfy.c build_chain() and find_issuer() (1.1.0 rewrite); "
-        "X509_V_FLAG_TRUSTED_FIRST default since 1.1.0 (openssl-verification-options(1))",
+        "X509_V_FLAG_TRUSTED_FIRST default since 1.1.0 (verify(1), OpenSSL PR #646)",
     ),
     "openssl-1.0": BuilderInfo(
         "openssl-1.0",
         "OpenSSL 1.0.2 (untrusted first, alternative chains)",
-        "RHEL/CentOS 7, Ubuntu 16.04, Debian 8/9 and embedded clients on OpenSSL 1.0.x",
+        "clients on OpenSSL 1.0.x (RHEL/CentOS 7, Ubuntu 16.04, Debian 8/9, embedded) that do "
+        "not set X509_V_FLAG_TRUSTED_FIRST themselves (curl does, PR #5530)",
         "OpenSSL 1.0.2 crypto/x509/x509_vfy.c X509_verify_cert(); alternative chains added in "
         "1.0.1n/1.0.2b (commit f7bf8e02, 'try to see if alternate chains could be constructed')",
     ),
