@@ -36,6 +36,8 @@ from cryptography.x509.oid import NameOID
 from cryptography.x509.verification import PolicyBuilder, Store, VerificationError
 
 from sectigo_chain.testing.lab import LabHierarchy, LabLeaf, make_certificate, new_key
+from sectigo_chain.testing.tls_servers import LoopbackTLSServer, ServerLoop
+from sectigo_chain.tls.check import check_endpoint
 from sectigo_chain.trust.profiles import Profile, validate
 from sectigo_chain.x509.builders import openssl_verify
 
@@ -389,3 +391,32 @@ def test_python_ssl_agrees_at_the_wall_clock(lab: LabHierarchy, oracle_dir: Path
     print(f"\nPython ssl ({ssl.OPENSSL_VERSION}): {cells} cells, {agree} agree")
     assert cells >= 300
     assert differ == []
+
+
+def test_check_over_tls_names_the_openssl_clients(lab: LabHierarchy) -> None:
+    """``check`` against a real loopback server sending the self-signed R46 before the cross."""
+    leaf = lab.issue_leaf([NAME], at=AT)
+    chain = [leaf.cert, lab.r36.cert, lab.r46_root.cert, lab.r46_cross]
+    with ServerLoop() as loop:
+        server = LoopbackTLSServer(chain, leaf.key, loop=loop)
+        server.start()
+        try:
+            report = check_endpoint(
+                "127.0.0.1",
+                server.port,
+                servername=NAME,
+                profiles=["legacy", "openssl-legacy", "openssl-1.0-legacy", "openssl-modern"],
+                catalog=lab.catalog,
+                timeout=10,
+                at=AT,
+            )
+        finally:
+            server.close()
+    assert report.verdict == "fail"
+    assert report.profiles["legacy"].valid  # backtracking clients: unchanged
+    assert report.profiles["openssl-modern"].valid  # trusted first finds R46 in the store
+    for name in ("openssl-legacy", "openssl-1.0-legacy"):
+        assert report.profiles[name].classification == "openssl_path"
+    (finding,) = [f for f in report.findings if f.code == "SELF_SIGNED_R46_SENT"]
+    assert finding.severity == "error"
+    assert "OpenSSL-based clients" in finding.detail
