@@ -39,7 +39,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID
 
-from sectigo_chain.x509.certs import aki_hex, ski_hex
+from sectigo_chain.x509.certs import CertPairMemo, aki_hex, ski_hex
 from sectigo_chain.x509.findings import (
     basic_constraints,
     hostname_matches,
@@ -190,10 +190,7 @@ def _sig_alg_matches(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
     return True
 
 
-def likely_issued(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
-    """OpenSSL's candidate test: names match, the AKI key id (when both present) equals the
-    issuer's SKI, the key types fit, and a keyUsage, if present, allows keyCertSign. The
-    signature is *not* checked here (OpenSSL checks it after the chain is built)."""
+def _likely_issued(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
     if cert.issuer != issuer.subject:
         return False
     aki, ski = aki_hex(cert), ski_hex(issuer)
@@ -203,6 +200,12 @@ def likely_issued(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
         return False
     ku = _key_usage(issuer)
     return ku is None or ku.key_cert_sign
+
+
+likely_issued = CertPairMemo(_likely_issued)
+"""OpenSSL's candidate test (memoised): names match, the AKI key id (when both present) equals
+the issuer's SKI, the key types fit, and a keyUsage, if present, allows keyCertSign. The
+signature is *not* checked here (OpenSSL checks it after the chain is built)."""
 
 
 def _self_issued_flag(cert: x509.Certificate) -> bool:
