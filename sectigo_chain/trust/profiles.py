@@ -12,6 +12,11 @@ chain), moving the time inside the served certificates' validity (``expired`` /
 ``not_yet_valid``), checking a name the leaf covers (``hostname``); otherwise a structural path
 search by name, key identifier and signature tells ``untrusted_root`` / ``incomplete`` (no path
 to any anchor) from ``policy`` (a path exists, the verifier's stricter rules reject it).
+
+A profile whose builder is OpenSSL's (``openssl-legacy``, ``openssl-1.0-*``; see
+:mod:`sectigo_chain.x509.builders`) is judged by the OpenSSL emulation instead: valid when it
+verifies. When it fails where a backtracking client succeeds the result is ``openssl_path`` and
+names the certificate OpenSSL took and the fix; otherwise the backtracking diagnosis explains.
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ from sectigo_chain.trust.snapshots import (
     snapshot_profile,
     user_profile,
 )
+from sectigo_chain.x509.builders import BUILDERS, OpenSSLResult, openssl_verify
 from sectigo_chain.x509.catalog import Catalog, default_catalog
 from sectigo_chain.x509.certs import (
     CertMemo,
@@ -73,6 +79,7 @@ Classification = Literal[
     "not_yet_valid",
     "hostname",
     "policy",
+    "openssl_path",
 ]
 _UTC = dt.timezone.utc
 _WEBPKI = "cryptography applies webpki rules, stricter than some clients"
@@ -257,6 +264,18 @@ def validate(
     if not chain:
         raise InputError("empty chain: give at least the leaf certificate")
     at = at if at.tzinfo is not None else at.replace(tzinfo=_UTC)
+    if profile.builder != "backtracking":
+        return _validate_openssl(chain, profile, at, hostname, catalog)
+    return _validate_backtracking(chain, profile, at, hostname, catalog)
+
+
+def _validate_backtracking(
+    chain: Sequence[x509.Certificate],
+    profile: Profile,
+    at: dt.datetime,
+    hostname: str | None,
+    catalog: Catalog | None,
+) -> ProfileResult:
     leaf, served = chain[0], list(chain[1:])
     notes: list[str] = []
     if hostname is not None:
@@ -297,6 +316,86 @@ def validate(
         missing_intermediates=missing,
         **base,
     )
+
+
+def _validate_openssl(
+    chain: Sequence[x509.Certificate],
+    profile: Profile,
+    at: dt.datetime,
+    hostname: str | None,
+    catalog: Catalog | None,
+) -> ProfileResult:
+    """Judge as OpenSSL does; explain a failure with the backtracking diagnosis."""
+    leaf = chain[0]
+    checked = hostname.strip().rstrip(".").lower() if hostname is not None else _leaf_name(leaf)
+    if hostname is not None:
+        _subject(hostname)  # the same InputError as the backtracking path for a bad name
+    got = openssl_verify(
+        leaf,
+        [*chain[1:], *profile.intermediates],
+        profile.anchors,
+        at=at,
+        hostname=checked,
+        builder=profile.builder,  # type: ignore[arg-type]
+    )
+    if got.ok:
+        notes = (
+            []
+            if hostname is not None
+            else [
+                f"no hostname given: checked {checked}, taken from the leaf's subjectAltName"
+                if checked
+                else "no hostname given and the leaf has no subjectAltName: no name was checked"
+            ]
+        )
+        return ProfileResult(
+            profile=profile.name,
+            valid=True,
+            classification="ok",
+            path=[sha256_hex(c) for c in got.chain],
+            anchor=_rfc4514_subject(got.chain[-1]),
+            anchor_sha256=sha256_hex(got.chain[-1]),
+            hostname=checked,
+            hostname_from_leaf=hostname is None,
+            notes=notes,
+        )
+    other = _validate_backtracking(chain, profile, at, hostname, catalog)
+    what = f"{BUILDERS[profile.builder].label} fails with {got.describe()}"
+    if not other.valid:
+        return other.model_copy(update={"reason": f"{other.reason}; {what}"})
+    return other.model_copy(
+        update={
+            "valid": False,
+            "classification": "openssl_path",
+            "reason": f"{what}. {_openssl_story(got, chain, other, at)}",
+            "path": [],
+            "anchor": None,
+            "anchor_sha256": None,
+        }
+    )
+
+
+def _openssl_story(
+    got: OpenSSLResult, chain: Sequence[x509.Certificate], other: ProfileResult, at: dt.datetime
+) -> str:
+    """Why OpenSSL fails where a backtracking client succeeds, and what to serve instead."""
+    built = " -> ".join(_cn(c) for c in got.chain)
+    backtracking = f"backtracking clients find a path to {other.anchor}"
+    top = got.chain[-1]
+    if got.error == 19 and top in chain[1:]:
+        return (
+            f"It takes the first matching issuer among the sent certificates and never "
+            f"reconsiders it: it builds {built} and stops at the self-signed {_cn(top)}, which "
+            f"it does not trust; {backtracking}. Fix: stop sending the self-signed {_cn(top)} "
+            "(or at least send the cross-sign before it)"
+        )
+    stale = [c for c in got.chain if c in chain[1:] and not _valid_at(c, at)]
+    if got.error in (9, 10) and stale:
+        return (
+            f"It builds {built} through {_cn(stale[0])}, which is out of its validity; "
+            f"{backtracking}. Fix: stop sending {_cn(stale[0])}"
+        )
+    return f"It builds {built}; {backtracking}. Fix: serve the path in issuer order only"
 
 
 def validate_many(

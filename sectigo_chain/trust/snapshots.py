@@ -36,6 +36,7 @@ from cryptography.x509.verification import Store
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from sectigo_chain.errors import CatalogError, CertificateLoadError, InputError
+from sectigo_chain.x509.builders import BUILDERS, BuilderName, builder_for_name, strip_builder
 from sectigo_chain.x509.catalog import Catalog, RootKey, default_catalog
 from sectigo_chain.x509.certs import sha256_hex
 from sectigo_chain.x509.load import load_file
@@ -63,6 +64,9 @@ BUILTIN_PROFILES: dict[str, str] = {
     "legacy+aaa": "legacy plus AAA Certificate Services (Comodo's 2004 root)",
     "modern": "clients that trust only Sectigo R46/E46 (no USERTrust)",
     "both": "clients that trust USERTrust RSA/ECC and Sectigo R46/E46",
+    "openssl-legacy": "legacy with OpenSSL 1.1.1/3.x's path builder (old Linux clients, curl, "
+    "Python: a bundle without R46/E46)",
+    "openssl-1.0-legacy": "legacy with OpenSSL 1.0.2's path builder (untrusted first)",
 }
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,63}")
 
@@ -209,7 +213,9 @@ class Profile:
     and must match the anchors exactly (else :class:`CatalogError`). ``intermediates`` are
     certificates the client already holds (e.g. a cached cross-sign), used as if served.
     ``catalog`` is the CA catalog used to explain failures (default: the real Sectigo one).
-    The :class:`Store` is built once per profile and cached.
+    ``builder`` is how the client builds paths (:data:`~sectigo_chain.x509.builders.BUILDERS`);
+    empty means "from the name": ``openssl-*`` uses OpenSSL's, ``openssl-1.0-*`` OpenSSL
+    1.0.2's, anything else backtracks. The :class:`Store` is built once per profile and cached.
     """
 
     name: str
@@ -221,8 +227,13 @@ class Profile:
     source: str = ""
     skipped_certificates: int = 0
     catalog: Catalog | None = field(default=None, repr=False, compare=False)
+    builder: BuilderName | Literal[""] = ""
 
     def __post_init__(self) -> None:
+        if not self.builder:
+            object.__setattr__(self, "builder", builder_for_name(self.name))
+        elif self.builder not in BUILDERS:
+            raise InputError(f"profile {self.name!r}: unknown builder {self.builder!r}")
         object.__setattr__(self, "anchors", tuple(self.anchors))
         object.__setattr__(self, "intermediates", tuple(self.intermediates))
         if not self.anchors:
@@ -269,6 +280,16 @@ class Profile:
             return self
         return dataclasses.replace(self, catalog=catalog, anchor_sha256s=self.anchor_sha256s)
 
+    def with_builder(self, name: str, description: str | None = None) -> Profile:
+        """The same anchors under another name; the builder follows the name (``openssl-*``)."""
+        label = BUILDERS[builder_for_name(name)].label
+        return dataclasses.replace(
+            self,
+            name=name,
+            builder="",
+            description=description or f"{self.description}; path builder: {label}",
+        )
+
 
 # --- built-in profiles -------------------------------------------------------------------------
 
@@ -284,6 +305,9 @@ def builtin_profile(
 ) -> Profile:
     """``legacy``, ``legacy+aaa``, ``modern`` or ``both`` with the self-signed roots of
     ``catalog`` (default: the real packaged ones; pass ``lab.catalog`` for lab chains)."""
+    if (base := strip_builder(name)) != name:
+        base_profile = builtin_profile(base, catalog, include_aaa=include_aaa)
+        return base_profile.with_builder(name, BUILTIN_PROFILES.get(name))
     if name == "legacy+aaa":
         name, include_aaa = "legacy", True
     if name not in _ROOT_SETS:
@@ -375,7 +399,12 @@ def user_profile(
 
 
 def _known_names() -> str:
-    return ", ".join([*BUILTIN_PROFILES, *snapshot_index()]) + ", or NAME=PEMFILE"
+    plain = [n for n in BUILTIN_PROFILES if strip_builder(n) == n]
+    builders = [n for n in BUILTIN_PROFILES if strip_builder(n) != n]
+    return (
+        ", ".join([*plain, *snapshot_index(), *builders])
+        + ", any of them prefixed with openssl- or openssl-1.0-, or NAME=PEMFILE"
+    )
 
 
 def list_profiles() -> list[tuple[str, str]]:
@@ -413,6 +442,8 @@ def load_profiles(specs: Sequence[str], *, catalog: Catalog | None = None) -> li
             profile = builtin_profile(spec, catalog)
         elif spec in snapshot_index():
             profile = snapshot_profile(spec, catalog=catalog)
+        elif (base := strip_builder(spec)) in BUILTIN_PROFILES or base in snapshot_index():
+            profile = load_profiles([base], catalog=catalog)[0].with_builder(spec)
         else:
             raise InputError(f"unknown profile {raw!r}; known: {_known_names()}")
         if profile.name in seen:

@@ -22,6 +22,7 @@ from typing import Literal
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
+from sectigo_chain.x509.builders import first_match_path
 from sectigo_chain.x509.catalog import Catalog, RootKey, default_catalog
 from sectigo_chain.x509.certs import aki_hex, common_name, dns_names
 from sectigo_chain.x509.findings import (
@@ -278,7 +279,10 @@ def _cross_name(cat: Catalog, family: RootKey) -> str:
 
 
 def _extra_findings(
-    path: list[x509.Certificate], extras: list[x509.Certificate], cat: Catalog
+    path: list[x509.Certificate],
+    extras: list[x509.Certificate],
+    cat: Catalog,
+    openssl_path: list[x509.Certificate],
 ) -> list[Finding]:
     out: list[Finding] = []
     unrelated: list[x509.Certificate] = []
@@ -286,11 +290,23 @@ def _extra_findings(
         beside_cross = _is_self_signed_r46(cert, cat) and any(
             issued_by(p, cert) for p in path if p is not cert
         )
-        if beside_cross:
+        if beside_cross and any(c is cert for c in openssl_path):
             out.append(_finding(
                 "SELF_SIGNED_R46_SENT",
-                f"the self-signed {_name(cert)} is sent next to the cross-sign; old clients "
-                "that take the first matching issuer may pick it and fail",
+                f"the self-signed {_name(cert)} is sent before the cross-sign: OpenSSL-based "
+                f"clients (curl, wget, Python, PHP, most Linux and embedded clients; OpenSSL "
+                f"1.0.x to 3.x) that do not trust {_name(cert)} take the first matching issuer, "
+                "pick it and fail (error 19, self-signed certificate in certificate chain); "
+                "backtracking clients (Android, Java, NSS, Windows, Apple) recover. Fix: stop "
+                f"sending the self-signed {_name(cert)} (or send the cross-sign before it)",
+                [cert],
+            ))  # fmt: skip
+        elif beside_cross:
+            out.append(_finding(
+                "SELF_SIGNED_R46_SENT",
+                f"the self-signed {_name(cert)} is sent after the cross-sign: OpenSSL-based "
+                "clients take the cross-sign first and backtracking clients recover, so it only "
+                "adds bytes; stop sending it",
                 [cert],
                 severity="warning",
             ))  # fmt: skip
@@ -300,6 +316,30 @@ def _extra_findings(
         names = ", ".join(_name(c) for c in unrelated)
         out.append(_finding("EXTRA_CERTS", f"not on the path from the leaf: {names}", unrelated))
     return out
+
+
+def _order_tolerance(
+    leaf_at: int, path: list[x509.Certificate], openssl_path: list[x509.Certificate]
+) -> str:
+    """Which path builders tolerate a served order that is not leaf, issuer, its issuer ..."""
+    if leaf_at != 0:
+        return (
+            "no client tolerates this: every TLS client takes the first certificate sent as "
+            "the server's own (RFC 5246, RFC 8446)"
+        )
+    if len(openssl_path) >= len(path) and all(
+        a is b for a, b in zip(path, openssl_path, strict=False)
+    ):
+        return (
+            "backtracking clients (Android, Java, NSS, Windows, Apple) and OpenSSL 1.0.x-3.x "
+            "search every sent certificate and tolerate this order; clients that read the "
+            "chain strictly in order (RFC 5246 requires it for TLS 1.2) may not"
+        )
+    took = " -> ".join(_name(c) for c in openssl_path)
+    return (
+        f"backtracking clients tolerate this order, but OpenSSL-based clients take the first "
+        f"matching issuer and follow {took} instead"
+    )
 
 
 def _validity_findings(
@@ -364,16 +404,21 @@ def analyze(
     path = _best_path(unique[leaf_at], unique, when, cat)
     on_path = {fingerprint(c) for c in path}
     positions = [unique.index(c) for c in path]
-    if leaf_at != 0 or positions != sorted(positions):
+    extras = [c for c in unique if fingerprint(c) not in on_path]
+    misordered = leaf_at != 0 or positions != sorted(positions)
+    # what OpenSSL follows through the sent certificates: only needed when something is off
+    openssl_path = first_match_path(unique, at=when) if misordered or extras else path
+    if misordered:
         served_names = ", ".join(_name(c) for c in unique)
         findings.append(_finding(
             "INCORRECT_ORDER",
-            f"sent as {served_names}; issuer order is " + ", ".join(_name(c) for c in path),
+            f"sent as {served_names}; issuer order is " + ", ".join(_name(c) for c in path)
+            + "; " + _order_tolerance(leaf_at, path, openssl_path),
             path,
         ))  # fmt: skip
     top, family = _top_findings(path, cat)
     findings += top
-    findings += _extra_findings(path, [c for c in unique if fingerprint(c) not in on_path], cat)
+    findings += _extra_findings(path, extras, cat, openssl_path)
     findings += _validity_findings(unique, on_path, when)
     leaf = path[0]
     if hostname is not None and not hostname_matches(leaf, hostname):

@@ -59,8 +59,9 @@ FINDING_CODES: dict[str, tuple[Severity, str]] = {
     ),
     "SELF_SIGNED_R46_SENT": (
         "error",
-        "the self-signed R46/E46 is sent instead of the USERTrust cross-sign: legacy clients "
-        "fail (warning when the cross-sign is sent as well)",
+        "the self-signed R46/E46 is sent instead of, or before, the USERTrust cross-sign: legacy "
+        "clients fail, OpenSSL-based ones also when it comes first (warning when the cross-sign "
+        "is sent before it)",
     ),
     "CROSS_SIGN_MISSING": (
         "error",
@@ -78,7 +79,11 @@ FINDING_CODES: dict[str, tuple[Severity, str]] = {
     ),
     "HOSTNAME_MISMATCH": ("error", "the server certificate does not cover the host name"),
     "DUPLICATE": ("warning", "the same certificate is sent more than once"),
-    "INCORRECT_ORDER": ("error", "the certificates are not sent leaf first, each then its issuer"),
+    "INCORRECT_ORDER": (
+        "error",
+        "the certificates are not sent leaf first, each then its issuer (the detail says which "
+        "path builders tolerate the order)",
+    ),
     "EXTRA_CERTS": ("warning", "certificates unrelated to the path are sent"),
     "WEAK_SIGNATURE": (
         "warning",
