@@ -205,6 +205,14 @@ class Inventory(_Strict):
         scheme, _ = parse_target(host.target)
         return ResolvedHost(name=host.name, target=host.target, scheme=scheme, **values)
 
+    def __str__(self) -> str:
+        """The hosts, one line each: name, target, site."""
+        lines = [f"Inventory: {len(self.hosts)} host(s)"]
+        for host in self.hosts:
+            site = host.site or self.defaults.site or ""
+            lines.append(f"  {host.name:<20} {host.target}" + (f"  site {site!r}" if site else ""))
+        return "\n".join(lines)
+
 
 def inventory_schema() -> dict[str, Any]:
     """The JSON schema of an inventory (published as docs/inventory.schema.json)."""

@@ -222,6 +222,8 @@ class HostRow(_Model):
         ]
         if self.detail:
             parts.append(self.detail)
+        if self.remedy:
+            parts.append(f"-> {self.remedy}")
         return "  ".join(parts)
 
 

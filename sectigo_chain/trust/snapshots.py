@@ -222,6 +222,15 @@ class Profile:
     skipped_certificates: int = 0
     catalog: Catalog | None = field(default=None, repr=False, compare=False)
 
+    def __str__(self) -> str:
+        """The name, what it stands for and its anchors' names (not their DER)."""
+        names = ", ".join(a.subject.rfc4514_string() for a in self.anchors[:3])
+        more = f" and {len(self.anchors) - 3} more" if len(self.anchors) > 3 else ""
+        return (
+            f"profile {self.name}: {self.description} ({len(self.anchors)} anchor(s): "
+            f"{names}{more})"
+        )
+
     def __post_init__(self) -> None:
         object.__setattr__(self, "anchors", tuple(self.anchors))
         object.__setattr__(self, "intermediates", tuple(self.intermediates))

@@ -135,6 +135,9 @@ def test_outcomes_tell_failure_kinds_apart_and_say_what_to_do() -> None:
     assert report.host("half").remedy == "restore by hand: sectigo-chain rollback h.json"
     assert "WinRM" in report.host("down").remedy
     assert report.host("ok1").remedy == ""
+    lines = str(report).splitlines()
+    assert lines[6].endswith("-> restore by hand: sectigo-chain rollback h.json")  # "half"
+    assert "-> " not in lines[1].split("action(s)")[1]  # "ok1": nothing to do
 
 
 class _Sections(HTMLParser):
