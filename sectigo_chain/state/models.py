@@ -29,6 +29,7 @@ __all__ = [
     "ObservedBinding",
     "ObservedCertificate",
     "ObservedOS",
+    "ObservedServed",
     "ObservedSite",
     "ObservedSslCert",
     "ObservedState",
@@ -248,8 +249,25 @@ class ObservedSslCert(_Frozen):
     app_id: str | None = None
 
 
+class ObservedServed(_Frozen):
+    """What a site's https endpoint serves, observed by the *caller* over TLS (the ``observe``
+    template does not see it): the certificates' thumbprints in wire order, or why it could
+    not be observed. Passed to the planner as data, so the planner stays pure."""
+
+    site: str
+    endpoint: str = ""  # where it was fetched (for messages)
+    thumbprints: tuple[str, ...] = ()
+    error: str | None = None
+
+    @field_validator("thumbprints")
+    @classmethod
+    def _norm(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(normalize_thumbprint(t) for t in value)
+
+
 class ObservedState(_Frozen):
-    """What the ``observe`` template reports about a host."""
+    """What the ``observe`` template reports about a host (and, in ``served``, what its sites
+    serve, when the caller observed that over TLS)."""
 
     computer_name: str = ""
     os: ObservedOS = ObservedOS()
@@ -260,6 +278,7 @@ class ObservedState(_Frozen):
     sites: tuple[ObservedSite, ...] = ()
     app_pools: tuple[ObservedAppPool, ...] = ()
     sslcert: tuple[ObservedSslCert, ...] = ()
+    served: tuple[ObservedServed, ...] = ()
 
     def find(
         self,
