@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import pty
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -134,3 +135,20 @@ def test_colour_on_a_terminal_only() -> None:
     code, as_json = _tty("check", "sim://fixed", "--json")
     assert ESC not in as_json
     assert json.loads(as_json)["verdict"] == "pass"
+
+
+def test_fleet_progress_bar_with_rate_and_time_left_on_a_terminal_only(tmp_path: Path) -> None:
+    inventory = tmp_path / "fleet.toml"
+    inventory.write_text(
+        "version = 1\n"
+        + "".join(f'[[hosts]]\nname = "web{i}"\ntarget = "sim://fixed"\n' for i in range(4))
+    )
+    code, shown = _tty("fleet", "plan", str(inventory), "--concurrency", "1")
+    assert code == 0
+    assert re.search(r"\] 1/4 [0-9.]+/s ETA \d+:\d\d web", shown)
+    assert re.search(r"\] 4/4 [0-9.]+/s in \d+:\d\d", shown)
+    assert f"{ESC}1m{ESC}32mOK{ESC}0m" in shown
+    piped = _cli("fleet", "plan", str(inventory), "--concurrency", "1")
+    assert piped.returncode == 0
+    assert "ETA" not in piped.stderr + piped.stdout
+    assert ESC not in piped.stderr + piped.stdout
