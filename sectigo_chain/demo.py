@@ -80,6 +80,18 @@ class DemoRecord(BaseModel):
             "timings": {k: round(v, 4) for k, v in self.timings.items()},
         }
 
+    def remedies(self) -> list[str]:
+        """What the plan and verification advise when the story ends badly (the plan's own
+        advice, e.g. ``--strategy disable_auto_update`` when Automatic Root Update re-adds the
+        root; a restart or a reboot for a stale served chain)."""
+        out = [w.split("consider ", 1)[1] for w in self.plan.warnings if "consider " in w]
+        out = [f"run again with {advice}" for advice in out]
+        v = self.verify
+        if v.reboot_required:
+            out.append("no restart refreshed the served chain: reboot the host")
+        out += [n for n in v.notes if "restart should help" in n]
+        return out
+
     def story(self) -> str:
         """The before/after story, for a terminal."""
         v = self.verify
@@ -123,6 +135,7 @@ class DemoRecord(BaseModel):
             )
         else:
             lines.append("The story did not end well: see the steps above (and --json).")
+            lines += [f"  What to do: {advice}" for advice in self.remedies()]
         lines.append(
             "The host was SIMULATED (a model from public documentation, not Windows); run "
             "plan/apply/verify with --target winrm://HOST for a real one."

@@ -93,8 +93,9 @@ class _Parser(argparse.ArgumentParser):
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        self.print_usage(sys.stderr)
-        sys.stderr.write(f"{self.prog}: error: {message}\n")
+        # One line (docs/cli.md), with where to look; the usage block is what --help shows.
+        text = " ".join(message.split())
+        sys.stderr.write(f"{self.prog}: error: {text}; see '{self.prog} --help'\n")
         raise SystemExit(USAGE)
 
 
@@ -105,6 +106,11 @@ def _common() -> argparse.ArgumentParser:
         "-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)"
     )
     common.add_argument("-q", "--quiet", action="store_true", help="only errors on stderr")
+    common.add_argument(
+        "--no-color",
+        action="store_true",
+        help="no colour even on a terminal (also: the NO_COLOR environment variable)",
+    )
     return common
 
 
@@ -118,6 +124,11 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     parser = _Parser(
         prog="sectigo-chain",
         description="Inspect, fix and verify Sectigo R46/E46 certificate chains on Windows/IIS.",
+    )
+    from sectigo_chain import __version__
+
+    parser.add_argument(
+        "--version", action="version", version=f"%(prog)s {__version__}", help="print the version"
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
@@ -177,6 +188,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(getattr(args, "verbose", 0), getattr(args, "quiet", False))
     from sectigo_chain.errors import SectigoChainError
 
+    saved = sys.stdout, sys.stderr
+    _colorize(args)
     try:
         code: int = args.func(args)
     except KeyboardInterrupt:
@@ -193,7 +206,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         # A typed error that escaped a handler: one line, no traceback.
         sys.stderr.write(f"sectigo-chain {args.command}: error: {exc}\n")
         return USAGE
+    finally:
+        sys.stdout, sys.stderr = saved
     return code
+
+
+def _colorize(args: argparse.Namespace) -> None:
+    """Paint verdict words on the streams that are terminals (see :mod:`.style`)."""
+    from sectigo_chain.cli.style import ColorWriter, color_wanted
+
+    no_color = getattr(args, "no_color", False)
+    as_json = getattr(args, "json", False)
+    if color_wanted(sys.stdout, no_color=no_color, json=as_json):
+        sys.stdout = ColorWriter(sys.stdout)
+    if color_wanted(sys.stderr, no_color=no_color):
+        sys.stderr = ColorWriter(sys.stderr)
 
 
 if __name__ == "__main__":  # pragma: no cover

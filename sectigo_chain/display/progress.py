@@ -2,8 +2,9 @@
 
 :func:`progress_bar` returns ``callback(done, total, host, status)``. In a Jupyter kernel it
 shows an HTML bar updated in place (``display(..., display_id=True).update(...)``); when the
-stream (default ``sys.stderr``) is a terminal it redraws one line with ``\\r`` and ends it
-with a newline when ``done == total``; otherwise it stays silent (logs and CI output stay
+stream (default ``sys.stderr``) is a terminal it redraws one line with ``\\r`` (the bar,
+``done/total``, the rate per second and the time left once an item is done) and ends it with a
+newline when ``done == total``; otherwise it stays silent (logs and CI output stay
 clean). IPython is only looked at when it is already imported: the library never imports it.
 The callback is thread-safe (fleet workers may call it concurrently).
 """
@@ -14,6 +15,7 @@ import html
 import importlib
 import sys
 import threading
+import time
 from collections.abc import Callable
 from typing import IO, Any
 
@@ -37,11 +39,30 @@ def _clean(text: str) -> str:
     return "".join(ch if ch.isprintable() else " " for ch in text)
 
 
-def _line(done: int, total: int, host: str, status: str) -> str:
+def _clock_text(seconds: float) -> str:
+    whole = int(seconds + 0.5)
+    hours, rest = divmod(whole, 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
+
+
+def _pace(done: int, total: int, elapsed: float | None) -> str:
+    """``2.5/s ETA 0:40`` once something is done and time has passed, else ``""``."""
+    if elapsed is None or done <= 0 or elapsed <= 0:
+        return ""
+    rate = done / elapsed
+    shown = f"{rate:.1f}/s" if rate < 100 else f"{rate:.0f}/s"
+    if done >= total:
+        return f"{shown} in {_clock_text(elapsed)}"
+    return f"{shown} ETA {_clock_text((total - done) / rate)}"
+
+
+def _line(done: int, total: int, host: str, status: str, elapsed: float | None = None) -> str:
     total = max(total, 1)
     filled = min(_WIDTH, _WIDTH * done // total)
     bar = "#" * filled + "-" * (_WIDTH - filled)
-    return f"[{bar}] {done}/{total} {_clean(host)[:40]} {_clean(status)[:20]}".rstrip()
+    pace = _pace(done, total, elapsed)
+    pace = f" {pace}" if pace else ""
+    return f"[{bar}] {done}/{total}{pace} {_clean(host)[:40]} {_clean(status)[:20]}".rstrip()
 
 
 def _html(done: int, total: int, host: str, status: str) -> str:
@@ -56,13 +77,15 @@ def _html(done: int, total: int, host: str, status: str) -> str:
 
 
 class _Terminal:
-    def __init__(self, stream: IO[str]) -> None:
+    def __init__(self, stream: IO[str], clock: Callable[[], float]) -> None:
         self.stream = stream
         self.width = 0
         self.lock = threading.Lock()
+        self.clock = clock
+        self.started = clock()
 
     def __call__(self, done: int, total: int, host: str, status: str) -> None:
-        line = _line(done, total, host, status)
+        line = _line(done, total, host, status, self.clock() - self.started)
         with self.lock:
             pad = " " * max(0, self.width - len(line))
             self.width = len(line)
@@ -90,16 +113,19 @@ def _silent(done: int, total: int, host: str, status: str) -> None:
     return None
 
 
-def progress_bar(total: int, *, file: IO[str] | None = None) -> ProgressCallback:
+def progress_bar(
+    total: int, *, file: IO[str] | None = None, clock: Callable[[], float] = time.monotonic
+) -> ProgressCallback:
     """A progress callback for ``total`` items (see the module docstring).
 
     ``file`` forces terminal mode on that stream when it is a TTY (silent when it is not);
-    without it, Jupyter is preferred, then ``sys.stderr`` when it is a TTY.
+    without it, Jupyter is preferred, then ``sys.stderr`` when it is a TTY. ``clock`` (seconds)
+    times the rate and the time left.
     """
     if file is None and in_jupyter():
         return _Notebook(total)
     stream = file if file is not None else sys.stderr
     isatty = getattr(stream, "isatty", None)
     if stream is not None and callable(isatty) and isatty():
-        return _Terminal(stream)
+        return _Terminal(stream, clock)
     return _silent

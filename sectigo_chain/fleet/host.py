@@ -158,6 +158,7 @@ class _Host:
         desired = self.ctx.desired(self.host, self.secrets, self.catalog)
         started = time.perf_counter()
         observed = observe(self.executor, timeout=self.host.timeout, retry=self.ctx.retry)
+        observed = observed.model_copy(update={"served": (self._served(before),)})
         self.timed("observe", started)
         started = time.perf_counter()
         the_plan = plan(
@@ -176,6 +177,18 @@ class _Host:
         if the_plan.actions:
             self._apply(the_plan)
         return self._verify(desired, changed=bool(the_plan.actions))
+
+    def _served(self, before: ChainCheck) -> Any:
+        """The served chain the "before" check saw, as planner input (see ObservedServed)."""
+        from sectigo_chain.state.models import ObservedServed
+
+        if before.verdict == "error":
+            return ObservedServed(site=self.host.site, endpoint=before.endpoint,
+                                  error=before.error or "not reachable")  # fmt: skip
+        thumbprints = tuple(c.thumbprint for c in before.chain)
+        return ObservedServed(
+            site=self.host.site, endpoint=before.endpoint, thumbprints=thumbprints
+        )
 
     def _checked(self, before: ChainCheck) -> HostStatus:
         if before.verdict == "error":

@@ -212,6 +212,14 @@ class Inventory(_Strict):
         scheme, _ = parse_target(host.target)
         return ResolvedHost(name=host.name, target=host.target, scheme=scheme, **values)
 
+    def __str__(self) -> str:
+        """The hosts, one line each: name, target, site."""
+        lines = [f"Inventory: {len(self.hosts)} host(s)"]
+        for host in self.hosts:
+            site = host.site or self.defaults.site or ""
+            lines.append(f"  {host.name:<20} {host.target}" + (f"  site {site!r}" if site else ""))
+        return "\n".join(lines)
+
 
 def inventory_schema() -> dict[str, Any]:
     """The JSON schema of an inventory (published as docs/inventory.schema.json)."""
@@ -248,18 +256,56 @@ def _load_yaml(text: str, name: str) -> Any:
         raise InputError(f"{name} is not valid YAML: {exc}") from None
 
 
+_MODELS: tuple[type[BaseModel], ...] = (Inventory, InventoryHost, CheckEndpoint, SimFaults)
+
+
 def parse_inventory(data: Mapping[str, Any], *, name: str = "inventory") -> Inventory:
     """Validate an already parsed document; :class:`InputError` lists every problem."""
     try:
         return Inventory.model_validate(data)
     except ValidationError as exc:
         problems = []
-        for err in exc.errors(include_url=False, include_input=False):
-            where = ".".join(str(p) for p in err["loc"]) or "(top level)"
-            problems.append(f"{where}: {err['msg']}")
+        for loc, msg in _one_error_per_mistake(exc.errors(include_url=False, include_input=False)):
+            where = ".".join(str(p) for p in loc) or "(top level)"
+            problems.append(f"{where}: {msg}")
         hosts = data.get("hosts") if isinstance(data, Mapping) else None
         problems = [_name_hosts(p, hosts) for p in problems]
         raise InputError(f"{name} is not a valid inventory:\n  " + "\n  ".join(problems)) from None
+
+
+def _one_error_per_mistake(errors: Any) -> list[tuple[tuple[Any, ...], str]]:
+    """pydantic's errors, one per mistake: a misspelt key is reported once, as an unknown key
+    with the likely intended one (not also as a missing field), and a list that is too short
+    only because an item in it failed is not reported again."""
+    import difflib
+
+    keys = sorted(
+        {name for model in _MODELS for name in model.model_fields}
+        | {alias for model in _MODELS for f in model.model_fields.values() if (alias := f.alias)}
+    )
+    extra = {tuple(e["loc"]) for e in errors if e["type"] == "extra_forbidden"}
+    out: list[tuple[tuple[Any, ...], str]] = []
+    for err in errors:
+        loc = tuple(err["loc"])
+        if err["type"] == "too_short" and any(
+            tuple(o["loc"])[: len(loc)] == loc and tuple(o["loc"]) != loc for o in errors
+        ):
+            continue
+        if err["type"] == "missing" and any(
+            e[:-1] == loc[:-1] and difflib.get_close_matches(str(loc[-1]), [str(e[-1])], cutoff=0.6)
+            for e in extra
+        ):
+            continue  # said once, by the misspelt key
+        if err["type"] == "extra_forbidden":
+            missing = [str(o["loc"][-1]) for o in errors
+                       if o["type"] == "missing" and tuple(o["loc"])[:-1] == loc[:-1]]  # fmt: skip
+            close = difflib.get_close_matches(str(loc[-1]), missing, n=1, cutoff=0.6)
+            close = close or difflib.get_close_matches(str(loc[-1]), keys, n=1, cutoff=0.6)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            out.append((loc, f"unknown key{hint}"))
+            continue
+        out.append((loc, err["msg"]))
+    return out
 
 
 def _name_hosts(problem: str, hosts: Any) -> str:

@@ -39,6 +39,7 @@ __all__ = [
     "HostRow",
     "HostStatus",
     "Mode",
+    "Outcome",
     "ProgressLog",
     "progress_log_path",
 ]
@@ -52,6 +53,12 @@ HostStatus = Literal[
 CheckVerdict = Literal["pass", "warn", "fail", "error"]
 ChainSource = Literal["tls", "sim-tls", "sim-model"]
 DONE_STATUSES: frozenset[str] = frozenset({"applied", "unchanged"})
+Outcome = Literal[
+    "applied", "unchanged", "planned", "checked", "chain fails", "unreachable", "refused",
+    "rolled back", "rollback incomplete", "error", "skipped",
+]  # fmt: skip
+OUTCOMES: tuple[str, ...] = Outcome.__args__  # type: ignore[attr-defined]
+"""Every outcome, in the order reports count them (good ones first)."""
 
 
 class _Model(BaseModel):
@@ -156,6 +163,52 @@ class HostRow(_Model):
         return self.status == "failed" and self.verify is not None and self.verify != "pass"
 
     @property
+    def outcome(self) -> Outcome:
+        """What happened, with the kinds of failure told apart: ``chain fails`` (the served
+        chain fails, or the host does not verify), ``unreachable``, ``refused`` (the plan would
+        do harm without an override), ``rolled back``, ``rollback incomplete``, ``error``."""
+        if self.status == "skipped":
+            return "skipped"
+        if self.rollback_complete is False:
+            return "rollback incomplete"
+        if self.status == "rolled_back":
+            return "rolled back"
+        if self.status != "failed":
+            return self.status
+        if self.error is not None:
+            if self.error.unreachable:
+                return "unreachable"
+            return "refused" if self.error.type == "PlanRefused" else "error"
+        return "chain fails"
+
+    @property
+    def remedy(self) -> str:
+        """What to do about a failed host ("" when nothing is to be done or known)."""
+        outcome = self.outcome
+        if outcome == "unreachable":
+            return "check the address, the WinRM listener or TLS port, and the credentials"
+        if outcome == "refused":
+            return "see the reason; the override is per host (allow_group_policy)"
+        if outcome == "rolled back":
+            return "nothing changed; fix the cause named above, then run apply again (--resume)"
+        if outcome == "rollback incomplete":
+            where = self.journal or "the journal"
+            return f"restore by hand: sectigo-chain rollback {where}"
+        if outcome == "chain fails":
+            drift = next((w for w in self.warnings if "consider --strategy" in w), None)
+            if drift is not None:
+                advice = drift.split("consider ", 1)[1]
+                return f"Automatic Root Update re-adds the root: apply again with {advice}"
+            if self.after is not None and any("served" in n for n in self.verify_notes):
+                return "rerun with --climb-ladder (re-bind/restart until the chain refreshes)"
+            if self.status == "failed" and self.verify is None:
+                return "plan and apply the fix on this host (sectigo-chain fleet apply)"
+            return "see the verify notes; run sectigo-chain verify on this host"
+        if outcome == "error":
+            return "see the error; run the single-host command with -v for details"
+        return ""
+
+    @property
     def detail(self) -> str:
         """The error (``Type: message``) or the note, for one-line displays."""
         if self.error is not None:
@@ -175,6 +228,8 @@ class HostRow(_Model):
         ]
         if self.detail:
             parts.append(self.detail)
+        if self.remedy:
+            parts.append(f"-> {self.remedy}")
         return "  ".join(parts)
 
 
@@ -281,6 +336,12 @@ class FleetReport(RichRepr, _Model):
             ) from None
 
     # ------------------------------------------------------------------ rendering
+
+    def outcome_counts(self) -> dict[str, int]:
+        """Hosts per :attr:`HostRow.outcome` (failure kinds apart), in :data:`OUTCOMES` order,
+        only outcomes that occur."""
+        counted = Counter(h.outcome for h in self.hosts)
+        return {o: counted[o] for o in OUTCOMES if counted[o]}  # type: ignore[index]
 
     def summary_line(self) -> str:
         counts = ", ".join(f"{n} {s}" for s, n in sorted(self.counts.items()))

@@ -295,6 +295,15 @@ class RollbackResult(BaseModel):
     def complete(self) -> bool:
         return not self.errors
 
+    def __str__(self) -> str:
+        state = "complete" if self.complete else "INCOMPLETE"
+        lines = [f"Rollback of {self.journal}: {state}"]
+        lines += [f"  undone: {step}" for step in self.undone]
+        lines += [f"  could not undo: {error}" for error in self.errors]
+        if self.restarted:
+            lines.append("  IIS restarted")
+        return "\n".join(lines)
+
 
 def _lm_stores_holding(
     executor: Executor, thumb: str, timeout: float, pol: RetryPolicy

@@ -29,6 +29,7 @@ __all__ = [
     "ObservedBinding",
     "ObservedCertificate",
     "ObservedOS",
+    "ObservedServed",
     "ObservedSite",
     "ObservedSslCert",
     "ObservedState",
@@ -139,6 +140,23 @@ class DesiredState(_Frozen):
     root_strategy: RootStrategy = "remove"
     description: str = ""
 
+    def __str__(self) -> str:
+        """Readable text: each certificate and binding wanted (no DER, no secret)."""
+        lines = [f"Desired state{': ' + self.description if self.description else ''}"]
+        for spec in self.certificates:
+            name = spec.friendly_name or spec.role
+            only = ", only there" if spec.exclusive else ""
+            lines.append(
+                f"  {spec.ensure:<7} {name} ({spec.thumbprint}) in "
+                f"{spec.store_location}\\{spec.store_name}{only}"
+            )
+        for binding in self.bindings:
+            cert = binding.thumbprint or ("the PFX given" if binding.pfx else "the bound one")
+            sni = ", SNI" if binding.sni else ""
+            lines.append(f"  binding {binding.site!r} https {binding.endpoint}{sni}: {cert}")
+        lines.append(f"  restart: {self.restart}; self-signed root: {self.root_strategy}")
+        return "\n".join(lines)
+
 
 # --------------------------------------------------------------------------- observed state
 
@@ -231,8 +249,25 @@ class ObservedSslCert(_Frozen):
     app_id: str | None = None
 
 
+class ObservedServed(_Frozen):
+    """What a site's https endpoint serves, observed by the *caller* over TLS (the ``observe``
+    template does not see it): the certificates' thumbprints in wire order, or why it could
+    not be observed. Passed to the planner as data, so the planner stays pure."""
+
+    site: str
+    endpoint: str = ""  # where it was fetched (for messages)
+    thumbprints: tuple[str, ...] = ()
+    error: str | None = None
+
+    @field_validator("thumbprints")
+    @classmethod
+    def _norm(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(normalize_thumbprint(t) for t in value)
+
+
 class ObservedState(_Frozen):
-    """What the ``observe`` template reports about a host."""
+    """What the ``observe`` template reports about a host (and, in ``served``, what its sites
+    serve, when the caller observed that over TLS)."""
 
     computer_name: str = ""
     os: ObservedOS = ObservedOS()
@@ -243,6 +278,7 @@ class ObservedState(_Frozen):
     sites: tuple[ObservedSite, ...] = ()
     app_pools: tuple[ObservedAppPool, ...] = ()
     sslcert: tuple[ObservedSslCert, ...] = ()
+    served: tuple[ObservedServed, ...] = ()
 
     def find(
         self,
@@ -281,3 +317,24 @@ class ObservedState(_Frozen):
     def auto_root_update_on(self) -> bool:
         """Automatic Root Update is on unless the policy value disables it."""
         return self.disable_root_auto_update is not True
+
+    def __str__(self) -> str:
+        """Readable text: the host, its certificates per store, sites and HTTP.sys entries."""
+        name = self.computer_name or "host"
+        build = f"build {self.os.build}" if self.os.build else "unknown build"
+        lines = [f"Observed {name}: {self.os.caption or 'Windows'} ({build}); Automatic Root "
+                 f"Update {'on' if self.auto_root_update_on else 'off'}"]  # fmt: skip
+        for cert in self.certificates:
+            label = cert.friendly_name or cert.thumbprint
+            key = " (private key)" if cert.has_private_key else ""
+            lines.append(f"  {cert.where:<28} {label} ({cert.thumbprint}){key}")
+        for site in self.sites:
+            bindings = ", ".join(
+                f"{b.protocol} {b.ip}:{b.port}:{b.host}"
+                + (f" -> {b.certificate_hash}" if b.certificate_hash else "")
+                for b in site.bindings
+            )
+            lines.append(f"  site {site.name!r} ({site.state}): {bindings or 'no binding'}")
+        for entry in self.sslcert:
+            lines.append(f"  http.sys {entry.endpoint}: {entry.certificate_hash or '-'}")
+        return "\n".join(lines)

@@ -417,7 +417,17 @@ def plan(
             "restart 'none': IIS may keep serving the cached chain until it restarts"
         )
     else:
-        ctx.noops.append("nothing changed: no restart needed")
+        refresh = _refresh_stale_served(ctx)
+        if refresh is not None:
+            actions.append(refresh)
+        else:
+            ctx.noops.append("nothing changed: no restart needed")
+    ctx.warnings += [
+        f"the chain site {s.site!r} serves could not be observed ({s.endpoint or 'no endpoint'}: "
+        f"{s.error}); the plan compares the stores only"
+        for s in observed.served
+        if s.error is not None
+    ]
     affected = _site_warnings(ctx, actions)
     root: Literal["R46", "E46"] | None = None
     if ctx.roots == {"R46"} or ctx.roots == {"E46"}:
@@ -430,6 +440,38 @@ def plan(
         root=root,
         affected_sites=affected,
     )
+
+
+def _refresh_stale_served(ctx: Ctx) -> Action | None:
+    """The stores need nothing, but a site serves a chain without any cross-sign they hold
+    (or with a self-signed root they no longer hold): HTTP.sys serves the chain it cached
+    before the stores were fixed. The refresh is the configured restart, the lowest rung of
+    verify's ladder expected to work (verify climbs further if it does not). Uses only what
+    the caller observed and passed in ``observed.served``."""
+    specs = [s for s in ctx.desired.certificates if s.when_root is None or s.when_root in ctx.roots]
+    wanted = {s.thumbprint for s in specs if s.ensure == "present" and s.role == "cross_sign"}
+    unwanted = {s.thumbprint for s in specs if s.ensure == "absent"}
+    sites = {b.site.lower() for b in ctx.desired.bindings}
+    for served in ctx.observed.served:
+        if served.error is not None or not served.thumbprints or not wanted:
+            continue
+        if sites and served.site.lower() not in sites:
+            continue
+        sent = set(served.thumbprints)
+        if sent & wanted and not sent & unwanted:
+            continue
+        why = (
+            f"site {served.site!r} still serves a stale chain ({len(served.thumbprints)} "
+            "certificate(s), "
+            + ("with the self-signed root" if sent & unwanted else "without the cross-sign")
+            + " although the stores are right): HTTP.sys serves the chain it cached"
+        )
+        if ctx.desired.restart == "none":
+            ctx.warnings.append(f"{why}; restart 'none' leaves it so: restart IIS")
+            return None
+        restart = _restart(ctx)
+        return restart.model_copy(update={"reason": f"{why}; {restart.reason}"})
+    return None
 
 
 def _restart(ctx: Ctx) -> Action:

@@ -182,6 +182,8 @@ def check_endpoint(
     Raises :class:`InputError` for bad arguments and the :class:`TLSFetchError` family
     (connect, timeout, handshake) when no TLS version worked.
     """
+    if isinstance(host, str) and ("://" in host or "/" in host):
+        raise InputError(f"target {host!r} looks like a URL: give the host name (and port)")
     started = time.monotonic()
     resolved = resolve_profiles(profiles, catalog)
     fetched = fetch_served_chain(

@@ -123,6 +123,17 @@ class ServedChain:
     def truncated(self) -> bool:
         return self.sent_count > len(self.der)
 
+    def __str__(self) -> str:
+        """The handshake and the certificates in wire order (subject names, no DER)."""
+        sni = f" (SNI {self.servername})" if self.servername else ""
+        lines = [f"{self.host}:{self.port}{sni} via {self.address}: TLS {self.tls_version} "
+                 f"{self.cipher}, {self.sent_count} certificate(s) sent"]  # fmt: skip
+        for i, cert in enumerate(self.certificates):
+            lines.append(f"  {i} {cert.subject.rfc4514_string()}")
+        if self.truncated:
+            lines.append(f"  ... {self.sent_count - len(self.der)} more not kept")
+        return "\n".join(lines)
+
 
 @dataclass(frozen=True)
 class FetchResult:
@@ -145,6 +156,15 @@ class FetchResult:
     def chains_agree(self) -> bool:
         """True when every TLS version that worked served the same certificates."""
         return len({h.der for h in self.handshakes.values()}) <= 1
+
+    def __str__(self) -> str:
+        """One block per TLS version that worked, one line per version that did not."""
+        parts = [f"{self.target}:"]
+        for served in self.handshakes.values():
+            parts.append("  " + str(served).replace("\n", "\n  "))
+        for version, error in self.errors.items():
+            parts.append(f"  TLS {version}: {type(error).__name__}: {error}")
+        return "\n".join(parts)
 
 
 def fetch_served_chain(

@@ -229,6 +229,15 @@ class Profile:
     catalog: Catalog | None = field(default=None, repr=False, compare=False)
     builder: BuilderName | Literal[""] = ""
 
+    def __str__(self) -> str:
+        """The name, what it stands for and its anchors' names (not their DER)."""
+        names = ", ".join(a.subject.rfc4514_string() for a in self.anchors[:3])
+        more = f" and {len(self.anchors) - 3} more" if len(self.anchors) > 3 else ""
+        return (
+            f"profile {self.name}: {self.description} ({len(self.anchors)} anchor(s): "
+            f"{names}{more})"
+        )
+
     def __post_init__(self) -> None:
         if not self.builder:
             object.__setattr__(self, "builder", builder_for_name(self.name))

@@ -181,6 +181,13 @@ class CatalogEntry(BaseModel):
         """``LocalMachine\\CA`` or ``LocalMachine\\Root``."""
         return f"{self.store_location}\\{self.store_name}"
 
+    def __str__(self) -> str:
+        remove = "; removed by the IIS fix" if self.remove_for_iis_fix else ""
+        return (
+            f"{self.name} ({self.role}, issued by {self.issuer_cn}; belongs in "
+            f"{self.store}{remove}; SHA-1 {self.thumbprint or '-'})"
+        )
+
 
 def _entry(meta: _Meta, cert: x509.Certificate | None) -> CatalogEntry:
     is_root = meta.role == "self_signed_root"

@@ -11,7 +11,7 @@ from typing import Literal
 
 import pytest
 
-from sectigo_chain.errors import ApplyError, PlanRefused
+from sectigo_chain.errors import ApplyError, InputError, PlanRefused
 from sectigo_chain.hosts.retry import RetryPolicy
 from sectigo_chain.hosts.sim.host import Faults, SimulatedHost
 from sectigo_chain.hosts.sim.scenarios import SCENARIOS
@@ -241,12 +241,43 @@ def test_the_host_receives_the_real_template_name_and_payload(tmp_path: Path) ->
 def test_apply_refuses_before_any_change_when_the_journal_cannot_be_written(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    from sectigo_chain.run.applier import apply as apply_plan
+
+    host = SimulatedHost("broken-r46")
+    desired = sectigo_fix(site="Default Web Site", catalog=host.catalog)
+    the_plan = plan(desired, observe(host), at=NOW, catalog=host.catalog, target=host.target)
+    before = host.snapshot()
+    missing = tmp_path / "no" / "such" / "dir"  # the library does not create it
+    with pytest.raises(InputError, match="cannot write the journal") as raised:
+        apply_plan(the_plan, host, catalog=host.catalog, journal_dir=missing, at=NOW)
+    assert "nothing was changed" in str(raised.value)
+    assert [c for c in host.calls if c != "observe"] == []
+    assert host.snapshot() == before
+
+
+def test_apply_cli_creates_a_missing_journal_folder_like_demo_and_fleet(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     from sectigo_chain.cli.main import main
 
     missing = tmp_path / "no" / "such" / "dir"
     code = main(["apply", "--target", "sim://broken-r46", "--yes", "--journal-dir", str(missing)])
+    out = capsys.readouterr().out
+    assert code == 0
+    journals = list(missing.glob("sectigo-chain-journal-*.json"))
+    assert len(journals) == 1
+    assert f"journal: {journals[0]}" in out
+
+
+def test_apply_cli_refuses_a_journal_folder_it_cannot_create(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from sectigo_chain.cli.main import main
+
+    (tmp_path / "file").write_text("not a folder")
+    code = main(["apply", "--target", "sim://broken-r46", "--yes",
+                 "--journal-dir", str(tmp_path / "file" / "dir")])  # fmt: skip
     err = capsys.readouterr().err
     assert code == 2
-    assert "cannot write the journal" in err
-    assert "nothing was changed" in err
+    assert err.startswith("sectigo-chain apply: error: cannot create the journal folder")
     assert "Traceback" not in err

@@ -92,7 +92,13 @@ def test_demo_stale_cache_ends_with_the_ladder(tmp_path: Path) -> None:
 def test_demo_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     # drift with the default strategy: R46 comes back, the story ends with fail
     assert main(["demo", "--scenario", "drift", "--journal-dir", str(tmp_path)]) == 1
-    assert "did not end well" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "did not end well" in out
+    # ... and says what to do: the plan's own advice, which works
+    assert "What to do: run again with --strategy disable_auto_update" in out
+    args = ["demo", "--scenario", "drift", "--strategy", "disable_auto_update"]
+    assert main([*args, "--journal-dir", str(tmp_path)]) == 0
+    capsys.readouterr()
     assert main(["demo", "--scenario", "no-such", "--journal-dir", str(tmp_path)]) == 2
     assert "unknown simulated scenario" in capsys.readouterr().err
     assert main(["demo", "--scenario", "gpo-root", "--journal-dir", str(tmp_path)]) == 2

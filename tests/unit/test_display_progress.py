@@ -22,7 +22,7 @@ class _Tty(io.StringIO):
 
 def test_progress_bar_in_a_terminal_redraws_one_line() -> None:
     stream = _Tty()
-    bar = display.progress_bar(2, file=stream)
+    bar = display.progress_bar(2, file=stream, clock=lambda: 0.0)  # no time passes: no rate
     bar(1, 2, "web01", "applied")
     bar(2, 2, "web02", "failed")
     out = stream.getvalue()
@@ -30,6 +30,19 @@ def test_progress_bar_in_a_terminal_redraws_one_line() -> None:
     # the second draw pads with a space to erase the longer first line, then ends the line
     assert out.split("\r")[2] == "[" + "#" * 30 + "] 2/2 web02 failed \n"
     assert out.count("\n") == 1
+
+
+def test_progress_bar_shows_rate_and_time_left() -> None:
+    stream = _Tty()
+    now = [100.0]
+    bar = display.progress_bar(10, file=stream, clock=lambda: now[0])
+    now[0] = 104.0  # 2 done in 4 s: 0.5/s, 8 left -> 16 s
+    bar(2, 10, "web02", "applied")
+    now[0] = 120.0
+    bar(10, 10, "web10", "applied")
+    first, last = stream.getvalue().split("\r")[1:]
+    assert " 2/10 0.5/s ETA 0:16 web02 applied" in first
+    assert " 10/10 0.5/s in 0:20 web10 applied" in last
 
 
 def test_progress_bar_is_silent_when_not_a_terminal() -> None:

@@ -129,6 +129,26 @@ def test_invalid_inventories_say_where(
     assert expected in str(info.value)
 
 
+@pytest.mark.parametrize(
+    ("document", "expected"),
+    [
+        ({"version": 1, "hosts": [{"name": "a", "target": "sim://fixed", "stie": "x"}]},
+         "hosts.0 (a).stie: unknown key (did you mean 'site'?)"),
+        ({"version": 1, "hostz": [{"name": "a", "target": "sim://fixed"}]},
+         "hostz: unknown key (did you mean 'hosts'?)"),
+        ({"version": 1, "defaults": {"sit": "x"}, "hosts": [{"name": "a", "target": "local"}]},
+         "defaults.sit: unknown key (did you mean 'site'?)"),
+    ],
+)  # fmt: skip
+def test_a_misspelt_key_is_one_error_naming_the_likely_key(
+    document: dict[str, object], expected: str
+) -> None:
+    with pytest.raises(InputError) as info:
+        parse_inventory(document)
+    problems = str(info.value).splitlines()[1:]
+    assert [p.strip() for p in problems] == [expected]
+
+
 def test_sim_faults_are_refused_on_a_real_target(tmp_path: Path) -> None:
     text = TOML.replace("sim://broken-e46", "winrm://web02")
     with pytest.raises(InputError, match="sim_faults is only for sim://"):

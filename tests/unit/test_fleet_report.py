@@ -105,3 +105,98 @@ def test_text_rendering_has_a_line_per_host() -> None:
     assert lines[0].startswith("fleet apply: 2 host(s)")
     assert lines[1].split()[:2] == ["a", "applied"]
     assert "rollout stopped" in lines[2]
+
+
+def _kinds_report() -> FleetReport:
+    failing = ChainCheck(source="tls", endpoint="h:443", verdict="fail")
+    refused = HostError(type="PlanRefused", message="R46 is in .GroupPolicy")
+    crashed = HostError(type="ScriptFailed", message="Import-Certificate failed")
+    warning = "Automatic Root Update is on: the removed root may come back"
+    return _report(
+        _row("ok1", "applied", warnings=(warning,)),
+        _row("chain", "failed", before=failing),
+        _unreachable("down"),
+        _row("gpo", "failed", error=refused, warnings=(warning,)),
+        _row("undone", "rolled_back", error=crashed, rollback_complete=True, journal="j.json"),
+        _row("half", "failed", error=crashed, rollback_complete=False, journal="h.json"),
+        _row("later", "skipped", note="rollout stopped"),
+        stopped=True,
+        stop_reason="undone failed",
+    )
+
+
+def test_outcomes_tell_failure_kinds_apart_and_say_what_to_do() -> None:
+    report = _kinds_report()
+    outcomes = {row.name: row.outcome for row in report.hosts}
+    assert outcomes == {
+        "ok1": "applied", "chain": "chain fails", "down": "unreachable", "gpo": "refused",
+        "undone": "rolled back", "half": "rollback incomplete", "later": "skipped",
+    }  # fmt: skip
+    assert report.host("half").remedy == "restore by hand: sectigo-chain rollback h.json"
+    assert "WinRM" in report.host("down").remedy
+    assert report.host("ok1").remedy == ""
+    lines = str(report).splitlines()
+    assert lines[6].endswith("-> restore by hand: sectigo-chain rollback h.json")  # "half"
+    assert "-> " not in lines[1].split("action(s)")[1]  # "ok1": nothing to do
+
+
+class _Sections(HTMLParser):
+    """The order of the page's sections and what each holds (headings, tiles, items)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.order: list[str] = []
+        self.tiles: list[str] = []
+        self.attention: list[str] = []
+        self.details = 0
+        self._where = ""
+        self._heading = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        cls = dict(attrs).get("class") or ""
+        if tag == "h2":
+            self._heading = True
+        elif tag == "div" and cls == "tile":
+            self._where = "tile"
+            self.tiles.append("")
+            if "counts" not in self.order:
+                self.order.append("counts")
+        elif tag == "ul" and cls == "attention":
+            self._where = "attention"
+        elif tag == "li" and self._where == "attention":
+            self.attention.append("")
+        elif tag == "details":
+            self.details += 1
+            self._where = ""
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "h2":
+            self._heading = False
+        elif (tag, self._where) in (("ul", "attention"), ("div", "tile")):
+            self._where = ""
+
+    def handle_data(self, data: str) -> None:
+        if self._heading:
+            self.order.append(data.split(" (")[0])
+        elif self._where == "tile" and self.tiles:
+            self.tiles[-1] += data
+        elif self._where == "attention" and self.attention:
+            self.attention[-1] += data
+
+
+def test_html_opens_with_counts_then_attention_and_says_each_warning_once() -> None:
+    page = _kinds_report().to_html()
+    sections = _Sections()
+    sections.feed(page)
+    assert sections.order == ["counts", "Needs attention", "Warnings", "Hosts"]
+    assert sections.tiles == [
+        "1applied", "1chain fails", "1unreachable", "1refused", "1rolled back",
+        "1rollback incomplete", "1skipped",
+    ]  # fmt: skip
+    assert len(sections.attention) == 5  # every failed host, not the applied or skipped one
+    half = next(item for item in sections.attention if item.startswith("half"))
+    assert "to do: restore by hand: sectigo-chain rollback h.json" in half
+    assert sections.details == 7  # one compact entry per host, details folded
+    assert page.count("Automatic Root Update is on") == 1  # two hosts, said once
+    assert "(2 host(s): ok1, gpo)" in page
+    assert "<table" not in page

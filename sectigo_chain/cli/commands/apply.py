@@ -37,6 +37,13 @@ def _run(args: argparse.Namespace) -> int:
     from sectigo_chain.errors import SectigoChainError
     from sectigo_chain.run.applier import apply
 
+    journal_dir = Path(args.journal_dir) if args.journal_dir else None
+    if journal_dir is not None:  # created when missing, as demo and fleet do
+        try:
+            journal_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            error_line("apply", f"cannot create the journal folder {journal_dir}: {exc.strerror}")
+            return USAGE
     try:
         executor, desired, the_plan, catalog = prepare(args)
     except (SectigoChainError, ValueError) as exc:
@@ -59,7 +66,7 @@ def _run(args: argparse.Namespace) -> int:
                 desired=desired,
                 catalog=catalog,
                 allow_group_policy_override=args.allow_group_policy,
-                journal_dir=Path(args.journal_dir) if args.journal_dir else None,
+                journal_dir=journal_dir,
                 progress=progress,
             )
         except (SectigoChainError, ValueError) as exc:
@@ -87,5 +94,9 @@ def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
     )
     add_fix_arguments(p)
     p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
-    p.add_argument("--journal-dir", metavar="DIR", help="where to write the journal (default: .)")
+    p.add_argument(
+        "--journal-dir",
+        metavar="DIR",
+        help="where to write the journal (created if missing; default: .)",
+    )
     p.set_defaults(func=_run)

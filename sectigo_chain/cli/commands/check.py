@@ -1,5 +1,10 @@
 """``sectigo-chain check HOST[:PORT] ...``: fetch, analyse and validate served chains.
 
+``sim://SCENARIO`` targets start a simulated host (no Windows, nothing leaves the machine) with
+its real TLS listener on 127.0.0.1 and check what it serves for its first https site, judged
+against the lab CA catalog its certificates come from; ``--catalog lab`` judges every target
+against that lab catalog (for endpoints served by ``sectigo_chain.testing``).
+
 Exit codes: 0 every target passed (warnings allowed), 1 a chain has problems (verdict
 ``fail``), 2 bad usage or input (nothing was checked), 3 a target could not be checked
 (connect, handshake or timeout). With several targets the worst wins, 3 before 1.
@@ -24,6 +29,7 @@ _EPILOG = """\
 exit codes: 0 pass (warnings allowed), 1 chain problems, 2 usage or input error,
 3 could not connect or handshake. With several targets: 3 if any could not be checked,
 else 1 if any failed, else 0.
+sim://SCENARIO: check a simulated IIS host offline (scenarios: see 'sectigo-chain demo --help').
 targets file: one HOST[:PORT] per line, optionally followed by a server name (SNI);
 blank lines and lines starting with # are ignored; - reads standard input.
 """
@@ -45,7 +51,12 @@ def register(sub: Any, parents: Sequence[argparse.ArgumentParser]) -> None:
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("targets", nargs="*", metavar="HOST[:PORT]", help="endpoints (default port 443)")
+    p.add_argument(
+        "targets",
+        nargs="*",
+        metavar="HOST[:PORT]",
+        help="endpoints (default port 443), or sim://SCENARIO for a simulated host",
+    )
     p.add_argument("--targets-file", metavar="FILE", help="read more targets from FILE (- stdin)")
     sni = p.add_mutually_exclusive_group()
     sni.add_argument(
@@ -73,6 +84,13 @@ def register(sub: Any, parents: Sequence[argparse.ArgumentParser]) -> None:
         action="append",
         choices=("1.2", "1.3"),
         help="TLS version to try (repeatable; default: 1.2 and 1.3)",
+    )
+    p.add_argument(
+        "--catalog",
+        choices=("sectigo", "lab"),
+        default="sectigo",
+        help="CA catalog to judge against: the packaged Sectigo one, or the test lab's "
+        "(sim:// targets always use the lab's; default: %(default)s)",
     )
     p.add_argument(
         "--concurrency",
@@ -137,16 +155,13 @@ def run(args: argparse.Namespace) -> int:
     except InputError as exc:
         error_line("check", str(exc))
         return USAGE
-    from sectigo_chain.tls.check import check_many
     from sectigo_chain.tls.report import CheckFailure, worst_verdict
 
-    results = check_many(
-        targets,
-        profiles=profiles,
-        timeout=args.timeout,
-        tls_versions=tuple(dict.fromkeys(args.tls_version or ("1.2", "1.3"))),
-        concurrency=args.concurrency,
-    )
+    try:
+        results = _check(args, targets, profiles)
+    except InputError as exc:
+        error_line("check", str(exc))
+        return USAGE
     for result in results:
         if isinstance(result, CheckFailure):
             error_line("check", result.message)
@@ -171,12 +186,90 @@ def run(args: argparse.Namespace) -> int:
     return CHAIN_PROBLEMS if verdict == "fail" else OK
 
 
+def _check(args: argparse.Namespace, targets: list[Any], profiles: Any) -> list[Any]:
+    """Check real endpoints and ``sim://`` hosts (each group with its own catalog); results
+    in the order the targets were given."""
+    from sectigo_chain.tls.check import check_many
+
+    versions = tuple(dict.fromkeys(args.tls_version or ("1.2", "1.3")))
+    real = [(i, t) for i, t in enumerate(targets) if not isinstance(t, str)]
+    sims = [(i, t) for i, t in enumerate(targets) if isinstance(t, str)]
+    out: list[Any] = [None] * len(targets)
+    if real:
+        catalog = None
+        if args.catalog == "lab":
+            from sectigo_chain.testing.lab import default_lab
+
+            catalog = default_lab().catalog
+        if catalog is not None:
+            from sectigo_chain.tls.check import resolve_profiles
+
+            profiles = resolve_profiles(args.profile, catalog)
+        found = check_many([t for _, t in real], profiles=profiles, timeout=args.timeout,
+                           tls_versions=versions, concurrency=args.concurrency,
+                           catalog=catalog)  # fmt: skip
+        for (i, _), result in zip(real, found, strict=True):
+            out[i] = result
+    if sims:
+        for (i, _), result in zip(sims, _check_sims([t for _, t in sims], args), strict=True):
+            out[i] = result
+    return out
+
+
+def _check_sims(names: list[str], args: argparse.Namespace) -> list[Any]:
+    """Start each simulated host's TLS listener and check what it serves for its first https
+    site; the reports name the ``sim://`` target."""
+    import contextlib
+
+    from sectigo_chain.hosts.sim.host import SimulatedHost
+    from sectigo_chain.tls.check import check_many, resolve_profiles
+    from sectigo_chain.tls.fetch import Target
+
+    versions = tuple(dict.fromkeys(args.tls_version or ("1.2", "1.3")))
+    with contextlib.ExitStack() as stack:
+        hosts = [stack.enter_context(SimulatedHost(name)) for name in names]
+        endpoints = []
+        for host in hosts:
+            listener = host.start_tls()
+            site = next(
+                (s.name for s in host.model.sites.values()
+                 if any(b.protocol == "https" for b in s.bindings)),
+                None,
+            )  # fmt: skip
+            if site is None:
+                from sectigo_chain.errors import InputError
+
+                raise InputError(f"{host.target} has no https site to check")
+            ip, port, servername = listener.address_for(site)
+            endpoints.append(Target(ip, port, servername))
+        catalog = hosts[0].catalog  # one lab for every scenario
+        found = check_many(endpoints, profiles=resolve_profiles(args.profile, catalog),
+                           timeout=args.timeout, tls_versions=versions,
+                           concurrency=args.concurrency, catalog=catalog)  # fmt: skip
+    out = []
+    for host, result in zip(hosts, found, strict=True):
+        out.append(result.model_copy(update={"target": host.target}))
+    return out
+
+
 def _summary(verdicts: Any) -> str:
     counts: dict[str, int] = {}
     for v in verdicts:
         counts[v] = counts.get(v, 0) + 1
     names = {"pass": "pass", "warn": "warn", "fail": "fail", "error": "not checked"}
     return ", ".join(f"{counts.get(k, 0)} {label}" for k, label in names.items())
+
+
+def _sim_name(text: str) -> str:
+    """``sim://SCENARIO`` -> ``SCENARIO``; InputError for an unknown scenario."""
+    from sectigo_chain.errors import InputError
+    from sectigo_chain.hosts.sim.scenarios import SCENARIOS
+
+    name = text.split("://", 1)[1].strip("/")
+    if name not in SCENARIOS:
+        known = ", ".join(sorted(SCENARIOS))
+        raise InputError(f"unknown scenario {name!r} in {text!r}; scenarios: {known}")
+    return name
 
 
 def _prepare(args: argparse.Namespace) -> tuple[list[Any], bool, list[Any]]:
@@ -196,8 +289,11 @@ def _prepare(args: argparse.Namespace) -> tuple[list[Any], bool, list[Any]]:
         entries += [(t, name if name is not None else default_sni) for t, name in extra]
     if not entries:
         raise InputError("no target given: give HOST[:PORT] or --targets-file FILE")
-    targets = []
+    targets: list[Any] = []
     for text, name in entries:
+        if text.lower().startswith("sim://"):
+            targets.append(_sim_name(text))
+            continue
         parsed = parse_target(text)
         targets.append(Target(parsed.host, parsed.port, name))
     many = len(targets) > 1 or bool(args.targets_file)

@@ -46,6 +46,11 @@ def add_fix_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--restart", choices=("iisreset", "recycle", "none"), default="iisreset",
                    help="how to refresh the served chain (default: %(default)s)")  # fmt: skip
     p.add_argument(
+        "--no-served",
+        action="store_true",
+        help="do not fetch the chain the site serves (the plan then compares the stores only)",
+    )
+    p.add_argument(
         "--allow-group-policy",
         action="store_true",
         help="plan the rest of the fix even if a Group Policy root cannot be removed",
@@ -84,6 +89,8 @@ def prepare(args: argparse.Namespace) -> tuple[Any, Any, Any, Any]:
             catalog=catalog,
         )
         observed = observe(executor)
+        if not getattr(args, "no_served", False):
+            observed = observed.model_copy(update={"served": (observe_served(args, executor),)})
         the_plan = plan(
             desired,
             observed,
@@ -96,6 +103,38 @@ def prepare(args: argparse.Namespace) -> tuple[Any, Any, Any, Any]:
         executor.close()
         raise
     return executor, desired, the_plan, catalog
+
+
+def observe_served(args: argparse.Namespace, executor: Any) -> Any:
+    """What the site serves over TLS (an ``ObservedServed``), fetched from here: a simulated
+    host's loopback listener, else the target's host on ``--port`` (``localhost`` for
+    ``local``). Unreachable is data (the plan then warns), never an error."""
+    from sectigo_chain.errors import InputError, TLSFetchError
+    from sectigo_chain.hosts.targets import parse_target as parse_host_target
+    from sectigo_chain.state.models import ObservedServed
+    from sectigo_chain.tls.fetch import fetch_served_chain
+    from sectigo_chain.x509.certs import thumbprint
+
+    name = args.hostname or None
+    start_tls = getattr(executor, "start_tls", None)  # a simulated host
+    try:
+        if start_tls is not None:
+            host, port, sim_name = start_tls().address_for(args.site)
+            name = name or sim_name
+        else:
+            scheme, rest = parse_host_target(args.target)
+            host = rest.rpartition("@")[2] if scheme == "winrm" else "localhost"
+            host = host[1:].partition("]")[0] if host.startswith("[") else host.partition(":")[0]
+            port = args.port
+    except InputError as exc:
+        return ObservedServed(site=args.site, error=str(exc))
+    where = f"{host}:{port}" + (f" (SNI {name})" if name else "")
+    try:
+        fetched = fetch_served_chain(host, port, servername=name, timeout=5.0)
+    except TLSFetchError as exc:
+        return ObservedServed(site=args.site, endpoint=where, error=str(exc))
+    chain = fetched.chain.certificates
+    return ObservedServed(site=args.site, endpoint=where, thumbprints=tuple(map(thumbprint, chain)))
 
 
 def handle_errors(command: str, args: argparse.Namespace, exc: BaseException) -> int:
