@@ -194,7 +194,9 @@ def _argument(function: str, name: str, value: Any, hint: Any) -> Any:
     converted = _convert(value, hint)
     if converted is not None:
         return converted
-    raise InputError(f"{function}(): {name} must be {_describe(hint)}, not {_shown(value)}")
+    raise InputError(
+        f"{function}(): {name} must be {_describe(hint)}, not {_shown(value, secret=_secret(name))}"
+    )
 
 
 def _convert(value: Any, hint: Any) -> Any:
@@ -302,7 +304,15 @@ def _describe(hint: Any) -> str:
     return f"an {name}" if name[:1].lower() in "aeiou" else f"a {name}"
 
 
-def _shown(value: Any) -> str:
+def _secret(name: str) -> bool:
+    """Parameters whose value is never shown, whatever its type (a password passed as bytes,
+    a list, ... is still a password)."""
+    return any(word in name.lower() for word in ("password", "secret", "key", "credential"))
+
+
+def _shown(value: Any, *, secret: bool = False) -> str:
+    if secret:
+        return f"{type(value).__name__} (value not shown)"
     text = repr(value)
     if len(text) > 60:
         text = text[:57] + "..."

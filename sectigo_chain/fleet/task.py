@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import SecretStr, ValidationError
 
-from sectigo_chain.errors import InputError
+from sectigo_chain.errors import InputError, SectigoChainError
 
 if TYPE_CHECKING:
     from sectigo_chain.hosts.base import Executor
@@ -129,10 +129,19 @@ def run_task(
         mode=mode, at=at or dt.datetime.now(dt.timezone.utc), journal_dir=jdir, sim_tls=sim_tls,
         executor_factory=lambda _host, _secrets: kept,
     )  # fmt: skip
+
+    def snapshot() -> list[str] | None:
+        # The diff is extra: a host that cannot be observed is reported by run_host's row
+        # (failed, with the masked error), never raised from here.
+        try:
+            return observed_lines(observe(executor))
+        except SectigoChainError:
+            return None
+
     try:
-        before = observed_lines(observe(executor)) if diff else None
+        before = snapshot() if diff else None
         row = run_host(resolved, secrets, ctx)
-        after = observed_lines(observe(executor)) if diff and row.error is None else None
+        after = snapshot() if diff and row.error is None else None
     finally:
         executor.close()
     changed = bool(row.actions) if mode == "plan" else row.changed

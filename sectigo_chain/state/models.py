@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import base64
 import functools
+import ipaddress
+import re
 from typing import Literal
 
 from cryptography import x509
@@ -97,6 +99,9 @@ class CertificateSpec(_Frozen):
         return f"{self.store_location}\\{self.store_name}"
 
 
+_HOST_HEADER = re.compile(r"(\*\.)?[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*\.?")
+
+
 class BindingSpec(_Frozen):
     """The https binding of a site and the certificate it must use.
 
@@ -124,6 +129,26 @@ class BindingSpec(_Frozen):
     @classmethod
     def _norm(cls, value: str | None) -> str | None:
         return None if value is None else normalize_thumbprint(value)
+
+    @field_validator("host")
+    @classmethod
+    def _host_header(cls, value: str) -> str:
+        # IIS host headers are DNS names (IIS 10 also takes a leading "*." wildcard); spaces,
+        # colons or slashes would make another binding string than the operator meant.
+        if value and not (len(value) <= 253 and _HOST_HEADER.fullmatch(value)):
+            raise ValueError(f"{value!r} is not a host name (letters, digits, '-', '.')")
+        return value
+
+    @field_validator("ip")
+    @classmethod
+    def _binding_ip(cls, value: str) -> str:
+        if value == "*":
+            return value
+        try:
+            ipaddress.ip_address(value.strip("[]"))
+        except ValueError:
+            raise ValueError(f"{value!r} is not an IP address or *") from None
+        return value
 
     @property
     def endpoint(self) -> str:

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Literal
 
 from cryptography.hazmat.primitives import serialization
-from pydantic import SecretBytes, SecretStr
+from pydantic import SecretBytes, SecretStr, ValidationError
 
 from sectigo_chain.errors import InputError
 from sectigo_chain.state.models import (
@@ -157,6 +157,15 @@ def sectigo_fix(
         "port": port,
         "sni": use_sni,
     }
+    try:
+        BindingSpec.model_validate(binding)  # bad site, host name, IP or port: say so first
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'binding'}: "
+            + e["msg"].removeprefix("Value error, ")
+            for e in exc.errors()
+        )
+        raise InputError(f"bad binding: {problems}") from None
     if pfx is None:
         certs = _root_specs("R46", cat, conditional=True) + _root_specs(
             "E46", cat, conditional=True

@@ -133,4 +133,52 @@ def test_playbook_check_mode_then_real_mode(installed: Path, tmp_path: Path) -> 
     assert len(journals) == 15  # one per changed host
     assert "applied (import_cross_sign, remove_self_signed_root, restart)" in out
     assert "'msg': 'web00: applied" in out or '"msg": "web00: applied' in out
-    assert SECRET not in out  # the WinRM password reaches run_task, never a result
+
+
+def test_secrets_reach_the_library_and_never_the_output(installed: Path, tmp_path: Path) -> None:
+    """A WinRM host whose password is used (its endpoint refuses the connection) and a PFX
+    whose password is used (the simulated host imports it), at -vvv, task without no_log:
+    neither password is in Ansible's output, the results or the journals."""
+    import socket
+
+    from sectigo_chain.testing import default_lab
+
+    with socket.socket() as sock:  # a loopback port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    pfx = tmp_path / "site.pfx"
+    pfx.write_bytes(default_lab().issue_leaf(["www.example.test"]).pfx(SECRET, with_chain=True))
+    (tmp_path / "inventory.ini").write_text(
+        "[iis]\n"
+        f"remote ansible_host=127.0.0.1 ansible_port={port} ansible_user=admin "
+        f"ansible_password={SECRET} ansible_winrm_server_cert_validation=ignore\n"
+        "rehearsal sectigo_chain_target=sim://broken-r46\n\n"
+        f"[iis:vars]\nansible_connection=local\nansible_python_interpreter={sys.executable}\n",
+        encoding="utf-8",
+    )
+    (tmp_path / "play.yml").write_text(
+        "- hosts: iis\n  gather_facts: false\n  tasks:\n"
+        "    - sectigo_chain.iis.chain_fix:\n"
+        f"        pfx: {pfx}\n        pfx_password: '{{{{ pfx_pw }}}}'\n"
+        f"        journal_dir: {tmp_path / 'journals'}\n",
+        encoding="utf-8",
+    )
+    run = subprocess.run(
+        [str(BIN / "ansible-playbook"), "-i", str(tmp_path / "inventory.ini"),
+         str(tmp_path / "play.yml"), "-vvv", "-e", f"pfx_pw={SECRET}"],
+        capture_output=True, text=True, check=False, env=_env(installed), cwd=tmp_path,
+        timeout=600,
+    )  # fmt: skip
+    out = run.stdout + run.stderr
+    assert re.search(r"remote\s+:.*failed=1", out), out[-2000:]
+    # The PFX's leaf comes from this process's lab; the Ansible worker's simulated host has a
+    # lab of its own (other keys), so the imported leaf does not verify there: the task fails
+    # after the change. What matters here is that the PFX password was really used.
+    assert re.search(r"rehearsal\s+:.*failed=1", out), out[-2000:]
+    assert "the host does not verify after the change" in out
+    assert "import_pfx" in out
+    journals = list((tmp_path / "journals").iterdir())
+    assert journals
+    assert SECRET not in out
+    for journal in journals:
+        assert SECRET not in journal.read_text(encoding="utf-8")

@@ -154,3 +154,16 @@ def test_a_simulated_hosts_catalog_is_found_without_being_passed(sim: dict[str, 
 
 def test_progress_bar_file_is_still_any_stream() -> None:
     assert sc.progress_bar(3, file=io.StringIO())(1, 3, "h", "s") is None
+
+
+@pytest.mark.parametrize("wrong", [b"Hunter2-secret", ["Hunter2-secret"], {"pw": "Hunter2-secret"}])
+def test_a_wrongly_typed_password_is_never_shown(wrong: object, tmp_path: Path) -> None:
+    """A password of the wrong type is still a password: the error names its type only."""
+    for call in (
+        lambda: sc.open_target("winrm://admin@h", password=wrong),
+        lambda: sc.sectigo_fix(site="s", pfx=tmp_path / "x.pfx", pfx_password=wrong),
+    ):
+        with pytest.raises(InputError) as caught:
+            call()
+        assert "Hunter2" not in str(caught.value)
+        assert "value not shown" in str(caught.value)

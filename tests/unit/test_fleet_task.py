@@ -82,3 +82,23 @@ def test_bad_settings_are_input_errors(host: dict[str, object], match: str) -> N
 def test_unknown_mode_is_an_input_error() -> None:
     with pytest.raises(InputError, match="mode"):
         run_task({"target": "sim://fixed"}, "deploy")  # type: ignore[arg-type]
+
+
+def test_an_unreachable_host_with_diff_is_a_failed_result_not_an_exception(
+    tmp_path: Path,
+) -> None:
+    import socket
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    out = run_task(
+        {"name": "w", "target": f"winrm://u@127.0.0.1:{port}", "winrm_cert_validation": False},
+        "plan",
+        winrm_password="Hunter2-secret",
+        diff=True,
+    )
+    assert out["failed"] is True
+    assert out["row"]["error"]["unreachable"] is True
+    assert "diff" not in out or out["diff"]["before"] == out["diff"]["after"]
+    assert "Hunter2" not in str(out)

@@ -78,3 +78,31 @@ def test_bad_inputs_are_input_errors() -> None:
         sectigo_fix(site="S", root_strategy="nuke", catalog=LAB.catalog)  # type: ignore[arg-type]
     with pytest.raises(InputError, match="cannot read PFX"):
         sectigo_fix(site="S", pfx="/nonexistent/x.pfx", pfx_password="pw", catalog=LAB.catalog)
+
+
+@pytest.mark.parametrize(
+    ("settings", "field"),
+    [
+        ({"port": 99999}, "port"),
+        ({"port": 0}, "port"),
+        ({"hostname": "a b"}, "host"),
+        ({"hostname": "shop.example.test:443"}, "host"),
+        ({"hostname": "shop/x"}, "host"),
+        ({"ip": "1.2.3"}, "ip"),
+        ({"ip": "localhost"}, "ip"),
+    ],
+)
+def test_a_bad_binding_is_one_line_naming_the_field(
+    settings: dict[str, object], field: str
+) -> None:
+    with pytest.raises(InputError) as caught:
+        sectigo_fix(site="Default Web Site", catalog=LAB.catalog, **settings)  # type: ignore[arg-type]
+    message = str(caught.value)
+    assert "\n" not in message
+    assert message.startswith(f"bad binding: {field}: ")
+
+
+@pytest.mark.parametrize("hostname", ["www.example.test", "*.example.test", "xn--bcher-kva.test"])
+def test_host_names_iis_takes_are_accepted(hostname: str) -> None:
+    desired = sectigo_fix(site="s", hostname=hostname, catalog=LAB.catalog)
+    assert desired.bindings[0].host == hostname

@@ -18,7 +18,7 @@ class ActionModule(ActionBase):
         result = super().run(tmp, task_vars)
         args = dict(self._task.args)
         load_library()
-        from sectigo_chain.errors import InputError
+        from sectigo_chain.errors import SectigoChainError
         from sectigo_chain.tls.check import check_many, parse_target
 
         endpoints = args.get("endpoints") or []
@@ -31,7 +31,7 @@ class ActionModule(ActionBase):
             reports = check_many(
                 targets, profiles=args.get("profiles"), timeout=float(args.get("timeout", 10))
             )
-        except InputError as exc:
+        except SectigoChainError as exc:
             raise AnsibleActionFail(str(exc)) from None
         checks = []
         for endpoint, report in zip(endpoints, reports, strict=True):

@@ -32,7 +32,7 @@ class ActionModule(ActionBase):
         task_vars = task_vars or {}
         args = dict(self._task.args)
         library = load_library()
-        from sectigo_chain.errors import InputError
+        from sectigo_chain.errors import SectigoChainError
 
         entry = host_target(task_vars, self._templar)
         if args.get("target"):
@@ -50,7 +50,7 @@ class ActionModule(ActionBase):
                 journal_dir=args.get("journal_dir"),
                 diff=bool(self._play_context.diff),
             )
-        except InputError as exc:
+        except SectigoChainError as exc:  # bad input; host problems come back as failed
             raise AnsibleActionFail(str(exc)) from None
         result.update(outcome)
         row = outcome["row"]
