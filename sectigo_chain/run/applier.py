@@ -70,6 +70,9 @@ def _step_record(index: int, action: Action) -> dict[str, Any]:
             action.shared_binding.model_dump(mode="json") if action.shared_binding else None
         ),
         "previous_value": action.previous_value,
+        # A distrust action's review date (``sectigo-chain review`` reads it; issue 17).
+        "revert_after": action.revert_after.isoformat() if action.revert_after else None,
+        "revert_reason": action.revert_reason or None,
         "status": "pending",
     }
 
