@@ -157,6 +157,7 @@ class ApplyResult(RichRepr, _Frozen):
     steps: tuple[StepResult, ...] = ()
     changed: bool = False
     journal: str | None = None
+    restore_script: str | None = None
     after_plan: Plan | None = None
     after_plan_empty: bool = True
 
@@ -170,6 +171,7 @@ class ApplyResult(RichRepr, _Frozen):
             "plan": self.plan.model_dump(mode="json"),
             "changed": self.changed,
             "journal": self.journal,
+            "restore_script": self.restore_script,
             "steps": [s.model_dump(mode="json") for s in self.steps],
             "after": after,
         }
