@@ -24,6 +24,7 @@ from sectigo_chain.errors import ApplyError, ExecutionError, PlanRefused, Templa
 from sectigo_chain.hosts.base import Executor
 from sectigo_chain.hosts.retry import RetryPolicy, run_script
 from sectigo_chain.run.journal import Journal, RollbackResult, rollback
+from sectigo_chain.state.lifecycle import EXPIRING_WITHIN_DAYS
 from sectigo_chain.state.models import DesiredState, ObservedState
 from sectigo_chain.state.plan_models import Action, ApplyResult, Plan, StepResult
 from sectigo_chain.state.planner import plan as make_plan
@@ -86,6 +87,7 @@ def apply(
     desired: DesiredState | None = None,
     catalog: Catalog | None = None,
     allow_group_policy_override: bool = False,
+    expiring_within_days: int = EXPIRING_WITHIN_DAYS,
     journal_dir: Path | None = None,
     journal_path: Path | None = None,
     timeout: float = 120.0,
@@ -124,6 +126,7 @@ def apply(
                 catalog=catalog,
                 allow_group_policy_override=allow_group_policy_override,
                 target=target,
+                expiring_within_days=expiring_within_days,
             )
             after_empty = after_plan.empty
         except PlanRefused:

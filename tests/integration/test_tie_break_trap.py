@@ -11,8 +11,12 @@ clock like their leaf, so every test judges at the instant the host was built (N
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 
+import pytest
+
+from sectigo_chain.cli.main import main
 from sectigo_chain.hosts.retry import RetryPolicy
 from sectigo_chain.hosts.sim.host import SimulatedHost
 from sectigo_chain.hosts.sim.scenarios import scenario_leaf
@@ -170,3 +174,16 @@ def test_an_expiring_intermediate_the_leaf_still_needs_is_only_warned() -> None:
     removed = {a.params["thumbprint"] for a in p.actions if a.kind == "remove_expired_intermediate"}
     assert removed == {system_expired}
     assert any("is the only trusted path for" in w and "not removed" in w for w in p.warnings)
+
+
+def test_plan_cli_takes_the_horizon(capsys: pytest.CaptureFixture[str]) -> None:
+    def removals(*extra: str) -> int:
+        code = main(["plan", "--target", "sim://expiring-intermediate", "--json", *extra])
+        assert code == 0
+        doc = json.loads(capsys.readouterr().out)
+        return sum(a["kind"] == "remove_expired_intermediate" for a in doc["plan"]["actions"])
+
+    assert removals() == 2  # the expired one and the one expiring in 10 days
+    assert removals("--expiring-days", "5") == 1
+    assert main(["plan", "--target", "sim://fixed", "--expiring-days", "-1"]) == 2
+    assert "expiring_within_days must be 0 or more" in capsys.readouterr().err

@@ -75,6 +75,7 @@ def run(args: argparse.Namespace) -> int:
                 executor, desired, endpoint=_endpoint(args, executor), site=args.site,
                 profiles=args.profile or DEFAULT_VERIFY_PROFILES, catalog=catalog,
                 climb_ladder=not args.no_ladder, settle=args.settle,
+                expiring_within_days=args.expiring_days,
             )  # fmt: skip
         except ExecutionError as exc:
             error_line("verify", str(exc))
