@@ -285,7 +285,7 @@ def _set_binding(h: HandlerHost, p: Mapping[str, Any]) -> Doc:
     current = h.model.binding_document(b, site)
     changed = created or previous != current or bool(p.get("reapply", False))
     if changed:  # IIS commits (and HTTP.sys is updated) only when something was written
-        h.model.refresh_served("binding", h.served_cache_refresh, h.clock())
+        h.model.refresh_served("binding", h.served_cache_refresh, h.clock(), b.endpoint)
     data = {"created": created, "previous": previous, "current": current}
     return True, changed, data, None
 

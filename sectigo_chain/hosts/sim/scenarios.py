@@ -197,6 +197,24 @@ def _expiring_intermediate(lab: LabHierarchy) -> HostModel:
     return host
 
 
+def _multi_binding(lab: LabHierarchy) -> HostModel:
+    names = ("www.example.test", "shop.example.test")
+    host = _base(lab, "RSA", names=names, self_signed_physical=None, cross_in_ca=True)
+    leaf = scenario_leaf(lab, "RSA", names)
+    site = host.sites["Default Web Site"]
+    site.bindings += [
+        SimBinding("https", "*", 443, "shop.example.test", 1),
+        SimBinding("https", "*", 8443, "ccs.example.test", 3),
+    ]
+    tp = thumbprint(leaf.cert)
+    shop = "shop.example.test:443"
+    host.sslcert[shop] = SslCertEntry(shop, "hostnameport", tp)
+    host.sslcert["ccs:8443"] = SslCertEntry("ccs:8443", "ccs", "")
+    # only the SNI entry still serves the chain it cached before the fix (leaf, R36)
+    host.served_cache[shop] = [leaf.cert, leaf.issuer.cert]
+    return host
+
+
 _ALL = (
     Scenario(
         "broken-r46",
@@ -252,6 +270,14 @@ _ALL = (
         "stores already fixed, but HTTP.sys still serves the cached short chain until a "
         "restart (iisreset) refreshes it",
         _stale_cache,
+    ),
+    Scenario(
+        "multi-binding",
+        "stores fixed; 'Default Web Site' has an IP binding (*:443, no SNI), an SNI binding "
+        "(shop.example.test:443) and a Central Certificate Store binding "
+        "(ccs.example.test:8443, sslFlags 3, the share not modelled); only the SNI entry "
+        "still serves its cached short chain",
+        _multi_binding,
     ),
     Scenario(
         "competing-cross",
