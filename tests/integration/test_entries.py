@@ -5,8 +5,11 @@ the simulated host's real loopback TLS listener."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
+from sectigo_chain.cli.main import main
 from sectigo_chain.hosts.sim.host import SimulatedHost
 from sectigo_chain.run.applier import observe
 from sectigo_chain.run.entries import EntriesReport, entry_probes, verify_entries
@@ -82,3 +85,18 @@ def test_when_the_entry_refresh_does_not_help_iisreset_does_and_the_ladder_says_
     shop = [r for r in report.rows if r.probe.entry == SHOP]
     assert {(r.verdict, r.fixed_by) for r in shop} == {("pass", "iisreset")}
     assert "restart" in host.calls
+
+
+def test_verify_cli_entries_rows_and_exit_code(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["verify", "--target", "sim://multi-binding", "--entries", "--json"])
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["verdict"] == "pass"  # the first binding (*:443) is right
+    entries = doc["entries"]
+    assert entries["verdict"] == "fail"  # the CCS entry answers nothing in the model
+    assert code == 1
+    assert entries["rungs"] == [f"entry {SHOP}", "iisreset"]  # default rule: iisreset
+    rows = [(r["probe"]["entry"], r["probe"]["servername"], r["tls_version"], r["fixed_by"])
+            for r in entries["rows"]]  # fmt: skip
+    assert (SHOP, "shop.example.test", "1.3", "iisreset") in rows
+    assert ("0.0.0.0:443", None, "1.2", None) in rows  # the no-SNI handshake
+    assert ("ccs:8443", "ccs.example.test", None, None) in rows
