@@ -18,6 +18,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -26,6 +27,7 @@ from cryptography import x509
 from sectigo_chain.state.models import ObservedCertificate, parse_der_b64
 from sectigo_chain.state.plan_models import Action
 from sectigo_chain.state.rules import Ctx, backup_of, inherited_view
+from sectigo_chain.x509.catalog import Catalog
 from sectigo_chain.x509.certs import common_name
 from sectigo_chain.x509.certs import thumbprint as _tp
 from sectigo_chain.x509.paths import Competitor, competing_paths, predict_windows_chain
@@ -217,7 +219,10 @@ def _key(comp: Competitor) -> tuple[str, tuple[x509.Certificate, ...]]:
 
 def competition_warnings(ctx: Ctx) -> None:
     """Warn about paths that win, or will win, on the tie rule (see the module docstring)."""
-    before, after = _stores(ctx, after_plan=False), _stores(ctx, after_plan=True)
+    before = _stores(ctx, after_plan=False)
+    touching = ("remove_certificate", "import_certificate", "disallow_certificate")
+    changes = any(a.template in touching for phase in ctx.phases.values() for a in phase)
+    after = _stores(ctx, after_plan=True) if changes else before
     wanted = {s.thumbprint for s in ctx.desired.certificates if s.role == "cross_sign"}
     rule = (
         "Windows breaks ties between paths of equal length by its own rule (reported by users, "
@@ -272,31 +277,23 @@ def _describe(certs: Iterable[x509.Certificate]) -> str:
 # ---------------------------------------------------------------------------- revert dates
 
 
-def _old_anchor(ctx: Ctx, cross: x509.Certificate) -> x509.Certificate | None:
-    for cert in ctx.catalog.certificates():
-        if cert.subject == cross.issuer and cert.subject == cert.issuer:
-            return cert
-    return None
-
-
-def with_revert_date(ctx: Ctx, action: Action) -> Action:
-    """``action`` with its review date when it is a distrust action (else unchanged)."""
-    if action.kind not in DISTRUST_KINDS:
-        return action
-    crosses = [
-        parse_der_b64(s.der_b64)
-        for s in ctx.desired.certificates
-        if s.role == "cross_sign"
-        and s.der_b64
-        and (s.when_root is None or s.when_root in ctx.roots)
-    ]
-    if not crosses:
-        return action
+@functools.lru_cache(maxsize=64)
+def _revert_for(ders: tuple[str, ...], catalog: Catalog) -> tuple[dt.date, str]:
+    """(review date, reason) for distrust actions that keep these cross-signs useful; memoised
+    (a catalog does not change; a fleet asks the same question for every host)."""
     limits: list[tuple[dt.datetime, str]] = []
-    for cross in crosses:
+    for der in ders:
+        cross = parse_der_b64(der)
         name = f"{common_name(cross.subject)} cross-signed by {common_name(cross.issuer)}"
         limits.append((cross.not_valid_after_utc, f"the cross-sign {name} expires"))
-        anchor = _old_anchor(ctx, cross)
+        anchor = next(
+            (
+                c
+                for c in catalog.certificates()
+                if c.subject == cross.issuer and c.subject == c.issuer
+            ),
+            None,
+        )
         if anchor is not None:
             limits.append(
                 (
@@ -309,4 +306,21 @@ def with_revert_date(ctx: Ctx, action: Action) -> Action:
         f"review by {when:%Y-%m-%d}: {what} then; after that the long chain no longer serves old "
         "clients, so revert this (sectigo-chain rollback JOURNAL) or plan again"
     )
-    return action.model_copy(update={"revert_after": when.date(), "revert_reason": reason})
+    return when.date(), reason
+
+
+def with_revert_date(ctx: Ctx, action: Action) -> Action:
+    """``action`` with its review date when it is a distrust action (else unchanged)."""
+    if action.kind not in DISTRUST_KINDS:
+        return action
+    ders = tuple(
+        s.der_b64
+        for s in ctx.desired.certificates
+        if s.role == "cross_sign"
+        and s.der_b64
+        and (s.when_root is None or s.when_root in ctx.roots)
+    )
+    if not ders:
+        return action
+    when, reason = _revert_for(ders, ctx.catalog)
+    return action.model_copy(update={"revert_after": when, "revert_reason": reason})

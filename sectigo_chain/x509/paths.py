@@ -17,6 +17,7 @@ and :mod:`sectigo_chain.x509.findings` and are re-exported here.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -431,17 +432,34 @@ def competing_paths(
     ``at`` under :func:`shortest_trusted_path`: every path of the same length whose served
     certificates differ (decided only by :data:`WINDOWS_TIE_RULE`), and the first path that
     takes over when a certificate on the chosen path expires before ``until`` (default: the
-    leaf's notAfter). Pure."""
-    when = utc(at)
+    leaf's notAfter). Pure and memoised (the hosts of a farm ask the same question)."""
+    return list(
+        _competing(
+            leaf, tuple(root), tuple(ca), tuple(my), utc(at),
+            utc(until) if until is not None else None, tuple(disallowed),
+        )
+    )  # fmt: skip
+
+
+@functools.lru_cache(maxsize=256)
+def _competing(
+    leaf: x509.Certificate,
+    root: tuple[x509.Certificate, ...],
+    ca: tuple[x509.Certificate, ...],
+    my: tuple[x509.Certificate, ...],
+    when: datetime,
+    until: datetime | None,
+    disallowed: tuple[x509.Certificate, ...],
+) -> tuple[Competitor, ...]:
     now = predict_windows_chain(leaf, root=root, ca=ca, my=my, at=when, disallowed=disallowed)
     if not now.trusted or not now.paths:
-        return []
+        return ()
     chosen = shortest_trusted_path(now.paths)
     assert chosen is not None
     out = [
         Competitor("tie", p, chosen) for p in _ties(now.paths, chosen) if _served_differs(p, chosen)
     ]
-    end = utc(until) if until is not None else leaf.not_valid_after_utc
+    end = until if until is not None else leaf.not_valid_after_utc
     expiries = sorted(
         {c.not_valid_after_utc: c for c in chosen.certificates[1:]}.items(),
         key=lambda item: item[0],
@@ -455,4 +473,4 @@ def competing_paths(
         if picked is not None and _served_differs(picked, chosen):
             out.append(Competitor("after_expiry", picked, chosen, later, cert))
             break
-    return out
+    return tuple(out)
