@@ -116,6 +116,22 @@ def _leaves(ctx: Ctx) -> list[tuple[str, x509.Certificate]]:
     return list(out.values())
 
 
+def _bound(ctx: Ctx) -> list[tuple[str, x509.Certificate]]:
+    """Every certificate bound on the host (any site, not only the ones being fixed), and the
+    ones being bound: a soon-expiring intermediate another site still needs must stay."""
+    out = {_tp(leaf): (who, leaf) for who, leaf in _leaves(ctx)}
+    for site in ctx.observed.sites:
+        for b in site.bindings:
+            tp = (b.certificate_hash or "").upper()
+            if b.protocol.lower() != "https" or not tp or tp in out:
+                continue
+            copies = ctx.observed.find(tp, "LocalMachine")
+            if copies:
+                cert = copies[0].certificate
+                out[tp] = (f"{common_name(cert.subject)} ({site.name!r})", cert)
+    return list(out.values())
+
+
 def _trusted(leaf: x509.Certificate, s: _Stores, at: dt.datetime) -> bool:
     return predict_windows_chain(
         leaf, root=s.root, ca=s.ca, my=s.my, at=at, disallowed=s.disallowed
@@ -166,7 +182,7 @@ def stale_intermediates(ctx: Ctx, days: int) -> None:
         if not expired:
             stuck = [
                 who
-                for who, leaf in _leaves(ctx)
+                for who, leaf in _bound(ctx)
                 if _trusted(leaf, now, at) and not _trusted(leaf, now.without(cert), at)
             ]
             if stuck:

@@ -15,17 +15,19 @@ import json
 from pathlib import Path
 
 import pytest
+from cryptography import x509
 
 from sectigo_chain.cli.main import main
 from sectigo_chain.hosts.retry import RetryPolicy
 from sectigo_chain.hosts.sim.host import SimulatedHost
+from sectigo_chain.hosts.sim.model import SimBinding, SimSite, SslCertEntry
 from sectigo_chain.hosts.sim.scenarios import scenario_leaf
 from sectigo_chain.run.applier import apply, observe
 from sectigo_chain.state.models import DesiredState
 from sectigo_chain.state.plan_models import Plan
 from sectigo_chain.state.planner import plan
 from sectigo_chain.state.recipe import sectigo_fix
-from sectigo_chain.testing.lab import LabHierarchy, make_certificate
+from sectigo_chain.testing.lab import LabHierarchy, make_certificate, new_key
 from sectigo_chain.x509.certs import thumbprint
 from sectigo_chain.x509.paths import WINDOWS_TIE_RULE, competing_paths, predict_windows_chain
 
@@ -187,3 +189,34 @@ def test_plan_cli_takes_the_horizon(capsys: pytest.CaptureFixture[str]) -> None:
     assert removals("--expiring-days", "5") == 1
     assert main(["plan", "--target", "sim://fixed", "--expiring-days", "-1"]) == 2
     assert "expiring_within_days must be 0 or more" in capsys.readouterr().err
+
+
+def test_an_expiring_intermediate_another_site_needs_is_not_removed() -> None:
+    """A soon-expiring intermediate of another CA that another site's certificate still needs
+    (no other path) stays: the plan fixes one site and must not break another one early."""
+    host = SimulatedHost("fixed")
+    now = dt.datetime.now(dt.timezone.utc)
+    day = dt.timedelta(days=1)
+    lab = host.lab
+    ca_key = new_key("RSA")
+    ca_name = x509.Name.from_rfc4514_string("CN=Other Issuing CA (lab),O=Other,C=GB")
+    other_ca = make_certificate(
+        subject=ca_name, public_key=ca_key.public_key(), issuer=lab.usertrust_rsa.cert.subject,
+        issuer_key=lab.usertrust_rsa.key, not_before=now - day, not_after=now + 10 * day,
+        ca=True, path_length=0,
+    )  # fmt: skip
+    leaf_key = new_key("RSA")
+    leaf = make_certificate(
+        subject=x509.Name.from_rfc4514_string("CN=other.example.test"),
+        public_key=leaf_key.public_key(), issuer=ca_name, issuer_key=ca_key,
+        not_before=now - day, not_after=now + 5 * day, ca=False,
+        dns_names=["other.example.test"],
+    )  # fmt: skip
+    host.model.add("LocalMachine", "CA", other_ca)
+    host.model.add("LocalMachine", "My", leaf, key=leaf_key, key_storage="machine")
+    host.model.sites["Other"] = SimSite("Other", 2, bindings=[SimBinding("https", "*", 8443)])
+    host.model.sslcert["0.0.0.0:8443"] = SslCertEntry("0.0.0.0:8443", "ipport", thumbprint(leaf))
+    p = _plan(host, now)
+    assert not [a for a in p.actions if a.kind == "remove_expired_intermediate"]
+    assert any(thumbprint(other_ca) in w and "'Other'" in w and "only trusted path" in w
+               for w in p.warnings)  # fmt: skip
