@@ -78,6 +78,8 @@ def test_restore_script_restores_the_before_state_through_the_template_contract(
     assert syntax_problems(text) == []
     assert ps_lint(text) == []
     assert "pfx_b64" not in text
+    assert text.startswith("# sectigo_chain RESTORE script")
+    assert "written by `sectigo-chain apply`" in text
     assert host.snapshot() != before
     runs = _runs(text)
     assert runs[-1][0] == "restart"  # the apply restarted: so does the restore, last
