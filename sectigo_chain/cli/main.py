@@ -47,6 +47,7 @@ COMMAND_HELP = {
     "apply": "apply the R46/E46 fix (backup, journal, automatic rollback)",
     "verify": "verify the fix: desired state, the chain on the host, the chain served over TLS",
     "rollback": "undo an apply from its journal",
+    "review": "list the fixes whose revert date is due",
     "render": "print a standalone PowerShell script for a template or a plan",
     "fleet": "plan, apply or check the fix on many hosts from an inventory",
     "demo": "check, plan, apply and verify the fix on a simulated host (no Windows needed)",

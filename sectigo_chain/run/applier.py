@@ -14,6 +14,7 @@ the journal is. After a successful run it observes the host again and re-plans:
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -23,6 +24,7 @@ from sectigo_chain.errors import ApplyError, ExecutionError, PlanRefused, Templa
 from sectigo_chain.hosts.base import Executor
 from sectigo_chain.hosts.retry import RetryPolicy, run_script
 from sectigo_chain.run.journal import Journal, RollbackResult, rollback
+from sectigo_chain.state.lifecycle import EXPIRING_WITHIN_DAYS
 from sectigo_chain.state.models import DesiredState, ObservedState
 from sectigo_chain.state.plan_models import Action, ApplyResult, Plan, StepResult
 from sectigo_chain.state.planner import plan as make_plan
@@ -31,6 +33,7 @@ from sectigo_chain.x509.catalog import Catalog
 __all__ = ["apply", "default_journal_path", "observe"]
 
 Progress = Callable[[int, int, Action], None]
+_log = logging.getLogger(__name__)
 
 
 def observe(
@@ -70,6 +73,9 @@ def _step_record(index: int, action: Action) -> dict[str, Any]:
             action.shared_binding.model_dump(mode="json") if action.shared_binding else None
         ),
         "previous_value": action.previous_value,
+        # A distrust action's review date (``sectigo-chain review`` reads it; issue 17).
+        "revert_after": action.revert_after.isoformat() if action.revert_after else None,
+        "revert_reason": action.revert_reason or None,
         "status": "pending",
     }
 
@@ -81,6 +87,7 @@ def apply(
     desired: DesiredState | None = None,
     catalog: Catalog | None = None,
     allow_group_policy_override: bool = False,
+    expiring_within_days: int = EXPIRING_WITHIN_DAYS,
     journal_dir: Path | None = None,
     journal_path: Path | None = None,
     timeout: float = 120.0,
@@ -92,6 +99,7 @@ def apply(
     target = executor.target
     steps: list[StepResult] = []
     journal: Journal | None = None
+    restore: Path | None = None
     if plan.actions:
         # The journal is written (fsync'd) before each step runs. The first write creates it
         # with the plan, every step's backup and step 1 "running"; each later one also carries
@@ -105,6 +113,7 @@ def apply(
             steps = _run_steps(plan, executor, journal, progress, timeout, retry)
         finally:
             journal.close()
+        restore = _write_restore(journal, executor, timeout, retry)
     after_plan: Plan | None = None
     after_empty = True
     if desired is not None:
@@ -117,6 +126,7 @@ def apply(
                 catalog=catalog,
                 allow_group_policy_override=allow_group_policy_override,
                 target=target,
+                expiring_within_days=expiring_within_days,
             )
             after_empty = after_plan.empty
         except PlanRefused:
@@ -127,9 +137,31 @@ def apply(
         steps=tuple(steps),
         changed=any(s.changed for s in steps),
         journal=str(journal.path) if journal else None,
+        restore_script=str(restore) if restore else None,
         after_plan=after_plan,
         after_plan_empty=after_empty,
     )
+
+
+def _write_restore(
+    journal: Journal, executor: Executor, timeout: float, retry: RetryPolicy | None
+) -> Path | None:
+    """Write the restore ``.ps1`` beside the journal (issue 17; see run/restore.py). The apply
+    has succeeded: a failure here is logged and leaves the journal as the way back."""
+    from sectigo_chain.run.restore import needs_store_lookup, write_restore
+
+    holding = None
+    try:
+        if needs_store_lookup(journal.doc):
+            observed = observe(executor, timeout=timeout, retry=retry)
+
+            def holding(thumb: str) -> set[str]:
+                return {c.store_name for c in observed.find(thumb, "LocalMachine")}
+
+        return write_restore(journal.path, journal.doc, holding)
+    except (OSError, ExecutionError, TemplateError) as exc:
+        _log.warning("restore script not written (the journal still rolls back): %s", exc)
+        return None
 
 
 def _run_steps(

@@ -46,6 +46,7 @@ from sectigo_chain.run.verify_report import (
     RungResult,
     VerifyReport,
 )
+from sectigo_chain.state.lifecycle import EXPIRING_WITHIN_DAYS
 from sectigo_chain.state.models import DesiredState, ObservedBinding, ObservedState, parse_der_b64
 from sectigo_chain.state.plan_models import BindingRecord
 from sectigo_chain.tls.check import ChainReport, check_endpoint, report_for_chain, resolve_profiles
@@ -320,6 +321,7 @@ def verify(
     tls_timeout: float = 5.0,
     settle: float = 30.0,
     retry: RetryPolicy | None = None,
+    expiring_within_days: int = EXPIRING_WITHIN_DAYS,
 ) -> VerifyReport:
     """Verify the fix on ``executor`` (see the module docstring).
 
@@ -345,7 +347,10 @@ def verify(
 
     remaining: tuple[str, ...] = ()
     try:
-        after = make_plan(desired, observed, at=when, catalog=cat, target=executor.target)
+        after = make_plan(
+            desired, observed, at=when, catalog=cat, target=executor.target,
+            expiring_within_days=expiring_within_days,
+        )  # fmt: skip
         plan_empty = after.empty
         remaining = tuple(str(a) for a in after.actions)
     except PlanRefused as exc:

@@ -9,6 +9,7 @@ journal or a Plan JSON document.
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
@@ -29,6 +30,7 @@ ActionKind = Literal[
     "import_cross_sign",
     "remove_misplaced",
     "remove_duplicate",
+    "remove_expired_intermediate",
     "disallow_root",
     "disable_root_auto_update",
     "remove_self_signed_root",
@@ -85,6 +87,12 @@ class Action(_Frozen):
     )
     previous_value: bool | None = None
     rollback: str = ""
+    revert_after: dt.date | None = Field(
+        None,
+        description="a distrust action's review date: the earlier of the cross-sign's and the "
+        "old clients' anchor's expiry (``sectigo-chain review`` lists it when due)",
+    )
+    revert_reason: str = ""
 
     def render_params(self) -> dict[str, Any]:
         """The full payload for the template (secrets included): for executors only."""
@@ -120,6 +128,11 @@ class Plan(RichRepr, _Frozen):
         else:
             lines.append("Nothing to do.")
         lines += [f"  = {r}" for r in self.noop_reasons]
+        lines += [
+            f"  review: step {i + 1} [{a.kind}] {a.revert_reason}"
+            for i, a in enumerate(self.actions)
+            if a.revert_after is not None
+        ]
         return lines
 
     def __str__(self) -> str:
@@ -144,6 +157,7 @@ class ApplyResult(RichRepr, _Frozen):
     steps: tuple[StepResult, ...] = ()
     changed: bool = False
     journal: str | None = None
+    restore_script: str | None = None
     after_plan: Plan | None = None
     after_plan_empty: bool = True
 
@@ -157,6 +171,7 @@ class ApplyResult(RichRepr, _Frozen):
             "plan": self.plan.model_dump(mode="json"),
             "changed": self.changed,
             "journal": self.journal,
+            "restore_script": self.restore_script,
             "steps": [s.model_dump(mode="json") for s in self.steps],
             "after": after,
         }

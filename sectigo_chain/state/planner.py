@@ -18,6 +18,12 @@ from cryptography import x509
 from pydantic import SecretStr
 
 from sectigo_chain.errors import InputError, PlanRefused
+from sectigo_chain.state.lifecycle import (
+    EXPIRING_WITHIN_DAYS,
+    competition_warnings,
+    stale_intermediates,
+    with_revert_date,
+)
 from sectigo_chain.state.models import (
     FIRST_AES_PFX_BUILD,
     BindingSpec,
@@ -392,8 +398,15 @@ def plan(
     catalog: Catalog | None = None,
     allow_group_policy_override: bool = False,
     target: str = "",
+    expiring_within_days: int = EXPIRING_WITHIN_DAYS,
 ) -> Plan:
-    """Compare ``desired`` with ``observed`` and list the actions that close the gap."""
+    """Compare ``desired`` with ``observed`` and list the actions that close the gap.
+
+    Intermediates in ``LocalMachine\\CA`` (or SYSTEM's CA store) that have expired, or expire
+    within ``expiring_within_days``, are removed too (see :mod:`sectigo_chain.state.lifecycle`).
+    """
+    if expiring_within_days < 0:
+        raise InputError("expiring_within_days must be 0 or more")
     ctx = Ctx(desired, observed, at, catalog or default_catalog(), allow_group_policy_override)
     _resolve_leaves(ctx)
     if any(s.when_root for s in desired.certificates) and not ctx.roots and ctx.undecided:
@@ -402,6 +415,8 @@ def plan(
         if spec.when_root is not None and spec.when_root not in ctx.roots:
             continue
         (present if spec.ensure == "present" else absent)(ctx, spec)
+    stale_intermediates(ctx, expiring_within_days)
+    competition_warnings(ctx)
     _leaf_and_binding(ctx, observed.os.build == 0 or observed.os.build >= FIRST_AES_PFX_BUILD)
     if ctx.refusals:
         raise PlanRefused(
@@ -409,7 +424,7 @@ def plan(
             "removed locally",
             guidance=[*ctx.refusals, *_GPO_GUIDANCE],
         )
-    actions = [a for p in PHASES for a in ctx.phases[p]]
+    actions = [with_revert_date(ctx, a) for p in PHASES for a in ctx.phases[p]]
     if actions and desired.restart != "none":
         actions.append(_restart(ctx))
     elif actions:

@@ -43,7 +43,7 @@ __all__ = [
 PHASES = ("import", "misplaced", "policy", "root", "leaf", "binding")
 _LOCKED = (".GroupPolicy", ".Enterprise")
 CHAIN_KINDS = {"import_cross_sign", "remove_misplaced", "remove_duplicate", "disallow_root",
-                "remove_self_signed_root"}  # fmt: skip
+                "remove_self_signed_root", "remove_expired_intermediate"}  # fmt: skip
 
 
 # (binding spec, site, its matching https binding, thumbprint to serve, that certificate)

@@ -17,9 +17,10 @@ and :mod:`sectigo_chain.x509.findings` and are re-exported here.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from cryptography import x509
 
@@ -43,15 +44,18 @@ from sectigo_chain.x509.findings import (
 
 __all__ = [
     "FINDING_CODES",
+    "WINDOWS_TIE_RULE",
     "CertPath",
     "ChainAnalysis",
     "ChainPolicy",
+    "Competitor",
     "Finding",
     "Severity",
     "WindowsChainPrediction",
     "analyze",
     "build_paths",
     "compare_versions",
+    "competing_paths",
     "hostname_matches",
     "predict_windows_chain",
     "shortest_trusted_path",
@@ -221,6 +225,16 @@ class _IssuerIndex:
 ChainPolicy = Callable[[Sequence[CertPath]], CertPath | None]
 """A chain-selection policy: picks one of the trusted paths (or None)."""
 
+#: The rule :func:`shortest_trusted_path` applies, with its sources; every prediction made with
+#: it states it (:attr:`WindowsChainPrediction.tie_rule`). See docs/windows-facts.d/issue-17.md.
+WINDOWS_TIE_RULE = (
+    "fewest certificates wins (Microsoft KB 2831004, documented); among paths of equal length "
+    "the anchor with the latest notAfter, then the path whose certificates were issued last "
+    "(newer notBefore: reported by users, win-acme #1918, Posh-ACME #383, the 2021 DST Root CA "
+    "X3 case; not documented by Microsoft), then the lowest SHA-256s (this model's own, to be "
+    "deterministic)"
+)
+
 
 def shortest_trusted_path(paths: Sequence[CertPath]) -> CertPath | None:
     """The default policy, as reported for Windows (KB 2831004): fewest certificates wins;
@@ -258,6 +272,8 @@ class WindowsChainPrediction:
     trusted: bool
     reason: str
     paths: tuple[CertPath, ...] = field(default=(), repr=False)
+    tie_rule: str = ""
+    """The rule the policy breaks ties with, and its source (empty for an unknown policy)."""
 
     @property
     def served_sha256s(self) -> tuple[str, ...]:
@@ -338,7 +354,12 @@ def predict_windows_chain(
         rest = [str(p.depth) for p in paths if p is not chosen]
         if rest:
             reason += f" (other paths: {', '.join(rest)} certificates)"
-        return WindowsChainPrediction(built, served, chosen.anchor, True, reason, tuple(paths))
+        tie_rule = WINDOWS_TIE_RULE if policy is shortest_trusted_path else ""
+        if tie_rule and any(_served_differs(p, chosen) for p in _ties(paths, chosen)):
+            reason += "; a tie between paths of that length was broken by the tie rule"
+        return WindowsChainPrediction(
+            built, served, chosen.anchor, True, reason, tuple(paths), tie_rule
+        )
     built = _partial_chain(leaf, [*pool, *anchors], when, max_depth)
     top = built[-1]
     served = built[:-1] if len(built) > 1 and self_signed(top) else built
@@ -351,3 +372,105 @@ def predict_windows_chain(
     return WindowsChainPrediction(
         built, served, None, False, f"no trusted path: {why}; Windows serves what it built"
     )
+
+
+def _ties(paths: Sequence[CertPath], chosen: CertPath) -> list[CertPath]:
+    return [p for p in paths if p is not chosen and p.depth == chosen.depth]
+
+
+def _served_differs(a: CertPath, b: CertPath) -> bool:
+    """Whether the two paths make Windows send different certificates (the anchor is not sent)."""
+    return a.certificates[:-1] != b.certificates[:-1]
+
+
+@dataclass(frozen=True)
+class Competitor:
+    """A path that wins instead of today's choice: on the tie rule alone (``kind="tie"``: it has
+    the chosen path's length, so only the tie rule keeps it out, or puts it in), or once a
+    certificate on the chosen path expires (``kind="after_expiry"``, from ``when`` on)."""
+
+    kind: str
+    path: CertPath
+    chosen: CertPath
+    when: datetime | None = None
+    expiring: x509.Certificate | None = None
+
+    @property
+    def differing(self) -> tuple[x509.Certificate, ...]:
+        """The certificates of the competing path that the chosen path does not hold."""
+        return tuple(c for c in self.path.certificates if c not in self.chosen.certificates)
+
+    def __str__(self) -> str:
+        names = ", ".join(
+            f"{_cn(c)} (issued {c.not_valid_before_utc:%Y-%m-%d}, by {common_name(c.issuer)})"
+            for c in self.differing
+        )
+        if self.kind == "tie":
+            return (
+                f"a path of the same length through {names} competes with the one Windows "
+                "builds: only the tie rule decides between them"
+            )
+        assert self.expiring is not None
+        return (
+            f"when {_cn(self.expiring)} (issued by {common_name(self.expiring.issuer)}) expires "
+            f"on {self.expiring.not_valid_after_utc:%Y-%m-%d}, Windows switches to the path "
+            f"through {names}"
+        )
+
+
+def competing_paths(
+    leaf: x509.Certificate,
+    *,
+    root: Sequence[x509.Certificate],
+    ca: Sequence[x509.Certificate],
+    my: Sequence[x509.Certificate] = (),
+    at: datetime,
+    until: datetime | None = None,
+    disallowed: Sequence[x509.Certificate] = (),
+) -> list[Competitor]:
+    """Paths that win, or would win, over the one :func:`predict_windows_chain` chooses at
+    ``at`` under :func:`shortest_trusted_path`: every path of the same length whose served
+    certificates differ (decided only by :data:`WINDOWS_TIE_RULE`), and the first path that
+    takes over when a certificate on the chosen path expires before ``until`` (default: the
+    leaf's notAfter). Pure and memoised (the hosts of a farm ask the same question)."""
+    return list(
+        _competing(
+            leaf, tuple(root), tuple(ca), tuple(my), utc(at),
+            utc(until) if until is not None else None, tuple(disallowed),
+        )
+    )  # fmt: skip
+
+
+@functools.lru_cache(maxsize=256)
+def _competing(
+    leaf: x509.Certificate,
+    root: tuple[x509.Certificate, ...],
+    ca: tuple[x509.Certificate, ...],
+    my: tuple[x509.Certificate, ...],
+    when: datetime,
+    until: datetime | None,
+    disallowed: tuple[x509.Certificate, ...],
+) -> tuple[Competitor, ...]:
+    now = predict_windows_chain(leaf, root=root, ca=ca, my=my, at=when, disallowed=disallowed)
+    if not now.trusted or not now.paths:
+        return ()
+    chosen = shortest_trusted_path(now.paths)
+    assert chosen is not None
+    out = [
+        Competitor("tie", p, chosen) for p in _ties(now.paths, chosen) if _served_differs(p, chosen)
+    ]
+    end = until if until is not None else leaf.not_valid_after_utc
+    expiries = sorted(
+        {c.not_valid_after_utc: c for c in chosen.certificates[1:]}.items(),
+        key=lambda item: item[0],
+    )
+    for instant, cert in expiries:
+        if instant < when or instant >= end:
+            continue
+        later = instant + timedelta(seconds=1)
+        then = predict_windows_chain(leaf, root=root, ca=ca, my=my, at=later, disallowed=disallowed)
+        picked = shortest_trusted_path(then.paths) if then.trusted else None
+        if picked is not None and _served_differs(picked, chosen):
+            out.append(Competitor("after_expiry", picked, chosen, later, cert))
+            break
+    return tuple(out)

@@ -129,8 +129,9 @@ def test_playbook_check_mode_then_real_mode(installed: Path, tmp_path: Path) -> 
         s = stats[f"web{i:02d}"]
         assert (s["failed"], s["unreachable"]) == (0, 0)
         assert s["changed"] == _expected_changed(i), (i, s)
-    journals = sorted(p.name for p in (tmp_path / "journals").iterdir())
-    assert len(journals) == 15  # one per changed host
+    journals = sorted(p.name for p in (tmp_path / "journals").glob("*.json"))
+    assert len(journals) == 15  # one per changed host (each with its restore .ps1 beside it)
+    assert len(list((tmp_path / "journals").glob("*.restore.ps1"))) == 15
     assert "applied (import_cross_sign, remove_self_signed_root, restart)" in out
     assert "'msg': 'web00: applied" in out or '"msg": "web00: applied' in out
 

@@ -108,6 +108,45 @@ def test_move_backup_names_one_physical_store() -> None:
     assert CertBackup.model_validate(result.data["backup"]).physical_store == ".Default"
 
 
+def _move_r46_out_of_root(host: SimulatedHost) -> Any:
+    return host.run(
+        render(
+            "move_certificate",
+            {
+                "thumbprint": thumbprint(_r46(host)),
+                "from_location": "LocalMachine",
+                "from_store": "Root",
+                "to_location": "LocalMachine",
+                "to_store": "Disallowed",
+                "remove_source": True,
+            },
+        )
+    )
+
+
+def test_move_with_the_source_in_several_physical_stores_is_refused_before_copying() -> None:
+    host = _gpo_beside_default()
+    before = host.snapshot()
+    result = _move_r46_out_of_root(host)
+    assert not result.ok
+    assert result.error is not None
+    assert result.error["category"] == "Refused"
+    assert ".Default, .GroupPolicy" in result.error["message"]
+    assert host.snapshot() == before
+
+
+def test_move_out_of_a_policy_store_is_refused_before_copying() -> None:
+    host = _gpo_beside_default()
+    thumb = thumbprint(_r46(host))
+    assert host.model.discard(("LocalMachine", "Root", ".Default"), thumb)
+    before = host.snapshot()
+    result = _move_r46_out_of_root(host)
+    assert not result.ok
+    assert result.error is not None
+    assert "policy would put it back" in result.error["message"]
+    assert host.snapshot() == before
+
+
 def test_access_denied_is_an_error_not_absent() -> None:
     host = SimulatedHost("broken-r46")
     host.model.access_denied.add(("LocalMachine", "Root"))

@@ -19,5 +19,9 @@ def test_readme_python_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     monkeypatch.chdir(tmp_path)  # apply writes its journal into the current directory
     namespace: dict[str, object] = {}
     exec(compile(code, "README.md", "exec"), namespace)
-    journals = [p for p in os.listdir(tmp_path) if p.startswith("sectigo-chain-journal-")]
+    journals = [
+        p
+        for p in os.listdir(tmp_path)
+        if p.startswith("sectigo-chain-journal-") and p.endswith(".json")
+    ]
     assert len(journals) == 1

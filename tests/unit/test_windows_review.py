@@ -105,6 +105,33 @@ def test_remove_certificate_never_removes_from_the_logical_store() -> None:
     assert "@('.Default', '.AuthRoot') -cnotcontains $PhysicalStore" in remover
 
 
+def test_move_certificate_removes_the_source_copy_from_one_physical_store() -> None:
+    """Issue 11 defect 3, left in move_certificate: with remove_source it called
+    ``$source.Remove($certificate)`` on the logical store (the first match across every
+    physical store). It now deletes the one physical store's copy with
+    ``Remove-SectigoPhysicalCopy``, decided (and refused for several or policy copies) before
+    the destination is changed."""
+    text = templates.template_text("move_certificate")
+    body = text.split("# ---- template body", 1)[1]
+    assert not re.search(r"\$source\.Remove\(", body), "the logical source store's Remove()"
+    tree = parse(body)
+    commands = _commands(tree.root_node)
+    assert "Remove-SectigoPhysicalCopy" in commands
+    assert "Get-SectigoPhysicalStores" in commands
+    assert "$held.Count -gt 1" in body
+    remover = [
+        n
+        for n in walk(tree.root_node)
+        if n.type == "command_name" and node_text(n) == "Remove-SectigoPhysicalCopy"
+    ]
+    assert len(remover) == 1
+    call = node_text(_statement(remover[0]))
+    assert "-PhysicalStore $sourcePhysical" in call
+    # decided before the destination store's Add
+    assert body.index("Get-SectigoPhysicalStores") < body.index("$destination.Add(")
+    assert body.index("$destination.Add(") < body.index("Remove-SectigoPhysicalCopy")
+
+
 # ---------------------------------------------------------------------------------- defect 4
 
 

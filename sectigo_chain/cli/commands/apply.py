@@ -66,6 +66,7 @@ def _run(args: argparse.Namespace) -> int:
                 desired=desired,
                 catalog=catalog,
                 allow_group_policy_override=args.allow_group_policy,
+                expiring_within_days=args.expiring_days,
                 journal_dir=journal_dir,
                 progress=progress,
             )

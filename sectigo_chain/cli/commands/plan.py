@@ -55,6 +55,14 @@ def add_fix_arguments(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="plan the rest of the fix even if a Group Policy root cannot be removed",
     )
+    p.add_argument(
+        "--expiring-days",
+        type=int,
+        default=30,
+        metavar="N",
+        help="also remove intermediates in LocalMachine\\CA that expire within N days "
+        "(default: %(default)s)",
+    )
 
 
 def prepare(args: argparse.Namespace) -> tuple[Any, Any, Any, Any]:
@@ -98,6 +106,7 @@ def prepare(args: argparse.Namespace) -> tuple[Any, Any, Any, Any]:
             catalog=catalog,
             allow_group_policy_override=args.allow_group_policy,
             target=executor.target,
+            expiring_within_days=args.expiring_days,
         )
     except BaseException:
         executor.close()

@@ -75,18 +75,53 @@ def run(args: argparse.Namespace) -> int:
                 executor, desired, endpoint=_endpoint(args, executor), site=args.site,
                 profiles=args.profile or DEFAULT_VERIFY_PROFILES, catalog=catalog,
                 climb_ladder=not args.no_ladder, settle=args.settle,
+                expiring_within_days=args.expiring_days,
             )  # fmt: skip
+            entries = _entries(args, executor, report, catalog) if args.entries else None
         except ExecutionError as exc:
             error_line("verify", str(exc))
             return UNREACHABLE
         except (SectigoChainError, ValueError) as exc:
             error_line("verify", str(exc))
             return USAGE
+    passed = report.ok and (entries is None or entries.verdict == "pass")
     if args.json:
-        emit_json(report.to_json())
+        doc = report.to_json()
+        if entries is not None:
+            doc["entries"] = {**entries.model_dump(mode="json"), "verdict": entries.verdict}
+        emit_json(doc)
     else:
         sys.stdout.write(f"{report}\n")
-    return OK if report.ok else CHAIN_PROBLEMS
+        if entries is not None:
+            sys.stdout.write(f"Entries: {entries}\n")
+    return OK if passed else CHAIN_PROBLEMS
+
+
+def _entries(args: argparse.Namespace, executor: Any, report: Any, catalog: Any) -> Any:
+    """``--entries``: every HTTP.sys entry and handshake of the site (run/entries.py); the
+    per-entry ladder only when the stores are right (plan empty, host chain right)."""
+    from sectigo_chain.hosts.sim.host import SimulatedHost
+    from sectigo_chain.run.entries import verify_entries
+    from sectigo_chain.run.verifier import DEFAULT_VERIFY_PROFILES
+
+    if isinstance(executor, SimulatedHost):
+        listener = executor.start_tls()
+
+        def address(probe: Any) -> tuple[str, int]:
+            ip, port, _name = listener.address_for(probe.entry)
+            return ip, port
+    else:
+        endpoint = _endpoint(args, executor)
+        host = endpoint[0] if endpoint else "localhost"
+
+        def address(probe: Any) -> tuple[str, int]:
+            return host, probe.port
+
+    stores_right = report.plan_empty and report.host_chain is not None and report.host_chain.right
+    return verify_entries(
+        executor, report.site, address, profiles=args.profile or DEFAULT_VERIFY_PROFILES,
+        catalog=catalog, climb_ladder=stores_right and not args.no_ladder,
+    )  # fmt: skip
 
 
 def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
@@ -118,6 +153,12 @@ def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
         help="client profile (repeat; default: legacy, modern, both)",
     )
     p.add_argument("--no-tls", action="store_true", help="do not check the served chain")
+    p.add_argument(
+        "--entries",
+        action="store_true",
+        help="also check every HTTP.sys entry of the site (IP:port, host:port, CCS), with and "
+        "without SNI, per TLS version; refresh a stale entry on its own before iisreset",
+    )
     p.add_argument(
         "--no-ladder", action="store_true", help="report a stale served chain, restart nothing"
     )

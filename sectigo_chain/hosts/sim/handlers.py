@@ -211,6 +211,22 @@ def _move_certificate(h: HandlerHost, p: Mapping[str, Any]) -> Doc:
     dst = h.model.copies(tp, p["to_location"], p["to_store"])
     if not src and not dst:
         raise Refused(f"certificate {tp} not found in {p['from_location']}\\{p['from_store']}")
+    # The source copy is removed from the one physical store holding it, decided before
+    # anything changes, as remove_certificate does (never X509Store.Remove on the logical store).
+    held = sorted({k[2] for k, _ in src})
+    if p.get("remove_source", True) and len(held) > 1:
+        raise Refused(
+            f"{tp} is in {len(held)} physical store(s) of {p['from_location']}\\"
+            f"{p['from_store']} ({', '.join(held)}): remove the extra copies first; removing "
+            "from the logical store could delete a copy that must stay",
+            "Refused",
+        )
+    if p.get("remove_source", True) and held and held[0] not in REMOVABLE_PHYSICAL:
+        raise Refused(
+            f"refusing to move {tp} out of physical store {held[0]}: policy would put it back; "
+            "change the policy instead",
+            "Refused",
+        )
     copied = False
     if not dst:
         sc = src[0][1]
@@ -269,7 +285,7 @@ def _set_binding(h: HandlerHost, p: Mapping[str, Any]) -> Doc:
     current = h.model.binding_document(b, site)
     changed = created or previous != current or bool(p.get("reapply", False))
     if changed:  # IIS commits (and HTTP.sys is updated) only when something was written
-        h.model.refresh_served("binding", h.served_cache_refresh, h.clock())
+        h.model.refresh_served("binding", h.served_cache_refresh, h.clock(), b.endpoint)
     data = {"created": created, "previous": previous, "current": current}
     return True, changed, data, None
 

@@ -288,9 +288,18 @@ class HostModel:
                 added.append(thumb)
         return added
 
-    def refresh_served(self, event: CacheEvent, rule: CacheEvent, at: dt.datetime) -> None:
-        """Rebuild the served-chain cache if ``event`` is at least as strong as ``rule``."""
+    def refresh_served(
+        self, event: CacheEvent, rule: CacheEvent, at: dt.datetime, endpoint: str | None = None
+    ) -> None:
+        """Rebuild the served-chain cache if ``event`` is at least as strong as ``rule``; a
+        binding event (``endpoint`` given) re-creates that one HTTP.sys entry and rebuilds
+        only its chain (reported: win-acme #1941, #94; that other entries keep theirs is the
+        less kind assumption, docs/windows-facts.d/issue-17.md)."""
         if CACHE_EVENTS.index(event) < CACHE_EVENTS.index(rule):
+            return
+        if endpoint is not None:
+            self.served_cache.pop(endpoint, None)
+            self.served_for(endpoint, at)
             return
         self.served_cache.clear()
         for ep in sorted(self.sslcert):

@@ -10,6 +10,7 @@ issuing CA (CA DV R36 or E36) in ``LocalMachine\\CA``, the leaf with a machine k
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -17,7 +18,7 @@ from cryptography import x509
 
 from sectigo_chain.errors import InputError
 from sectigo_chain.hosts.sim.model import HostModel, SimBinding, SimSite, SslCertEntry
-from sectigo_chain.testing.lab import Family, LabHierarchy, LabLeaf
+from sectigo_chain.testing.lab import Family, LabHierarchy, LabLeaf, make_certificate, new_key
 from sectigo_chain.x509.certs import common_name, thumbprint
 
 __all__ = ["SCENARIOS", "Scenario", "build_scenario", "scenario_leaf"]
@@ -142,6 +143,78 @@ def _stale_cache(lab: LabHierarchy) -> HostModel:
     return host
 
 
+_EXTRA: dict[tuple[int, str], x509.Certificate] = {}
+
+
+def _twin(lab: LabHierarchy, what: str) -> x509.Certificate:
+    """Issue-17 certificates, made once per lab, dated from the wall clock like the leaf.
+
+    ``r46-cross-newer``: R46 (same name and key) cross-signed again by USERTrust RSA, issued two
+    days ago (newer NotBefore than the 2021 cross-sign), valid 400 days. ``r36-expiring``: CA DV
+    R36 (same name and key) re-issued by R46 yesterday, expiring in 10 days. ``old-expired``:
+    an unrelated intermediate under USERTrust RSA that expired 5 days ago.
+    """
+    key = (id(lab), what)
+    if key not in _EXTRA:
+        now = dt.datetime.now(dt.timezone.utc)
+        day = dt.timedelta(days=1)
+        if what == "r46-cross-newer":
+            cert = make_certificate(
+                subject=lab.r46_root.cert.subject, public_key=lab.r46_root.key.public_key(),
+                issuer=lab.usertrust_rsa.cert.subject, issuer_key=lab.usertrust_rsa.key,
+                not_before=now - 2 * day, not_after=now + 400 * day, ca=True,
+            )  # fmt: skip
+        elif what == "r36-expiring":
+            cert = make_certificate(
+                subject=lab.r36.cert.subject, public_key=lab.r36.key.public_key(),
+                issuer=lab.r46_root.cert.subject, issuer_key=lab.r46_root.key,
+                not_before=now - day, not_after=now + 10 * day, ca=True, path_length=0,
+            )  # fmt: skip
+        else:
+            name = x509.Name.from_rfc4514_string(
+                "CN=Sectigo RSA Domain Validation Secure Server CA (lab),O=Sectigo Limited,C=GB"
+            )
+            cert = make_certificate(
+                subject=name, public_key=new_key("RSA").public_key(),
+                issuer=lab.usertrust_rsa.cert.subject, issuer_key=lab.usertrust_rsa.key,
+                not_before=now - 400 * day, not_after=now - 5 * day, ca=True, path_length=0,
+            )  # fmt: skip
+        _EXTRA[key] = cert
+    return _EXTRA[key]
+
+
+def _competing_cross(lab: LabHierarchy) -> HostModel:
+    host = _base(lab, "RSA", self_signed_physical=None, cross_in_ca=True)
+    host.add("SYSTEM", "CA", _twin(lab, "r46-cross-newer"))
+    return host
+
+
+def _expiring_intermediate(lab: LabHierarchy) -> HostModel:
+    host = _base(lab, "RSA", self_signed_physical=None, cross_in_ca=True)
+    host.add("LocalMachine", "CA", _twin(lab, "r36-expiring"))
+    host.add("LocalMachine", "CA", _twin(lab, "old-expired"))
+    host.add("SYSTEM", "CA", _twin(lab, "old-expired"))
+    return host
+
+
+def _multi_binding(lab: LabHierarchy) -> HostModel:
+    names = ("www.example.test", "shop.example.test")
+    host = _base(lab, "RSA", names=names, self_signed_physical=None, cross_in_ca=True)
+    leaf = scenario_leaf(lab, "RSA", names)
+    site = host.sites["Default Web Site"]
+    site.bindings += [
+        SimBinding("https", "*", 443, "shop.example.test", 1),
+        SimBinding("https", "*", 8443, "ccs.example.test", 3),
+    ]
+    tp = thumbprint(leaf.cert)
+    shop = "shop.example.test:443"
+    host.sslcert[shop] = SslCertEntry(shop, "hostnameport", tp)
+    host.sslcert["ccs:8443"] = SslCertEntry("ccs:8443", "ccs", "")
+    # only the SNI entry still serves the chain it cached before the fix (leaf, R36)
+    host.served_cache[shop] = [leaf.cert, leaf.issuer.cert]
+    return host
+
+
 _ALL = (
     Scenario(
         "broken-r46",
@@ -197,6 +270,28 @@ _ALL = (
         "stores already fixed, but HTTP.sys still serves the cached short chain until a "
         "restart (iisreset) refreshes it",
         _stale_cache,
+    ),
+    Scenario(
+        "multi-binding",
+        "stores fixed; 'Default Web Site' has an IP binding (*:443, no SNI), an SNI binding "
+        "(shop.example.test:443) and a Central Certificate Store binding "
+        "(ccs.example.test:8443, sslFlags 3, the share not modelled); only the SNI entry "
+        "still serves its cached short chain",
+        _multi_binding,
+    ),
+    Scenario(
+        "competing-cross",
+        "stores fixed, but SYSTEM's CA store also holds a second R46 cross-signed by USERTrust "
+        "RSA with a newer NotBefore: the same path length, so only the tie rule decides which "
+        "one Windows serves (the templates cannot remove it from SYSTEM's store)",
+        _competing_cross,
+    ),
+    Scenario(
+        "expiring-intermediate",
+        "stores fixed, plus a re-issued CA DV R36 (newer NotBefore, expiring in 10 days) in "
+        "LocalMachine\\CA, which Windows serves until it expires, and an expired old "
+        "intermediate in LocalMachine\\CA and in SYSTEM's CA store",
+        _expiring_intermediate,
     ),
 )
 

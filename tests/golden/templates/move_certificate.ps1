@@ -35,6 +35,12 @@ $SectigoOutput = & {
     Re-checks: already in the destination -> not copied again; gone from the source but in the
     destination -> success with nothing to do. BACKUP FIRST: before removing the source copy,
     data.backup holds its DER, store, physical stores and friendly name.
+    remove_source deletes the source copy from the one physical store that holds it (its
+    registry key or roaming-profile file, as remove_certificate does); X509Store.Remove on the
+    logical store is never used, because it deletes the first match across every physical
+    store behind it. A source copy in several physical stores, or only in .GroupPolicy or
+    .Enterprise, is refused before anything is copied; one seen only through another location
+    (a machine certificate a CurrentUser store shows) is copied and not removed.
     Windows PowerShell 5.1 compatible. Output: one JSON document (see docs/templates.md).
 #>
 param([Parameter(Mandatory = $true)][string]$Payload)
@@ -361,11 +367,7 @@ try {
     }
     $source = $null
     try {
-        if ($removeSource) {
-            $source = Open-SectigoStore -Location $fromLocation -Name $fromStore -Write -MustExist
-        } else {
-            $source = Open-SectigoStore -Location $fromLocation -Name $fromStore -MustExist
-        }
+        $source = Open-SectigoStore -Location $fromLocation -Name $fromStore -MustExist
     } catch {
         # Only "store not found" (0x80070002) means absent; access denied is an error.
         if (-not (Test-SectigoNotFound -Problem $_)) { throw }
@@ -374,6 +376,22 @@ try {
     try {
         $certificate = $null
         if ($null -ne $source) { $certificate = Find-SectigoCertificate -Store $source -Thumbprint $thumbprint }
+        # The physical store the source copy is removed from, decided before anything changes.
+        $sourcePhysical = $null
+        if ($removeSource -and $null -ne $certificate) {
+            $held = Get-SectigoPhysicalStores -Location $fromLocation -StoreName $fromStore -Thumbprint $thumbprint
+            if ($held.Count -gt 1) {
+                $message = '{0} is in {1} physical store(s) of {2}\{3} ({4}): remove the extra copies first; removing from the logical store could delete a copy that must stay' -f $thumbprint, $held.Count, $fromLocation, $fromStore, ($held -join ', ')
+                Stop-Sectigo -Message $message -Category 'Refused'
+            }
+            if ($held.Count -eq 1) {
+                $sourcePhysical = [string]$held[0]
+                if (@('.Default', '.AuthRoot') -cnotcontains $sourcePhysical) {
+                    $message = 'refusing to move {0} out of physical store {1}: policy would put it back; change the policy instead' -f $thumbprint, $sourcePhysical
+                    Stop-Sectigo -Message $message -Category 'Refused'
+                }
+            }
+        }
         $destination = Open-SectigoStore -Location $toLocation -Name $toStore -Write
         try {
             $present = Find-SectigoCertificate -Store $destination -Thumbprint $thumbprint
@@ -393,11 +411,14 @@ try {
         } finally {
             $destination.Close()
         }
-        if ($removeSource -and $null -ne $certificate) {
-            $data.backup = Get-SectigoCertificateBackup -Certificate $certificate -Location $fromLocation -StoreName $fromStore -PhysicalStore $null
-            $source.Remove($certificate)
-            $changed = $true
-            $data.removed_source = $true
+        if ($removeSource -and $null -ne $sourcePhysical) {
+            # Backup before delete: the result carries it even if the removal fails.
+            $data.backup = Get-SectigoCertificateBackup -Certificate $certificate -Location $fromLocation -StoreName $fromStore -PhysicalStore $sourcePhysical
+            $deleted = Remove-SectigoPhysicalCopy -Location $fromLocation -StoreName $fromStore -PhysicalStore $sourcePhysical -Thumbprint $thumbprint
+            if ($deleted -gt 0) {
+                $changed = $true
+                $data.removed_source = $true
+            }
         }
     } finally {
         if ($null -ne $source) { $source.Close() }
