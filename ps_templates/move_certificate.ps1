@@ -123,6 +123,13 @@ try {
         $destination = Open-SectigoStore -Location $toLocation -Name $toStore -Write
         try {
             $present = Find-SectigoCertificate -Store $destination -Thumbprint $thumbprint
+            if ($null -ne $present -and $toLocation -eq 'CurrentUser') {
+                # CurrentUser's Root/CA/Disallowed also show LocalMachine's certificates (the
+                # .LocalMachine physical store): only a copy in the user's own physical stores
+                # is present (a rollback stages a user copy in LocalMachine before moving it).
+                $own = Get-SectigoPhysicalStores -Location $toLocation -StoreName $toStore -Thumbprint $thumbprint
+                if ($own.Count -eq 0) { $present = $null }
+            }
             if ($null -eq $present) {
                 if ($null -eq $certificate) {
                     $message = '{0} is in neither {1}\{2} nor {3}\{4}' -f $thumbprint, $fromLocation, $fromStore, $toLocation, $toStore

@@ -58,6 +58,21 @@ def default_journal_path(target: str, directory: Path | None = None) -> Path:
     return (directory or Path.cwd()) / f"sectigo-chain-journal-{safe}-{stamp}.json"
 
 
+def _unfinished_removal(action: Action, data: Any) -> str | None:
+    """A machine-store removal that removed nothing while the store still shows the
+    certificate did not do its job, whatever ``ok`` says (a copy in a physical store the
+    template does not change): the step fails and the apply rolls back."""
+    if action.template != "remove_certificate" or not isinstance(data, dict):
+        return None
+    params = action.params
+    if params.get("store_location") != "LocalMachine":
+        return None  # a CurrentUser store also shows the machine's copies: not the user's own
+    if data.get("removed") is False and data.get("still_present") is True:
+        where = f"LocalMachine\\{params.get('store_name')}"
+        return f"{action.params.get('thumbprint')} is still in {where} after the removal"
+    return None
+
+
 def _step_record(index: int, action: Action) -> dict[str, Any]:
     return {
         "index": index,
@@ -193,6 +208,8 @@ def _run_steps(
             if not result.ok:
                 failure = (result.error or {}).get("message") or "; ".join(result.errors)
                 failure = failure or "the script reported failure"
+            else:
+                failure = _unfinished_removal(action, result.data)
         except (ExecutionError, TemplateError) as exc:
             failure = f"{type(exc).__name__}: {exc}"
         if failure is not None:

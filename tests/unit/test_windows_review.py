@@ -254,3 +254,28 @@ def test_error_type_is_the_base_exception() -> None:
     make = node_text(_function(templates.template_text("observe"), "New-SectigoError"))
     assert "$info.type = $exception.GetBaseException().GetType().FullName" in make
     assert "$info.type = $exception.GetType()" not in make
+
+
+def test_move_into_a_current_user_store_counts_only_the_users_own_copies() -> None:
+    """CurrentUser's Root/CA/Disallowed also show LocalMachine's certificates (.LocalMachine
+    physical store). Rollback restores a user copy by staging it in LocalMachine and moving
+    it: a logical-store presence check found the staged copy "present" in the user store,
+    skipped the copy and then deleted the staging copy, restoring nothing. Presence in a
+    CurrentUser destination is now decided by the user's own physical stores."""
+    body = templates.template_text("move_certificate").split("# ---- template body", 1)[1]
+    tree = parse(body)
+    checks = [
+        n
+        for n in walk(tree.root_node)
+        if n.type == "if_statement" and "$toLocation -eq 'CurrentUser'" in node_text(n)
+    ]
+    assert len(checks) == 1, "one CurrentUser presence check"
+    text = node_text(checks[0])
+    assert "Get-SectigoPhysicalStores -Location $toLocation -StoreName $toStore" in text
+    assert "$present = $null" in text
+    # the check sits between finding the destination copy and deciding to add one
+    assert (
+        body.index("$present = Find-SectigoCertificate -Store $destination")
+        < body.index(text)
+        < body.index("if ($null -eq $present) {")
+    )

@@ -197,7 +197,9 @@ function Test-SectigoKeyHolds {
     if (-not $SectigoKeyCache.ContainsKey($Path)) {
         $names = New-Object -TypeName 'System.Collections.Generic.HashSet[string]' -ArgumentList ([System.StringComparer]::OrdinalIgnoreCase)
         if (Test-Path -LiteralPath $Path) {
-            foreach ($item in @(Get-ChildItem -LiteralPath $Path -ErrorAction SilentlyContinue)) {
+            # -ErrorAction Stop: a key that cannot be read (access denied) is an error, never
+            # "holds nothing" (which would make a removal report success and remove nothing).
+            foreach ($item in @(Get-ChildItem -LiteralPath $Path -ErrorAction Stop)) {
                 $null = $names.Add([string]$item.PSChildName)
             }
         }
@@ -395,6 +397,13 @@ try {
         $destination = Open-SectigoStore -Location $toLocation -Name $toStore -Write
         try {
             $present = Find-SectigoCertificate -Store $destination -Thumbprint $thumbprint
+            if ($null -ne $present -and $toLocation -eq 'CurrentUser') {
+                # CurrentUser's Root/CA/Disallowed also show LocalMachine's certificates (the
+                # .LocalMachine physical store): only a copy in the user's own physical stores
+                # is present (a rollback stages a user copy in LocalMachine before moving it).
+                $own = Get-SectigoPhysicalStores -Location $toLocation -StoreName $toStore -Thumbprint $thumbprint
+                if ($own.Count -eq 0) { $present = $null }
+            }
             if ($null -eq $present) {
                 if ($null -eq $certificate) {
                     $message = '{0} is in neither {1}\{2} nor {3}\{4}' -f $thumbprint, $fromLocation, $fromStore, $toLocation, $toStore

@@ -190,7 +190,9 @@ function Test-SectigoKeyHolds {
     if (-not $SectigoKeyCache.ContainsKey($Path)) {
         $names = New-Object -TypeName 'System.Collections.Generic.HashSet[string]' -ArgumentList ([System.StringComparer]::OrdinalIgnoreCase)
         if (Test-Path -LiteralPath $Path) {
-            foreach ($item in @(Get-ChildItem -LiteralPath $Path -ErrorAction SilentlyContinue)) {
+            # -ErrorAction Stop: a key that cannot be read (access denied) is an error, never
+            # "holds nothing" (which would make a removal report success and remove nothing).
+            foreach ($item in @(Get-ChildItem -LiteralPath $Path -ErrorAction Stop)) {
                 $null = $names.Add([string]$item.PSChildName)
             }
         }
@@ -353,8 +355,13 @@ try {
                 $message = '{0} is in {1} physical store(s) of {2}\{3} ({4}): name the one to remove (physical_store); removing from the logical store could delete a copy that must stay' -f $thumbprint, $held.Count, $location, $storeName, ($held -join ', ')
                 Stop-Sectigo -Message $message -Category 'Refused'
             }
-            # In none: shown through another location (a CurrentUser store shows the machine's
-            # certificates) or a store this tool does not change: nothing of its own to remove.
+            # In none: for CurrentUser, the machine's certificate seen through the user's store
+            # (nothing of the user's own to remove). For LocalMachine, a physical store this
+            # tool does not know: refuse rather than report success and remove nothing.
+            if ($held.Count -eq 0 -and $location -eq 'LocalMachine') {
+                $message = '{0} is in {1}\{2} but in none of its physical stores this tool knows (.Default, .AuthRoot, .GroupPolicy, .Enterprise): nothing removed; remove it by hand' -f $thumbprint, $location, $storeName
+                Stop-Sectigo -Message $message -Category 'Refused'
+            }
             if ($held.Count -eq 1) { $physicalStore = [string]$held[0] }
             $data.physical_store = $physicalStore
         }

@@ -179,7 +179,9 @@ function Test-SectigoKeyHolds {
     if (-not $SectigoKeyCache.ContainsKey($Path)) {
         $names = New-Object -TypeName 'System.Collections.Generic.HashSet[string]' -ArgumentList ([System.StringComparer]::OrdinalIgnoreCase)
         if (Test-Path -LiteralPath $Path) {
-            foreach ($item in @(Get-ChildItem -LiteralPath $Path -ErrorAction SilentlyContinue)) {
+            # -ErrorAction Stop: a key that cannot be read (access denied) is an error, never
+            # "holds nothing" (which would make a removal report success and remove nothing).
+            foreach ($item in @(Get-ChildItem -LiteralPath $Path -ErrorAction Stop)) {
                 $null = $names.Add([string]$item.PSChildName)
             }
         }
