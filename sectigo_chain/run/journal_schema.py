@@ -159,7 +159,8 @@ class JournalStep(_Open):
             _PARAMS[self.template].model_validate(self.params)
         except ValidationError as exc:
             raise ValueError(f"params.{describe_validation_error(exc)}") from None
-        if self.template == "remove_certificate" and self.backup is None:
+        undone = self.status in ("running", "done", "failed")  # what rollback undoes
+        if self.template == "remove_certificate" and self.backup is None and undone:
             raise ValueError("a removal without its backup cannot be undone (backup is null)")
         return self
 
