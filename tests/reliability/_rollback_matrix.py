@@ -23,14 +23,17 @@ Faults, at action index ``i``:
   before) each script of the automatic rollback, and the rollback is resumed.
 
 Plus, per scenario, the rollback of a successful apply, uninterrupted and killed after each of
-its scripts. Idempotence: after apply, a fresh plan is empty and a second apply runs no action
-script.
+its scripts; each of those killed rollbacks is resumed and killed again after each script of the
+resumed one, then resumed to the end.
+
+Idempotence: after apply, a fresh plan is empty and a second apply runs no action script.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import itertools
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -99,6 +102,13 @@ class Figure:
     seconds: float = 0.0
     failures: list[str] = field(default_factory=list)
 
+    def count(self, label: str, problem: str | None) -> None:
+        self.tried += 1
+        if problem:
+            self.failures.append(f"{label}: {problem}")
+        else:
+            self.restored += 1
+
     def line(self, what: str) -> str:
         return f"{what}: {self.tried} points tried / {self.restored} restored exactly"
 
@@ -147,8 +157,17 @@ class Matrix:
 
     # ------------------------------------------------------------------ one point
 
-    def point(self, s: Setup, faults: Faults, *, after_success: Faults | None = None) -> str:
-        """Run one point; "" when restored exactly, else what went wrong."""
+    def point(
+        self,
+        s: Setup,
+        faults: Faults,
+        *,
+        after_success: Faults | None = None,
+        resume_kill: int | None = None,
+    ) -> str | None:
+        """Run one point; "" when restored exactly, else what went wrong. ``resume_kill``: the
+        resumed rollback is killed too, after its script number ``resume_kill``, and resumed
+        again by another fresh process (``None`` returned: it ran fewer scripts than that)."""
         self.counter += 1
         path = self.tmp / f"journal-{self.counter}.json"
         host = self.host(s, faults)
@@ -167,6 +186,14 @@ class Matrix:
         if not path.exists():
             return "no journal was written"
         again = host.reopen()  # a fresh process against the same host
+        if resume_kill is not None:
+            again.faults = Faults(kill_after=resume_kill)
+            try:
+                rollback(path, again, retry=FAST)
+            except SimulatedKill:
+                again = again.reopen()
+            else:
+                return None
         result = rollback(path, again, retry=FAST)
         if not result.complete:
             return "incomplete: " + "; ".join(result.errors)
@@ -222,12 +249,15 @@ class Matrix:
         start = time.perf_counter()
         for s in setups(self.lab):
             for label, faults, after in self.points(s):
-                fig.tried += 1
-                problem = self.point(s, faults, after_success=after)
-                if problem:
-                    fig.failures.append(f"{s.label} {label}: {problem}")
-                else:
-                    fig.restored += 1
+                fig.count(f"{s.label} {label}", self.point(s, faults, after_success=after))
+                if after is None or after.kill_after is None:
+                    continue
+                # that interrupted rollback, resumed, interrupted again after each script
+                for j in itertools.count():
+                    problem = self.point(s, faults, after_success=after, resume_kill=j)
+                    if problem is None:
+                        break
+                    fig.count(f"{s.label} {label}, resumed and killed again +{j}", problem)
         fig.seconds = time.perf_counter() - start
         return fig
 
