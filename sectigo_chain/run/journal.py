@@ -17,6 +17,13 @@ journal ``n + 1`` times for ``n`` steps: before step 1 (the plan, every step's b
 Every inverse is itself an idempotent template run, so :func:`rollback` can undo a step whose
 outcome is unknown (a dropped connection): undoing something that did not happen changes
 nothing.
+
+The journal also holds ``before``: the state apply observed before its first step (written
+once, with the plan). :func:`rollback` validates the whole document first
+(:mod:`sectigo_chain.run.journal_schema`; a damaged journal is refused before the first undo),
+journals each undone step (and where it stages a certificate it restores) so that an
+interrupted rollback resumes step by step, restarts IIS when a step that changes what is
+served may have run, and ends by comparing the host with ``before``.
 """
 
 from __future__ import annotations

@@ -102,12 +102,20 @@ class Figure:
     seconds: float = 0.0
     failures: list[str] = field(default_factory=list)
 
-    def count(self, label: str, problem: str | None) -> None:
+    by_fault: dict[str, list[int]] = field(default_factory=dict)  # fault -> [tried, restored]
+
+    def count(self, label: str, problem: str | None, fault: str = "") -> None:
         self.tried += 1
+        tally = self.by_fault.setdefault(fault, [0, 0])
+        tally[0] += 1
         if problem:
             self.failures.append(f"{label}: {problem}")
         else:
             self.restored += 1
+            tally[1] += 1
+
+    def breakdown(self) -> str:
+        return "\n".join(f"  {f}: {t} tried / {r} restored" for f, (t, r) in self.by_fault.items())
 
     def line(self, what: str) -> str:
         return f"{what}: {self.tried} points tried / {self.restored} restored exactly"
@@ -249,7 +257,8 @@ class Matrix:
         start = time.perf_counter()
         for s in setups(self.lab):
             for label, faults, after in self.points(s):
-                fig.count(f"{s.label} {label}", self.point(s, faults, after_success=after))
+                fault = label.split("@")[0].split("+")[0]
+                fig.count(f"{s.label} {label}", self.point(s, faults, after_success=after), fault)
                 if after is None or after.kill_after is None:
                     continue
                 # that interrupted rollback, resumed, interrupted again after each script
@@ -257,7 +266,11 @@ class Matrix:
                     problem = self.point(s, faults, after_success=after, resume_kill=j)
                     if problem is None:
                         break
-                    fig.count(f"{s.label} {label}, resumed and killed again +{j}", problem)
+                    fig.count(
+                        f"{s.label} {label}, resumed and killed again +{j}",
+                        problem,
+                        "kill-in-resumed-rollback",
+                    )
         fig.seconds = time.perf_counter() - start
         return fig
 

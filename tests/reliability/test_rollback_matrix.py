@@ -53,7 +53,7 @@ def test_rollback_matrix_restores_every_point_exactly(
     journal_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     fig = Matrix(journal_dir).run_matrix()
-    _report(capsys, fig.line("rollback matrix") + f" ({fig.seconds:.1f} s)")
+    _report(capsys, fig.line("rollback matrix") + f" ({fig.seconds:.1f} s)\n" + fig.breakdown())
     assert fig.tried > 400  # every scenario x every action x every fault: not a token run
     assert not fig.failures, "\n".join(fig.failures[:20])
     assert fig.restored == fig.tried
