@@ -7,7 +7,9 @@ properties; the previous binding; the previous policy value). The journal is wri
 a step fails (the script reports an error, or the connection or deadline is lost after
 retries), apply rolls back every step that ran or may have run, in reverse, and raises
 :class:`~sectigo_chain.errors.ApplyError` saying what failed, what was rolled back and where
-the journal is. After a successful run it observes the host again and re-plans:
+the journal is. Before the first step the journal also records the state observed then
+(``before``, passed in or observed here), which rollback checks the host against at its end.
+After a successful run it observes the host again and re-plans:
 ``ApplyResult.after_plan_empty`` says whether the host now matches the desired state.
 """
 
