@@ -175,7 +175,7 @@ class _Host:
         if mode == "plan":
             return "planned" if the_plan.actions else "unchanged"
         if the_plan.actions:
-            self._apply(the_plan)
+            self._apply(the_plan, observed)
         return self._verify(desired, changed=bool(the_plan.actions))
 
     def _served(self, before: ChainCheck) -> Any:
@@ -197,7 +197,7 @@ class _Host:
             return "failed"
         return "failed" if before.verdict == "fail" else "checked"
 
-    def _apply(self, the_plan: Any) -> None:
+    def _apply(self, the_plan: Any, observed: Any) -> None:
         from sectigo_chain.run.applier import apply, default_journal_path
 
         assert self.executor is not None
@@ -208,6 +208,7 @@ class _Host:
                 the_plan, self.executor, catalog=self.catalog,
                 allow_group_policy_override=self.host.allow_group_policy, journal_path=journal,
                 timeout=self.host.timeout, retry=self.ctx.retry, at=self.ctx.at,
+                before=observed,
             )  # fmt: skip
         except ApplyError as exc:
             self.out.update(journal=exc.journal, rolled_back=tuple(exc.rolled_back),

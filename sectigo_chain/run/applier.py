@@ -7,7 +7,9 @@ properties; the previous binding; the previous policy value). The journal is wri
 a step fails (the script reports an error, or the connection or deadline is lost after
 retries), apply rolls back every step that ran or may have run, in reverse, and raises
 :class:`~sectigo_chain.errors.ApplyError` saying what failed, what was rolled back and where
-the journal is. After a successful run it observes the host again and re-plans:
+the journal is. Before the first step the journal also records the state observed then
+(``before``, passed in or observed here), which rollback checks the host against at its end.
+After a successful run it observes the host again and re-plans:
 ``ApplyResult.after_plan_empty`` says whether the host now matches the desired state.
 """
 
@@ -109,8 +111,13 @@ def apply(
     retry: RetryPolicy | None = None,
     progress: Progress | None = None,
     at: dt.datetime | None = None,
+    before: ObservedState | None = None,
 ) -> ApplyResult:
-    """Run ``plan`` on ``executor``; with ``desired``, re-observe and re-plan afterwards."""
+    """Run ``plan`` on ``executor``; with ``desired``, re-observe and re-plan afterwards.
+
+    ``before``: the state just observed (the one the plan was made from); without it, apply
+    observes the host before its first step. It is journaled: rollback compares the host
+    with it at its end."""
     target = executor.target
     steps: list[StepResult] = []
     journal: Journal | None = None
@@ -123,7 +130,12 @@ def apply(
         records = [_step_record(i, a) for i, a in enumerate(plan.actions)]
         records[0]["status"] = "running"
         path = journal_path or default_journal_path(target, journal_dir)
-        journal = Journal.create(path, target, plan.model_dump(mode="json"), records)
+        if before is None:
+            before = observe(executor, timeout=timeout, retry=retry)
+        journal = Journal.create(
+            path, target, plan.model_dump(mode="json"), records,
+            before=before.model_dump(mode="json"),
+        )  # fmt: skip
         try:
             steps = _run_steps(plan, executor, journal, progress, timeout, retry)
         finally:

@@ -17,6 +17,13 @@ journal ``n + 1`` times for ``n`` steps: before step 1 (the plan, every step's b
 Every inverse is itself an idempotent template run, so :func:`rollback` can undo a step whose
 outcome is unknown (a dropped connection): undoing something that did not happen changes
 nothing.
+
+The journal also holds ``before``: the state apply observed before its first step (written
+once, with the plan). :func:`rollback` validates the whole document first
+(:mod:`sectigo_chain.run.journal_schema`; a damaged journal is refused before the first undo),
+journals each undone step (and where it stages a certificate it restores) so that an
+interrupted rollback resumes step by step, restarts IIS when a step that changes what is
+served may have run, and ends by comparing the host with ``before``.
 """
 
 from __future__ import annotations
@@ -25,22 +32,38 @@ import contextlib
 import datetime as dt
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationError
 from pydantic_core import PydanticSerializationError, to_json
 
 from sectigo_chain.errors import ExecutionError, InputError, TemplateError
 from sectigo_chain.hosts.base import Executor
 from sectigo_chain.hosts.retry import RetryPolicy, run_script
+from sectigo_chain.run.journal_schema import (
+    JournalDocument,
+    describe_validation_error,
+    state_differences,
+)
+from sectigo_chain.state.models import ObservedState
 
-__all__ = ["JOURNAL_FORMAT", "Journal", "RollbackResult", "rollback", "undo_steps"]
+__all__ = [
+    "JOURNAL_FORMAT",
+    "Journal",
+    "RollbackResult",
+    "rollback",
+    "undo_steps",
+    "validate_journal",
+]
 
 JOURNAL_FORMAT = "sectigo-chain-journal/1"
 _SECRET_KEYS = {"password", "pfx_b64", "pfx", "pfx_password"}
 
 
+# Written with every write but never changed after creation: serialised once.
+_WRITTEN_ONCE = ("before", "plan")
 _SECRET_MARKERS = tuple(f'"{key}":'.encode() for key in sorted(_SECRET_KEYS))
 
 
@@ -75,7 +98,7 @@ class Journal:
     def __init__(self, path: Path, doc: dict[str, Any]) -> None:
         self.path = path
         self.doc = doc
-        self._plan: tuple[Any, bytes] | None = None  # (the plan object, its JSON text)
+        self._once: dict[str, tuple[Any, bytes]] = {}  # key -> (the object, its JSON text)
         self._dir_fd: int | None = None  # the folder, opened once to fsync it after renames
         self._dir_tried = False
 
@@ -86,9 +109,14 @@ class Journal:
         target: str,
         plan_doc: dict[str, Any],
         steps: list[dict[str, Any]] | None = None,
+        *,
+        before: dict[str, Any] | None = None,
     ) -> Journal:
-        """Write a new journal (the plan and ``steps``' records) before anything is changed."""
-        doc = {
+        """Write a new journal (the plan and ``steps``' records) before anything is changed.
+
+        ``before``: the state observed when apply starts (an ``ObservedState`` document);
+        rollback compares the host with it at its end."""
+        doc: dict[str, Any] = {
             "format": JOURNAL_FORMAT,
             "target": target,
             "created": dt.datetime.now(dt.timezone.utc).isoformat(),
@@ -97,6 +125,8 @@ class Journal:
             "steps": list(steps or ()),
             "rollback": [],
         }
+        if before is not None:
+            doc["before"] = before
         journal = cls(path, doc)
         try:
             journal.write()
@@ -127,16 +157,21 @@ class Journal:
         return steps
 
     def text(self) -> bytes:
-        """The journal as written: compact UTF-8 JSON, secrets scrubbed, ``plan`` last. The
-        plan is serialised once (it does not change after creation; another plan object is
-        serialised anew)."""
-        plan = self.doc.get("plan")
-        if self._plan is None or self._plan[0] is not plan:
-            self._plan = (plan, _dumps(plan))
-        rest = _dumps({k: v for k, v in self.doc.items() if k != "plan"})
-        if "plan" not in self.doc:
+        """The journal as written: compact UTF-8 JSON, secrets scrubbed, ``before`` and
+        ``plan`` last. Those two are serialised once (they do not change after creation;
+        another object is serialised anew)."""
+        tail = []
+        for key in _WRITTEN_ONCE:
+            if key in self.doc:
+                value = self.doc[key]
+                cached = self._once.get(key)
+                if cached is None or cached[0] is not value:
+                    cached = self._once[key] = (value, _dumps(value))
+                tail.append(b'"' + key.encode() + b'":' + cached[1])
+        rest = _dumps({k: v for k, v in self.doc.items() if k not in _WRITTEN_ONCE})
+        if not tail:
             return rest
-        return (b"{" if rest == b"{}" else rest[:-1] + b",") + b'"plan":' + self._plan[1] + b"}"
+        return (b"{" if rest == b"{}" else rest[:-1] + b",") + b",".join(tail) + b"}"
 
     def write(self) -> None:
         """Write the whole journal durably: temp file 0600, fsync, rename, fsync the folder.
@@ -282,7 +317,8 @@ def undo_steps(step: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
 
 
 class RollbackResult(BaseModel):
-    """What :func:`rollback` undid."""
+    """What :func:`rollback` undid, and how the host compares with the journal's ``before``
+    snapshot (``checked``: it was compared; ``differences``: what still differs)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -290,6 +326,8 @@ class RollbackResult(BaseModel):
     undone: tuple[str, ...] = ()
     errors: tuple[str, ...] = ()
     restarted: bool = False
+    checked: bool = False
+    differences: tuple[str, ...] = ()
 
     @property
     def complete(self) -> bool:
@@ -305,35 +343,66 @@ class RollbackResult(BaseModel):
         return "\n".join(lines)
 
 
-def _lm_stores_holding(
-    executor: Executor, thumb: str, timeout: float, pol: RetryPolicy
-) -> set[str]:
+# Step statuses of a step that ran or may have run (rollback undoes it).
+_RAN = ("running", "done", "failed")
+# Kinds of step that change what HTTP.sys serves once they ran: the restart rebuilds the chain
+# it caches; a binding changes the certificate of its entry; an imported PFX or a moved leaf
+# makes a bound certificate usable. A store change alone reaches clients at the next restart.
+_CHANGES_SERVED = ("restart", "set_binding", "import_pfx", "move_leaf")
+
+
+def _observe_state(executor: Executor, timeout: float, pol: RetryPolicy) -> ObservedState:
     from sectigo_chain.templates.render import render
 
     result = run_script(executor, render("observe", {}), timeout=timeout, policy=pol)
+    if not result.ok or not isinstance(result.data, dict):
+        message = (result.error or {}).get("message") or "; ".join(result.errors) or "no data"
+        raise ExecutionError(f"observe: {message}", host=executor.target, script="observe")
+    return ObservedState.model_validate(result.data)
+
+
+def _lm_stores_holding(
+    executor: Executor, thumb: str, timeout: float, pol: RetryPolicy
+) -> set[str]:
     return {
-        c["store_name"]
-        for c in (result.data or {}).get("certificates", [])
-        if c["thumbprint"] == thumb and c["store_location"] == "LocalMachine"
+        c.store_name
+        for c in _observe_state(executor, timeout, pol).certificates
+        if c.thumbprint == thumb and c.store_location == "LocalMachine"
     }
 
 
 def _run_undo(
-    executor: Executor, template: str, params: dict[str, Any], timeout: float, pol: RetryPolicy
+    executor: Executor,
+    template: str,
+    params: dict[str, Any],
+    timeout: float,
+    pol: RetryPolicy,
+    step: dict[str, Any] | None = None,
+    save: Callable[[], None] | None = None,
 ) -> None:
     from sectigo_chain.templates.render import render
 
     if template == "restore_staged":
         # Stage a copy (with the backed-up friendly name) in a LocalMachine store that does not
         # hold the certificate, then move it into place. Only if every candidate holds it
-        # already, copy from an existing one (its friendly name may differ).
+        # already, copy from an existing one (its friendly name may differ). The choice is
+        # journaled (``step["staging"]``) before the copy is made: a rollback interrupted
+        # between the copy and the move, then resumed, moves that same copy (a fresh choice
+        # would see the staging store holding it and leave it there).
         p = dict(params)
         preferred = p.pop("staging")
-        holding = _lm_stores_holding(executor, p["thumbprint"], timeout, pol)
-        free = [s for s in (preferred, "CA", "My", "WebHosting") if s not in holding]
-        staging = free[0] if free else preferred
+        chosen = (step or {}).get("staging")
+        if chosen is None:
+            holding = _lm_stores_holding(executor, p["thumbprint"], timeout, pol)
+            free = [s for s in (preferred, "CA", "My", "WebHosting") if s not in holding]
+            chosen = {"store": free[0] if free else preferred, "free": bool(free)}
+            if step is not None:
+                step["staging"] = chosen
+                if save is not None:
+                    save()
+        staging, made = str(chosen["store"]), bool(chosen["free"])
         steps: list[tuple[str, dict[str, Any]]] = []
-        if free:
+        if made:
             staged = {**p, "store_location": "LocalMachine", "store_name": staging}
             steps.append(("import_certificate", staged))
         move = {
@@ -342,7 +411,7 @@ def _run_undo(
             "from_store": staging,
             "to_location": p["store_location"],
             "to_store": p["store_name"],
-            "remove_source": bool(free),
+            "remove_source": made,
         }
         for t, q in [*steps, ("move_certificate", move)]:
             _run_undo(executor, t, q, timeout, pol)
@@ -353,6 +422,44 @@ def _run_undo(
         raise ExecutionError(f"{template}: {message}", host=executor.target, script=template)
 
 
+def validate_journal(journal: Journal) -> JournalDocument:
+    """The journal's document, validated whole; :class:`InputError` (one line) if damaged.
+
+    Beyond the model: every inverse a rollback would run must render (its payload is valid),
+    so that a damaged step is found before the first undo, not half-way through."""
+    from sectigo_chain.templates.render import render
+
+    try:
+        model = JournalDocument.model_validate(journal.doc)
+    except ValidationError as exc:
+        raise InputError(
+            f"journal {journal.path} is damaged ({describe_validation_error(exc)}); nothing was "
+            "undone: restore the journal file apply wrote, or roll back by hand from its steps"
+        ) from None
+    for step in journal.steps:
+        if step["status"] not in _RAN:
+            continue
+        try:
+            for template, params in undo_steps(step):
+                if template == "restore_staged":  # as _run_undo runs it, staged in CA
+                    p = {k: v for k, v in params.items() if k != "staging"}
+                    render("import_certificate", {**p, "store_location": "LocalMachine",
+                                                  "store_name": "CA"})  # fmt: skip
+                    render("move_certificate", {
+                        "thumbprint": p["thumbprint"], "from_location": "LocalMachine",
+                        "from_store": "CA", "to_location": p["store_location"],
+                        "to_store": p["store_name"], "remove_source": True,
+                    })  # fmt: skip
+                else:
+                    render(template, params)
+        except TemplateError as exc:
+            raise InputError(
+                f"journal {journal.path} is damaged (step {step['index'] + 1}: its undo does "
+                f"not render: {exc}); nothing was undone"
+            ) from None
+    return model
+
+
 def rollback(
     journal: str | os.PathLike[str] | Journal,
     executor: Executor,
@@ -360,7 +467,15 @@ def rollback(
     timeout: float = 120.0,
     retry: RetryPolicy | None = None,
 ) -> RollbackResult:
-    """Undo, in reverse order, every step of a journal that ran or may have run."""
+    """Undo, in reverse order, every step of a journal that ran or may have run.
+
+    The whole journal is validated first (a damaged one is refused before the first undo).
+    Each undone step is journaled as ``rolled_back``, so an interrupted rollback resumes
+    where it stopped; every inverse is idempotent, so a step undone but not yet journaled is
+    undone again harmlessly. IIS is restarted at the end whenever a step that changes what
+    is served may have run (and the journal holds a restart step, whose mode is used). Last,
+    the host is observed again and compared with the journal's ``before`` snapshot: any
+    difference makes the rollback incomplete."""
     if not isinstance(journal, Journal):
         loaded = Journal.load(journal)
         try:
@@ -368,24 +483,24 @@ def rollback(
         finally:
             loaded.close()
     j = journal
-    if j.doc.get("target") not in (None, executor.target):
+    document = validate_journal(j)
+    if document.target not in (None, executor.target):
         raise InputError(
-            f"journal {j.path} is for {j.doc['target']}, not {executor.target}; "
+            f"journal {j.path} is for {document.target}, not {executor.target}; "
             "roll it back against the host it was written for"
         )
     pol = retry or RetryPolicy()
     undone: list[str] = []
     errors: list[str] = []
-    restarts = [s for s in j.steps if s["template"] == "restart" and s["status"] == "done"]
     for step in reversed(j.steps):
         # "not_run": the step was refused before it reached the host (its payload did not
         # validate): there is nothing to undo, and undoing it would fail the same way.
-        if step["status"] not in ("running", "done", "failed"):
+        if step["status"] not in _RAN:
             continue
         label = f"step {step['index'] + 1} ({step['kind']})"
         try:
             for template, params in undo_steps(step):
-                _run_undo(executor, template, params, timeout, pol)
+                _run_undo(executor, template, params, timeout, pol, step, j.write)
         except (ExecutionError, TemplateError) as exc:
             errors.append(f"{label}: {exc}")
             j.doc["rollback"].append({"step": step["index"], "ok": False, "error": str(exc)})
@@ -394,16 +509,44 @@ def rollback(
         step["status"] = "rolled_back"
         undone.append(label)
         j.doc["rollback"].append({"step": step["index"], "ok": True})
+        if step["kind"] in _CHANGES_SERVED:
+            j.doc["rollback_restarted"] = False  # served state changed: a restart is due
         j.write()
     restarted = False
-    if restarts and not errors:
+    restarts = [s for s in j.steps if s["template"] == "restart"]
+    served = [
+        s for s in j.steps if s["kind"] in _CHANGES_SERVED and s["status"] in (*_RAN, "rolled_back")
+    ]
+    if restarts and served and not errors and not j.doc.get("rollback_restarted"):
         try:
             _run_undo(executor, "restart", restarts[-1]["params"], timeout, pol)
-            restarted = True
         except (ExecutionError, TemplateError) as exc:
             errors.append(f"restart after rollback: {exc}")
+        else:
+            restarted = True
+            j.doc["rollback_restarted"] = True
+            j.write()
+    checked = False
+    differences: list[str] = []
+    if not errors and document.before is not None:
+        try:
+            now = _observe_state(executor, timeout, pol)
+        except ExecutionError as exc:
+            errors.append(f"could not observe the host to check the rollback: {exc}")
+        else:
+            checked = True
+            differences = state_differences(document.before, now)
+            if differences:
+                shown = "; ".join(differences[:5])
+                more = f" (and {len(differences) - 5} more)" if len(differences) > 5 else ""
+                errors.append(f"the host differs from before apply: {shown}{more}")
     j.doc["status"] = "rolled_back" if not errors else "rollback_incomplete"
     j.write()
     return RollbackResult(
-        journal=str(j.path), undone=tuple(undone), errors=tuple(errors), restarted=restarted
+        journal=str(j.path),
+        undone=tuple(undone),
+        errors=tuple(errors),
+        restarted=restarted,
+        checked=checked,
+        differences=tuple(differences),
     )

@@ -130,6 +130,7 @@ def test_failure_at_every_action_restores_the_exact_state(name: str, tmp_path: P
     assert len(p.actions) >= 3
     for index in range(len(p.actions)):
         host = SimulatedHost(name, faults=Faults(fail_action=index))
+        host.tls_chains()  # serving: a warm HTTP.sys cache (rollback may restart IIS)
         before = host.snapshot()
         with pytest.raises(ApplyError) as info:
             _apply(host, p, desired, tmp_path)

@@ -76,6 +76,7 @@ def _every_fault_restores(model: HostModel, desired: DesiredState, tmp: Path) ->
     p = _plan(probe, desired)
     for index in range(len(p.actions)):
         host = SimulatedHost(_copy(model), faults=Faults(fail_action=index))
+        host.tls_chains()  # serving: a warm HTTP.sys cache (rollback may restart IIS)
         before = host.snapshot()
         with pytest.raises(ApplyError) as info:
             _apply(host, p, desired, tmp)
@@ -180,6 +181,7 @@ def test_bug2_rollback_of_a_new_binding_on_a_shared_ip_port_restores_the_other_s
     assert bind.shared_binding.site == SITE
     # the restart fails: rollback must give Default Web Site its certificate back
     host = SimulatedHost(_copy(model), faults=Faults(fail_action=len(p.actions) - 1))
+    host.tls_chains()  # serving: a warm HTTP.sys cache (rollback may restart IIS)
     before = host.snapshot()
     with pytest.raises(ApplyError) as info:
         _apply(host, p, desired, tmp_path)
@@ -207,6 +209,7 @@ def test_bug3_rollback_of_import_pfx_puts_back_the_keyless_copy_it_replaced(
     assert not imp.backup.has_private_key
     index = p.actions.index(imp)
     host = SimulatedHost(_copy(model), faults=Faults(fail_action=index))
+    host.tls_chains()  # serving: a warm HTTP.sys cache (rollback may restart IIS)
     before = host.snapshot()
     with pytest.raises(ApplyError) as info:
         _apply(host, p, desired, tmp_path)
@@ -377,6 +380,7 @@ def test_bug7_rollback_never_undoes_a_step_that_did_not_run(tmp_path: Path) -> N
                 "physical_store": ".Default"},
     )  # fmt: skip
     p = good.model_copy(update={"actions": (good.actions[0], bad, *good.actions[1:])})
+    host.tls_chains()  # serving: a warm HTTP.sys cache (rollback may restart IIS)
     before = host.snapshot()
     with pytest.raises(ApplyError) as info:
         apply(p, host, journal_dir=tmp_path, retry=FAST)
@@ -575,6 +579,7 @@ def test_recycle_without_an_app_pool_is_refused_at_plan_time_not_at_the_last_ste
     model = _model("broken-r46")
     model.sites[SITE].app_pool = ""
     host = SimulatedHost(model)
+    host.tls_chains()  # serving: a warm HTTP.sys cache (rollback may restart IIS)
     before = host.snapshot()
     with pytest.raises(InputError, match="needs an app pool"):
         _plan(host, _fix(host, restart="recycle"))

@@ -52,6 +52,11 @@ def _run(args: argparse.Namespace) -> int:
         emit_json({"target": target, **result.model_dump(mode="json"), "complete": result.complete})
     else:
         sys.stdout.write(f"Rolled back on {target}: {', '.join(result.undone) or 'nothing'}\n")
+        if result.complete and not result.checked:
+            sys.stdout.write(
+                "note: this journal holds no 'before' snapshot (an older version wrote it): "
+                "the host was not compared with its state before apply\n"
+            )
     if not result.complete:
         error_line("rollback", "incomplete: " + "; ".join(result.errors))
         return APPLY_FAILED

@@ -12,6 +12,12 @@ anything (:class:`~sectigo_chain.errors.ScriptFailed`); ``drop_connection_at`` a
 (:class:`~sectigo_chain.errors.ConnectionFailed` / :class:`~sectigo_chain.errors.ScriptTimeout`),
 the worst case for a caller. Faults fire once unless ``persistent`` (then every later script
 fails the same way, as if the host had gone away).
+
+``kill_before`` and ``kill_after`` model the process being killed (``kill -9``, a power cut on
+the admin's machine): :class:`SimulatedKill` (a ``BaseException``, so nothing in the library
+catches it) is raised before script N reaches the host, or after it ran and before its reply
+is read. A test then rolls back from the journal file with a new host object carrying the same
+model: the equivalent of a fresh process against the same host.
 """
 
 from __future__ import annotations
@@ -42,7 +48,11 @@ if TYPE_CHECKING:
     from sectigo_chain.testing.lab import LabHierarchy
     from sectigo_chain.x509.catalog import Catalog
 
-__all__ = ["SCENARIOS", "Faults", "SimulatedHost"]
+__all__ = ["SCENARIOS", "Faults", "SimulatedHost", "SimulatedKill"]
+
+
+class SimulatedKill(BaseException):
+    """The process running the library was killed (a :class:`Faults` kill point)."""
 
 
 @dataclass
@@ -53,6 +63,8 @@ class Faults:
     drop_connection_at: int | None = None
     timeout_at: int | None = None
     persistent: bool = False
+    kill_before: int | None = None
+    kill_after: int | None = None
 
 
 class SimulatedHost(ExecutorBase):
@@ -121,6 +133,8 @@ class SimulatedHost(ExecutorBase):
             index = self._action_count
             self._action_count += 1
             fault = self._fault_at(index)
+            if index == self.faults.kill_before:
+                raise SimulatedKill(f"killed before {name} (action {index}) reached the host")
             if fault == "fail":
                 raise ScriptFailed(
                     f"{self.target}: {name} failed (injected fault at action {index})",
@@ -159,6 +173,8 @@ class SimulatedHost(ExecutorBase):
             except Refused as exc:
                 ok, changed, data = False, False, None
                 error = {"message": exc.message, "category": exc.category}
+        if not script.read_only and self._action_count - 1 == self.faults.kill_after:
+            raise SimulatedKill(f"killed after {name} (action {self._action_count - 1}) ran")
         if fault == "drop":
             if self.faults.persistent:
                 self._gone = True
@@ -199,6 +215,16 @@ class SimulatedHost(ExecutorBase):
         if hit(f.timeout_at):
             return "timeout"
         return None
+
+    def reopen(self) -> SimulatedHost:
+        """A new host object on this same model, without faults or recorded calls: what a
+        new process (after a kill) connecting to the same host finds."""
+        other = SimulatedHost(
+            self.model, lab=self.lab, clock=self.clock,
+            served_cache_refresh=self.served_cache_refresh,
+        )  # fmt: skip
+        other.scenario_name = self.scenario_name
+        return other
 
     def reconnect(self) -> None:
         """Heal a persistent fault (the host is reachable again)."""
