@@ -279,3 +279,28 @@ def test_move_into_a_current_user_store_counts_only_the_users_own_copies() -> No
         < body.index(text)
         < body.index("if ($null -eq $present) {")
     )
+
+
+def test_restart_snapshots_only_http_related_services() -> None:
+    """The review of the issue 11 fix: restart recorded *every* running service and started
+    any of them that stopped meanwhile (a trigger-start service, say), failing the step when
+    one would not start. Only HTTP, its dependants and WAS/W3SVC are recorded now."""
+    body = templates.template_text("restart").split("# ---- template body", 1)[1]
+    tree = parse(body)
+    for node in walk(tree.root_node):
+        if n_type(node) == "pipeline":
+            commands = _commands(node)
+            assert not (commands[:1] == ["Get-Service"] and len(commands) > 1), node_text(node)
+    assigned = [
+        node_text(n)
+        for n in walk(tree.root_node)
+        if n_type(n) == "assignment_expression" and "$running" in node_text(n).split("=")[0]
+    ]
+    assert assigned == ["$running = Get-SectigoRunningHttpServices"] * 2
+    helper = node_text(_function(templates.template_text("restart"), "Get-SectigoHttpServices"))
+    assert "DependentServices" in helper
+    assert "'WAS', 'W3SVC'" in helper
+
+
+def n_type(node: tree_sitter.Node) -> str:
+    return str(node.type)

@@ -74,13 +74,21 @@ def test_steps_enable_iis_install_winrm_run_and_upload(workflow: dict[str, Any])
     assert _step(workflow, "Set up Python (64-bit)")["with"]["architecture"] == "x64"
     winrm = _step(workflow, "Enable WinRM over HTTPS to localhost")
     assert winrm["if"] == "matrix.executor == 'winrm'"
-    for name in ("TARGET", "PASSWORD", "CERT_VALIDATION"):
+    for name in ("TARGET", "CERT_VALIDATION"):
         assert f"SECTIGO_CHAIN_WINRM_{name}=" in winrm["run"]
-    assert "::add-mask::$password" in winrm["run"]
     assert "LocalAccountTokenFilterPolicy" in winrm["run"]
-    run = _step(workflow, "Run tests/windows")["run"]
-    assert run.startswith("python -m pytest tests/windows")
+    step = _step(workflow, "Run tests/windows")
+    run = step["run"]
+    # the password is made, masked and used inside the test step's own process: never written
+    # to $GITHUB_ENV (a file every later step reads) or anywhere else
+    assert "PASSWORD" not in winrm["run"]
+    assert "GITHUB_ENV" not in run
+    assert "::add-mask::$password" in run
+    assert "$env:SECTIGO_CHAIN_WINRM_PASSWORD = $password" in run
+    assert "Remove-LocalUser" in run
+    assert "python -m pytest tests/windows" in run
     assert "-ra" in run.split()
+    assert step["env"]["SECTIGO_CHAIN_WINDOWS_REQUIRED"] == "1"
     upload = _step(workflow, "Upload the answers")
     assert upload["if"] == "always()"
     assert upload["with"]["path"] == "windows-facts-*.json"

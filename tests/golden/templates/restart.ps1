@@ -24,9 +24,10 @@ $SectigoOutput = & {
                   (names are never passed on a command line); all names are checked first.
     http_service: net stop http /y, net start http (each exit code checked). Refused inside a
                   remote session: WinRM depends on HTTP and would stop with it.
-    iisreset and http_service start again, in a finally block, every service that was running
-    before, also when a step failed or stopped only part of the services; data.not_restarted
-    lists those that would not start. Not idempotent: never retried after a timeout.
+    iisreset and http_service start again, in a finally block, every HTTP-related service
+    (HTTP, its dependants, WAS, W3SVC) that was running before, also when a step failed or
+    stopped only part of them; data.not_restarted lists those that would not start. Other
+    services are neither recorded nor started. Not idempotent: never retried after a timeout.
     Changes service state only; backs up nothing. Needs an elevated administrator.
     Windows PowerShell 5.1 compatible. Output: one JSON document (see docs/templates.md).
 #>
@@ -385,6 +386,37 @@ function Start-SectigoServices {
     return , ([string[]]$notRestarted.ToArray())
 }
 
+function Get-SectigoHttpServices {
+    # What iisreset and "net stop http /y" stop: HTTP, every service that depends on it
+    # (ServiceController.DependentServices: direct and indirect dependants) and WAS/W3SVC.
+    # Only these are snapshotted and started again: other services are none of our business
+    # (a trigger-start service that stopped by itself meanwhile must not be started).
+    $names = New-Object -TypeName System.Collections.ArrayList
+    $http = Get-Service -Name 'HTTP' -ErrorAction SilentlyContinue
+    if ($null -ne $http) {
+        $null = $names.Add([string]$http.Name)
+        foreach ($dependant in $http.DependentServices) {
+            if (-not $names.Contains([string]$dependant.Name)) { $null = $names.Add([string]$dependant.Name) }
+        }
+    }
+    foreach ($name in @('WAS', 'W3SVC')) {
+        if (-not $names.Contains($name)) { $null = $names.Add($name) }
+    }
+    return , ([string[]]$names.ToArray())
+}
+
+function Get-SectigoRunningHttpServices {
+    # The HTTP-related services running now (names), asked one by one so that a service that
+    # cannot be queried is skipped instead of failing the template.
+    $candidates = Get-SectigoHttpServices
+    $running = New-Object -TypeName System.Collections.ArrayList
+    foreach ($name in $candidates) {
+        $service = Get-Service -Name $name -ErrorAction SilentlyContinue
+        if ($null -ne $service -and $service.Status -eq 'Running') { $null = $running.Add($name) }
+    }
+    return , ([string[]]$running.ToArray())
+}
+
 # ---- template body
 $p = $null
 $changed = $false
@@ -400,7 +432,7 @@ try {
     $data = [ordered]@{ mode = $mode; exit_code = $null; output = $null; recycled = $recycled; not_restarted = @() }
     if ($mode -eq 'iisreset') {
         # /noforce: IIS is stopped gracefully, never killed; /timeout bounds the wait.
-        $running = @(Get-Service | Where-Object { $_.Status -eq 'Running' } | ForEach-Object { $_.Name })
+        $running = Get-SectigoRunningHttpServices
         $failure = $null
         try {
             $run = Invoke-SectigoNative -FilePath (Join-Path -Path $env:windir -ChildPath 'System32\iisreset.exe') -Arguments @('/restart', '/noforce', '/timeout:120')
@@ -440,7 +472,7 @@ try {
             $message = 'restarting the HTTP service from a remote session would stop WinRM with it; run it on the console or reboot'
             Stop-Sectigo -Message $message -Category 'Refused'
         }
-        $running = @(Get-Service | Where-Object { $_.Status -eq 'Running' } | ForEach-Object { $_.Name })
+        $running = Get-SectigoRunningHttpServices
         $net = Join-Path -Path $env:windir -ChildPath 'System32\net.exe'
         $failure = $null
         try {
