@@ -176,3 +176,33 @@ def test_a_hundred_hosts_at_once() -> None:
             srv.stop()
     assert results == [True] * 100
     assert all(s.stats.pipelines == 1 and s.stats.pools_opened == 1 for s in servers)
+
+
+def test_a_full_fix_round_trips_are_counted_and_printed(tmp_path: Path) -> None:
+    """observe, plan, apply (every action), re-observe, verify on the host: count per host."""
+    from sectigo_chain.run.verifier import verify
+
+    host = SimulatedHost("broken-r46")
+    listener = host.start_tls()
+    endpoint = listener.address_for(SITE)
+    with WinRMTestServer(host, at=NOW) as srv, WinRMExecutor(srv.settings()) as ex:
+        desired = sectigo_fix(site=SITE, catalog=host.catalog, root_strategy="remove")
+        the_plan = plan(desired, observe(ex), at=NOW, catalog=host.catalog, target=ex.target)
+        result = apply(
+            the_plan, ex, desired=desired, catalog=host.catalog, journal_dir=tmp_path, at=NOW
+        )
+        report = verify(ex, desired, endpoint=endpoint, catalog=host.catalog)
+        stats = srv.stats
+    host.close()
+    assert result.after_plan_empty
+    assert report.ok
+    # one runspace pool for the whole fix; one pipeline per template run, no more
+    assert stats.pools_opened == 1
+    assert stats.pipelines == len(host.calls) == len(stats.templates)
+    # per pipeline: Command, Receive(s) until the state is Completed, Signal (Terminate)
+    assert stats.requests["Command"] == stats.requests["Signal"] == stats.pipelines
+    assert stats.requests["Receive"] >= stats.pipelines
+    print(
+        f"\nfull fix of one host over WinRM ({len(the_plan.actions)} plan actions): "
+        f"{stats.summary()}; templates {stats.templates}"
+    )
