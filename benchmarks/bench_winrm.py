@@ -6,12 +6,14 @@ Run from the repository root (needs the ``testing`` extra: psrpcore)::
     PYTHONPATH=. python benchmarks/bench_winrm.py --hosts 1 --latency 0 20
 
 Each host is a :class:`~sectigo_chain.testing.winrm.WinRMTestServer` with a ``broken-r46``
-simulated host behind it, all served from a CHILD process, so the controller's CPU time
-(``time.process_time`` of this process) is the controller's alone. The controller does what
-``sectigo-chain apply`` does per host (observe, plan, apply every action, observe again to
-confirm the plan is empty) through :class:`~sectigo_chain.hosts.winrm.WinRMExecutor` and real
-pypsrp, one thread per host. The servers add the given latency before every answer (one
-network round trip per WS-Management request).
+simulated host behind it (the lab catalog: the plan is import cross-sign, remove the
+self-signed root, iisreset). The controller does what ``sectigo-chain apply`` does per host
+(observe, plan, apply every action, observe again to confirm the plan is empty) through
+:class:`~sectigo_chain.hosts.winrm.WinRMExecutor` and real pypsrp, one thread per host. The
+servers run in this process on their own threads; the controller's CPU per host is the
+``time.thread_time()`` of the worker thread that fixed that host (pypsrp, requests and TLS
+run in that thread; the endpoint's work does not). The servers add the given latency before
+every answer (one network round trip per WS-Management request).
 
 Printed per (N, latency): WS-Management requests per host (and by action), pipelines per host,
 runspace pools per host, wall time per run, controller CPU per host; the baseline is the
@@ -22,17 +24,34 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import multiprocessing as mp
 import tempfile
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
 
-def _serve(conn: Connection, count: int, latency: float) -> None:
+def _fix_one(server: Any, journal_dir: Path) -> tuple[bool, float]:
+    """One host's fix; returns (converged, CPU seconds of THIS thread: the controller's)."""
+    from sectigo_chain.hosts.winrm import WinRMExecutor
+    from sectigo_chain.run.applier import apply, observe
+    from sectigo_chain.state.planner import plan
+    from sectigo_chain.state.recipe import sectigo_fix
+
+    cpu0 = time.thread_time()
+    catalog = server.host.catalog
+    now = dt.datetime.now(dt.timezone.utc)
+    with WinRMExecutor(server.settings()) as ex:
+        desired = sectigo_fix(site="Default Web Site", catalog=catalog, root_strategy="remove")
+        the_plan = plan(desired, observe(ex), at=now, catalog=catalog, target=ex.target)
+        result = apply(
+            the_plan, ex, desired=desired, catalog=catalog, journal_dir=journal_dir, at=now
+        )
+    return bool(result.after_plan_empty), time.thread_time() - cpu0
+
+
+def run(count: int, latency: float) -> dict[str, Any]:
     from sectigo_chain.hosts.sim.host import SimulatedHost
     from sectigo_chain.testing.winrm import TransportFaults, WinRMTestServer
 
@@ -40,87 +59,30 @@ def _serve(conn: Connection, count: int, latency: float) -> None:
         WinRMTestServer(SimulatedHost("broken-r46"), faults=TransportFaults(latency=latency))
         for _ in range(count)
     ]
-    for s in servers:
-        s.start()
-    conn.send(
-        [
-            {"port": s.port, "ca": s.ca_file, "user": s.username, "password": s.password}
-            for s in servers
-        ]
-    )
-    conn.recv()  # "stats"
-    conn.send(
-        [
-            {
-                "requests": dict(s.stats.requests),
-                "pipelines": s.stats.pipelines,
-                "pools": s.stats.pools_opened,
-            }
-            for s in servers
-        ]
-    )
-    conn.recv()  # "stop"
-    for s in servers:
-        s.stop()
-
-
-def _fix_one(endpoint: dict[str, Any], journal_dir: Path) -> bool:
-    from pydantic import SecretStr
-
-    from sectigo_chain.hosts.winrm import WinRMExecutor, WinRMSettings
-    from sectigo_chain.run.applier import apply, observe
-    from sectigo_chain.state.planner import plan
-    from sectigo_chain.state.recipe import sectigo_fix
-    from sectigo_chain.testing import default_lab
-
-    catalog = default_lab().catalog
-    settings = WinRMSettings(
-        host="127.0.0.1",
-        port=endpoint["port"],
-        username=endpoint["user"],
-        password=SecretStr(endpoint["password"]),
-        auth="basic",
-        cert_validation=endpoint["ca"],
-    )
-    now = dt.datetime.now(dt.timezone.utc)
-    with WinRMExecutor(settings) as ex:
-        desired = sectigo_fix(site="Default Web Site", catalog=catalog, root_strategy="remove")
-        the_plan = plan(desired, observe(ex), at=now, catalog=catalog, target=ex.target)
-        result = apply(
-            the_plan, ex, desired=desired, catalog=catalog, journal_dir=journal_dir, at=now
-        )
-        return bool(result.after_plan_empty)
-
-
-def run(count: int, latency: float) -> dict[str, Any]:
-    parent, child = mp.Pipe()
-    proc = mp.get_context("spawn").Process(target=_serve, args=(child, count, latency))
-    proc.start()
+    for srv in servers:
+        srv.start()
     try:
-        endpoints = parent.recv()
         with tempfile.TemporaryDirectory() as tmp:
-            cpu0, wall0 = time.process_time(), time.perf_counter()
+            wall0 = time.perf_counter()
             with ThreadPoolExecutor(max_workers=count) as pool:
-                ok = list(pool.map(lambda e: _fix_one(e, Path(tmp)), endpoints))
-            wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
-        parent.send("stats")
-        stats = parent.recv()
-        parent.send("stop")
+                done = list(pool.map(lambda srv: _fix_one(srv, Path(tmp)), servers))
+            wall = time.perf_counter() - wall0
     finally:
-        proc.join(timeout=30)
+        for srv in servers:
+            srv.stop()
     requests: Counter[str] = Counter()
-    for s in stats:
-        requests.update(s["requests"])
+    for srv in servers:
+        requests.update(srv.stats.requests)
     return {
         "hosts": count,
         "latency_ms": latency * 1000,
-        "ok": all(ok),
+        "ok": all(ok for ok, _ in done),
         "wall": wall,
-        "cpu_per_host": cpu / count,
+        "cpu_per_host": sum(cpu for _, cpu in done) / count,
         "requests_per_host": sum(requests.values()) / count,
         "by_action": {k: v / count for k, v in sorted(requests.items())},
-        "pipelines_per_host": sum(s["pipelines"] for s in stats) / count,
-        "pools_per_host": sum(s["pools"] for s in stats) / count,
+        "pipelines_per_host": sum(s.stats.pipelines for s in servers) / count,
+        "pools_per_host": sum(s.stats.pools_opened for s in servers) / count,
     }
 
 
