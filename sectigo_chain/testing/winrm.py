@@ -290,15 +290,16 @@ class WinRMTestServer:
         class Handler(_Handler):
             endpoint = server
 
-        httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        httpd.daemon_threads = True
+        httpd = _Server(("127.0.0.1", 0), Handler)
         if self.tls:
             self._tmp = tempfile.TemporaryDirectory(prefix="sectigo-chain-winrm-")
             ctx, self.ca_file = _lab_tls(self._tmp.name, self._at)
             httpd.socket = ctx.wrap_socket(httpd.socket, server_side=True)
         self._httpd = httpd
+        # A long poll interval keeps 100 idle servers from waking 2000 times a second; stop()
+        # wakes the loop at once with a connection.
         self._thread = threading.Thread(
-            target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+            target=httpd.serve_forever, kwargs={"poll_interval": 1.0}, daemon=True
         )
         self._thread.start()
         return self
@@ -316,7 +317,13 @@ class WinRMTestServer:
                 shell.cond.notify_all()
         httpd, self._httpd = self._httpd, None
         if httpd is not None:
-            httpd.shutdown()
+            waiter = threading.Thread(target=httpd.shutdown, daemon=True)
+            waiter.start()
+            port = int(httpd.server_address[1])
+            while waiter.is_alive():
+                with contextlib.suppress(OSError):
+                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                waiter.join(timeout=0.05)
             httpd.server_close()
         if self._thread is not None:
             self._thread.join(timeout=5)
@@ -734,9 +741,20 @@ def _script_for(template: str, payload: str) -> RenderedScript:
         )
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Silent: a client that hangs up (or stop()'s wake-up connection) is not news."""
+
+
 class _Handler(BaseHTTPRequestHandler):
     endpoint: WinRMTestServer
     protocol_version = "HTTP/1.1"
+    # Headers and body are two writes: without TCP_NODELAY, Nagle + delayed ACK add ~40 ms to
+    # every answer, which would swamp the latency the benchmarks add on purpose.
+    disable_nagle_algorithm = True
     server_version = "Microsoft-HTTPAPI/2.0"
     sys_version = ""
 
