@@ -240,6 +240,7 @@ class WinRMTestServer:
         self.tls = tls
         self.faults = faults or TransportFaults()
         self.stats = WinRMStats()
+        #: every script and its parameters as they arrived, secrets included: test use only
         self.received: list[Received] = []
         self._at = at
         self._lock = threading.Lock()

@@ -133,6 +133,7 @@ HOSTILE = [
     "line1\nline2\r\nline3",
     "nul\x00inside",
     "\U0001f512 non-BMP \U00010348",
+    "_x0041_ _X000A_ _x00_",  # what CLIXML's own escapes look like
     "x" * 65536,
 ]
 
