@@ -7,6 +7,11 @@ directory unless one is given), checks again (legacy, modern and both pass) and 
 (:func:`sectigo_chain.run.verifier.verify`). It needs no Windows and no network.
 :class:`DemoRecord` holds every step's typed result; ``to_json()`` is ``demo --json``,
 ``story()`` the text a newcomer reads.
+
+``over="winrm"`` puts the simulated host behind the loopback WinRM endpoint
+(:mod:`sectigo_chain.testing.winrm`, needs the ``testing`` extra): every template then travels
+through :class:`~sectigo_chain.hosts.winrm.WinRMExecutor`, real pypsrp, HTTPS, WS-Management and
+PSRP, and the record counts the pipelines and WS-Management requests it took.
 """
 
 from __future__ import annotations
@@ -55,6 +60,9 @@ class DemoRecord(BaseModel):
     verify: VerifyReport
     timings: dict[str, float]
     verdict: Literal["pass", "fail"]
+    over: Literal["sim", "winrm"] = "sim"
+    #: with ``over="winrm"``: pipelines, pools and WS-Management requests per action
+    winrm: dict[str, Any] | None = None
 
     @property
     def ok(self) -> bool:
@@ -78,6 +86,8 @@ class DemoRecord(BaseModel):
             "after": self.after.to_json() if self.after else {"error": self.after_error},
             "verify": self.verify.to_json(),
             "timings": {k: round(v, 4) for k, v in self.timings.items()},
+            "over": self.over,
+            "winrm": self.winrm,
         }
 
     def remedies(self) -> list[str]:
@@ -101,6 +111,13 @@ class DemoRecord(BaseModel):
             f"  {self.description}",
             f"  Its real TLS listener {self.endpoint} serves what the modelled HTTP.sys "
             f"serves for {self.site!r}.",
+        ]
+        if self.over == "winrm" and self.winrm is not None:
+            lines += [
+                f"  Every script went over WinRM to {self.winrm['target']} (pypsrp -> HTTPS ->",
+                "  WS-Management -> PSRP -> the simulated host), a loopback endpoint.",
+            ]
+        lines += [
             "",
             *_check_lines("1. BEFORE ", self.before, self.before_error, details=True),
         ]
@@ -140,6 +157,12 @@ class DemoRecord(BaseModel):
             "The host was SIMULATED (a model from public documentation, not Windows); run "
             "plan/apply/verify with --target winrm://HOST for a real one."
         )
+        if self.winrm is not None:
+            lines.append(
+                f"Over WinRM: {self.winrm['pipelines']} pipelines on "
+                f"{self.winrm['pools_opened']} runspace pool(s), "
+                f"{self.winrm['requests']} WS-Management requests."
+            )
         lines.append(f"Done in {self.timings.get('total', 0.0):.2f} s.")
         return "\n".join(lines)
 
@@ -206,8 +229,11 @@ def run_demo(
     profiles: Sequence[str] = DEMO_PROFILES,
     strategy: RootStrategy = "remove",
     at: dt.datetime | None = None,
+    over: Literal["sim", "winrm"] = "sim",
 ) -> DemoRecord:
     """Run the demo story on a fresh simulated host (see the module docstring)."""
+    import contextlib
+
     from sectigo_chain.errors import TLSFetchError
     from sectigo_chain.hosts.sim.host import SimulatedHost
     from sectigo_chain.hosts.sim.scenarios import SCENARIOS
@@ -229,7 +255,15 @@ def run_demo(
     temporary = journal_dir is None
     directory = journal_dir or Path(tempfile.mkdtemp(prefix="sectigo-chain-demo-"))
     directory.mkdir(parents=True, exist_ok=True)
-    with SimulatedHost(scenario) as host:
+    with SimulatedHost(scenario) as host, contextlib.ExitStack() as stack:
+        executor: Any = host
+        server: Any = None
+        if over == "winrm":
+            from sectigo_chain.hosts.winrm import WinRMExecutor
+            from sectigo_chain.testing.winrm import WinRMTestServer
+
+            server = stack.enter_context(WinRMTestServer(host, at=at))
+            executor = stack.enter_context(WinRMExecutor(server.settings()))
         catalog = host.catalog
         resolved = resolve_profiles(list(profiles), catalog)
         listener = host.start_tls()
@@ -249,16 +283,28 @@ def run_demo(
         lap("check_before")
         desired = sectigo_fix(site=DEMO_SITE, catalog=catalog, root_strategy=strategy)
         when = at or dt.datetime.now(dt.timezone.utc)
-        the_plan = make_plan(desired, observe(host), at=when, catalog=catalog, target=host.target)
+        the_plan = make_plan(
+            desired, observe(executor), at=when, catalog=catalog, target=executor.target
+        )
         lap("plan")
-        result = apply(the_plan, host, desired=desired, catalog=catalog, journal_dir=directory)
+        result = apply(the_plan, executor, desired=desired, catalog=catalog, journal_dir=directory)
         lap("apply")
         after, after_error = check()
         lap("check_after")
         report = verify(
-            host, desired, endpoint=(ip, port, name), profiles=resolved, at=at, catalog=catalog
+            executor, desired, endpoint=(ip, port, name), profiles=resolved, at=at, catalog=catalog
         )
         lap("verify")
+        winrm = None
+        if server is not None:
+            winrm = {
+                "target": server.target,
+                "pipelines": server.stats.pipelines,
+                "pools_opened": server.stats.pools_opened,
+                "requests": server.stats.total_requests,
+                "requests_by_action": dict(sorted(server.stats.requests.items())),
+            }
+        target = executor.target
     timings["total"] = time.perf_counter() - started
     if temporary and result.journal is None:
         directory.rmdir()  # nothing was journaled: leave no empty directory behind
@@ -266,7 +312,7 @@ def run_demo(
     return DemoRecord(
         scenario=host.scenario_name,
         description=SCENARIOS.get(host.scenario_name, ""),
-        target=host.target,
+        target=target,
         site=DEMO_SITE,
         endpoint=f"127.0.0.1:{port}" + (f" (SNI {name})" if name else ""),
         journal=result.journal,
@@ -280,4 +326,6 @@ def run_demo(
         verify=report,
         timings=timings,
         verdict="pass" if passed else "fail",
+        over=over,
+        winrm=winrm,
     )

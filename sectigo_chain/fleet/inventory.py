@@ -87,8 +87,10 @@ class HostSettings(_Strict):
     winrm_auth: (
         Literal["negotiate", "ntlm", "kerberos", "basic", "credssp", "certificate"] | None
     ) = None
-    winrm_cert_validation: bool | None = Field(
-        None, description="validate the WinRM listener's certificate (default true)"
+    winrm_cert_validation: bool | str | None = Field(
+        None,
+        description="validate the WinRM listener's certificate: true (default), false, or the "
+        "path of a CA bundle (PEM) that signed it",
     )
     strategy: RootStrategy | None = Field(None, description='self-signed root strategy ("remove")')
     restart: RestartMode | None = Field(None, description='how to refresh the chain ("iisreset")')
@@ -138,7 +140,7 @@ class ResolvedHost(_Strict):
     pfx_password_env: str | None
     password_env: str | None
     winrm_auth: str | None
-    winrm_cert_validation: bool
+    winrm_cert_validation: bool | str
     strategy: RootStrategy
     restart: RestartMode
     allow_group_policy: bool

@@ -47,9 +47,10 @@ def open_target(target: str, *, password: SecretStr | None = None) -> Executor:
         from sectigo_chain.hosts.local import LocalExecutor
 
         return LocalExecutor()
-    from sectigo_chain.hosts.winrm import WinRMExecutor, parse_winrm_target
+    from sectigo_chain.hosts.winrm import WinRMExecutor, parse_winrm_target, winrm_options_from_env
 
-    return WinRMExecutor(parse_winrm_target(target.strip(), password=password))
+    options = winrm_options_from_env()
+    return WinRMExecutor(parse_winrm_target(target.strip(), password=password, **options))
 
 
 def catalog_for(executor: Executor) -> Catalog:

@@ -34,6 +34,7 @@ def run(args: argparse.Namespace) -> int:
             args.scenario,
             journal_dir=Path(args.journal_dir) if args.journal_dir else None,
             strategy=args.strategy,
+            over=args.over,
         )
     except ApplyError as exc:
         error_line("demo", str(exc))
@@ -47,6 +48,12 @@ def run(args: argparse.Namespace) -> int:
         return USAGE
     except (SectigoChainError, OSError) as exc:
         error_line("demo", str(exc))
+        return USAGE
+    except ImportError as exc:
+        error_line(
+            "demo",
+            f"--over winrm needs the testing extra (pip install 'sectigo-chain[testing]'): {exc}",
+        )
         return USAGE
     if args.json:
         emit_json(record.to_json())
@@ -82,5 +89,13 @@ def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
         default="remove",
         help="what to do about the self-signed root (default: %(default)s; the 'drift' "
         "scenario needs disable_auto_update or remove_and_disallow)",
+    )
+    p.add_argument(
+        "--over",
+        choices=("sim", "winrm"),
+        default="sim",
+        help="sim: call the simulated host directly (default); winrm: put it behind a loopback "
+        "WinRM endpoint so every script goes through pypsrp, HTTPS, WS-Management and PSRP "
+        "(needs the testing extra)",
     )
     p.set_defaults(func=run)

@@ -1,0 +1,117 @@
+"""Benchmark: the fix of N hosts over WinRM (loopback endpoint), with added network latency.
+
+Run from the repository root (needs the ``testing`` extra: psrpcore)::
+
+    PYTHONPATH=. python benchmarks/bench_winrm.py                 # N = 1, 10; 0/20/100 ms
+    PYTHONPATH=. python benchmarks/bench_winrm.py --hosts 1 --latency 0 20
+
+Each host is a :class:`~sectigo_chain.testing.winrm.WinRMTestServer` with a ``broken-r46``
+simulated host behind it (the lab catalog: the plan is import cross-sign, remove the
+self-signed root, iisreset). The controller does what ``sectigo-chain apply`` does per host
+(observe, plan, apply every action, observe again to confirm the plan is empty) through
+:class:`~sectigo_chain.hosts.winrm.WinRMExecutor` and real pypsrp, one thread per host. The
+servers run in this process on their own threads; the controller's CPU per host is the
+``time.thread_time()`` of the worker thread that fixed that host (pypsrp, requests and TLS
+run in that thread; the endpoint's work does not). The servers add the given latency before
+every answer (one network round trip per WS-Management request).
+
+Printed per (N, latency): WS-Management requests per host (and by action), pipelines per host,
+runspace pools per host, wall time per run, controller CPU per host; the baseline is the
+0 ms run of the same N in the same process, and each row gives its ratio to it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import tempfile
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+
+def _fix_one(server: Any, journal_dir: Path) -> tuple[bool, float]:
+    """One host's fix; returns (converged, CPU seconds of THIS thread: the controller's)."""
+    from sectigo_chain.hosts.winrm import WinRMExecutor
+    from sectigo_chain.run.applier import apply, observe
+    from sectigo_chain.state.planner import plan
+    from sectigo_chain.state.recipe import sectigo_fix
+
+    cpu0 = time.thread_time()
+    catalog = server.host.catalog
+    now = dt.datetime.now(dt.timezone.utc)
+    with WinRMExecutor(server.settings()) as ex:
+        desired = sectigo_fix(site="Default Web Site", catalog=catalog, root_strategy="remove")
+        the_plan = plan(desired, observe(ex), at=now, catalog=catalog, target=ex.target)
+        result = apply(
+            the_plan, ex, desired=desired, catalog=catalog, journal_dir=journal_dir, at=now
+        )
+    return bool(result.after_plan_empty), time.thread_time() - cpu0
+
+
+def run(count: int, latency: float) -> dict[str, Any]:
+    from sectigo_chain.hosts.sim.host import SimulatedHost
+    from sectigo_chain.testing.winrm import TransportFaults, WinRMTestServer
+
+    servers = [
+        WinRMTestServer(SimulatedHost("broken-r46"), faults=TransportFaults(latency=latency))
+        for _ in range(count)
+    ]
+    for srv in servers:
+        srv.start()
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            wall0 = time.perf_counter()
+            with ThreadPoolExecutor(max_workers=count) as pool:
+                done = list(pool.map(lambda srv: _fix_one(srv, Path(tmp)), servers))
+            wall = time.perf_counter() - wall0
+    finally:
+        for srv in servers:
+            srv.stop()
+    requests: Counter[str] = Counter()
+    for srv in servers:
+        requests.update(srv.stats.requests)
+    return {
+        "hosts": count,
+        "latency_ms": latency * 1000,
+        "ok": all(ok for ok, _ in done),
+        "wall": wall,
+        "cpu_per_host": sum(cpu for _, cpu in done) / count,
+        "requests_per_host": sum(requests.values()) / count,
+        "by_action": {k: v / count for k, v in sorted(requests.items())},
+        "pipelines_per_host": sum(s.stats.pipelines for s in servers) / count,
+        "pools_per_host": sum(s.stats.pools_opened for s in servers) / count,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--hosts", type=int, nargs="+", default=[1, 10])
+    parser.add_argument("--latency", type=float, nargs="+", default=[0, 20, 100], help="ms")
+    args = parser.parse_args()
+    # warm-up: imports, the lab, pypsrp (not timed)
+    run(1, 0)
+    print(
+        f"{'hosts':>5} {'lat ms':>6} {'req/host':>8} {'pipes/host':>10} {'pools':>5} "
+        f"{'wall s':>7} {'x base':>6} {'CPU ms/host':>11} {'x base':>6}  requests by action"
+    )
+    for count in args.hosts:
+        base: dict[str, Any] | None = None
+        for latency in args.latency:
+            r = run(count, latency / 1000)
+            base = base or r
+            actions = ", ".join(f"{k} {v:g}" for k, v in r["by_action"].items())
+            print(
+                f"{r['hosts']:>5} {r['latency_ms']:>6.0f} {r['requests_per_host']:>8.1f} "
+                f"{r['pipelines_per_host']:>10.1f} {r['pools_per_host']:>5.1f} "
+                f"{r['wall']:>7.2f} {r['wall'] / base['wall']:>6.2f} "
+                f"{r['cpu_per_host'] * 1000:>11.1f} "
+                f"{r['cpu_per_host'] / base['cpu_per_host']:>6.2f}  {actions}"
+                + ("" if r["ok"] else "  (NOT converged)")
+            )
+
+
+if __name__ == "__main__":
+    main()
