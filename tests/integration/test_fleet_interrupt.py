@@ -154,3 +154,34 @@ def test_progress_log_tolerates_only_a_torn_last_line(tmp_path: Path, damage: st
 
         with pytest.raises(InputError, match="damaged at line 2"):
             ProgressLog.read(log)
+
+
+@pytest.mark.parametrize("kill_after", [1, 7, 29, 61])
+def test_killed_at_any_point_then_resumed_equals_an_uninterrupted_run(
+    tmp_path: Path, kill_after: int
+) -> None:
+    """Suite 7 (issue 13): kill -9 the rollout after ``kill_after`` finished hosts (the points
+    are spread over the run), resume it, and compare the final report with the report of an
+    uninterrupted run of the same inventory: the same hosts, statuses, actions and verdicts."""
+    inv = _inventory(tmp_path, HOSTS)
+    (tmp_path / "whole").mkdir()
+    whole = run_fleet(inv, "apply", canary=False, report_path=tmp_path / "whole" / "r.json",
+                      journal_dir=tmp_path / "whole" / "j", sim_tls=False)  # fmt: skip
+    report = tmp_path / "fleet.json"
+    proc = _start(tmp_path, inv, report)
+    _wait_for_rows(progress_log_path(report), proc, kill_after)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.communicate(timeout=30)
+    resumed = run_fleet(inv, "apply", canary=False, resume_from=report, report_path=report,
+                        journal_dir=tmp_path / "journals", sim_tls=False)  # fmt: skip
+
+    def essence(r: FleetReport) -> list[tuple[object, ...]]:
+        return [
+            (row.name, row.status, tuple(a.kind for a in row.actions), row.verify,
+             row.after.verdict if row.after else None)
+            for row in r.hosts
+        ]  # fmt: skip
+
+    assert essence(resumed) == essence(whole)
+    assert resumed.counts == whole.counts
+    assert resumed.exit_code() == whole.exit_code() == 0
