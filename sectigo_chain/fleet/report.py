@@ -169,7 +169,9 @@ class HostRow(_Model):
         ]
         if self.detail:
             parts.append(self.detail)
-        return "  ".join(parts)
+        from sectigo_chain.logs import escape_controls  # a remote error cannot forge lines
+
+        return escape_controls("  ".join(parts))
 
 
 class FleetReport(RichRepr, _Model):

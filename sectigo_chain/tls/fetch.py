@@ -17,8 +17,9 @@ from dataclasses import dataclass, field
 
 from cryptography import x509
 
-from sectigo_chain.errors import InputError, TLSFetchError, TLSHandshakeError
+from sectigo_chain.errors import CertificateLoadError, InputError, TLSFetchError, TLSHandshakeError
 from sectigo_chain.tls._engine import Engine, Failure, Handshake, Job, is_ip
+from sectigo_chain.x509.load import checked_certificate
 
 __all__ = [
     "DEFAULT_TIMEOUT",
@@ -118,10 +119,13 @@ class ServedChain:
     der: tuple[bytes, ...]
     certificates: tuple[x509.Certificate, ...] = field(repr=False)
     sent_count: int
+    #: Why the certificates from the first damaged one on were left out (a served certificate
+    #: whose key, names or extensions do not parse): a chain problem, reported as a finding.
+    damaged: tuple[str, ...] = ()
 
     @property
     def truncated(self) -> bool:
-        return self.sent_count > len(self.der)
+        return not self.damaged and self.sent_count > len(self.der)
 
 
 @dataclass(frozen=True)
@@ -347,6 +351,20 @@ def _served(target: Target, hs: Handshake, limit: int) -> ServedChain | Failure:
     except ValueError as exc:
         what = f"the server sent a certificate over TLS {{v}} that cannot be parsed: {exc}"
         return Failure(TLSHandshakeError, what)
+    damaged: tuple[str, ...] = ()
+    for index, cert in enumerate(certs):
+        try:
+            checked_certificate(cert, f"served certificate #{index + 1}")
+        except CertificateLoadError as exc:
+            if index == 0:
+                what = f"the server sent a damaged certificate over TLS {{v}}: {exc.problem}"
+                return Failure(TLSHandshakeError, what)
+            damaged = (
+                f"{exc.path} (of {len(hs.der)} sent) is damaged: {exc.problem}; it and the "
+                "certificates after it were left out of the analysis",
+            )
+            certs, kept = certs[:index], kept[:index]
+            break
     return ServedChain(
         host=target.host,
         port=target.port,
@@ -357,6 +375,7 @@ def _served(target: Target, hs: Handshake, limit: int) -> ServedChain | Failure:
         der=kept,
         certificates=certs,
         sent_count=len(hs.der),
+        damaged=damaged,
     )
 
 

@@ -115,8 +115,8 @@ def signed_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
 
 
 def _signature_verifies(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
-    key = issuer.public_key()
     try:
+        key = issuer.public_key()  # parsed lazily: a damaged key raises here
         if isinstance(key, rsa.RSAPublicKey):
             params = cert.signature_algorithm_parameters
             hash_alg = cert.signature_hash_algorithm
