@@ -45,7 +45,7 @@ MASK = "********"
 _lock = threading.Lock()
 _secrets: set[str] = set()
 
-_KEY = r"[A-Za-z_-]*(?:password|passwd|pwd|secret|token)"
+_KEY = r"[A-Za-z_-]{0,40}(?:password|passwd|pwd|secret|token)"  # bounded: no backtracking blow-up
 # key=value, key: value, "key": "value" (the value: quoted, or up to a separator)
 _PAIR = re.compile(
     rf"""(?ix)
