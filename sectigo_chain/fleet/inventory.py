@@ -276,6 +276,8 @@ def load_inventory(path: str | os.PathLike[str]) -> tuple[Inventory, Path]:
         text = p.read_text(encoding="utf-8")
     except OSError as exc:
         raise InputError(f"cannot read inventory {p}: {exc.strerror}; check the path") from None
+    except UnicodeDecodeError:
+        raise InputError(f"inventory {p} is not UTF-8 text; save it as UTF-8") from None
     suffix = p.suffix.lower()
     if suffix in (".yaml", ".yml"):
         data = _load_yaml(text, str(p))

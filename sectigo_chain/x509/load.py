@@ -11,6 +11,7 @@ import contextlib
 import os
 import re
 import stat
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -231,6 +232,13 @@ def checked_certificate(cert: x509.Certificate, name: str = "<certificate>") -> 
     raw ``ValueError`` later, anywhere. An unsupported (not damaged) key or signature algorithm
     is accepted: it is reported as such.
     """
+    with warnings.catch_warnings():  # cryptography warns (on stderr) about odd names
+        warnings.simplefilter("ignore")
+        _check_fields(cert, name)
+    return cert
+
+
+def _check_fields(cert: x509.Certificate, name: str) -> None:
     try:
         for attr in (*cert.subject, *cert.issuer):
             _ = attr.value
@@ -254,7 +262,6 @@ def checked_certificate(cert: x509.Certificate, name: str = "<certificate>") -> 
         raise CertificateLoadError(
             name, f"damaged certificate ({_short(exc)})", "get or export the certificate again"
         ) from None
-    return cert
 
 
 def _short(exc: BaseException) -> str:
