@@ -221,6 +221,17 @@ def test_no_secret_in_any_stream_or_file(
             found = _leaks(text.encode("utf-8", "surrogateescape"))
             if found:
                 leaks[f"{name} {stream}"] = found
+    for journal in sorted(work.glob("sectigo-chain-journal-*.json"))[:1]:  # rollback path
+        try:
+            main(["rollback", str(journal), "--password-env", "WINRM_PW", "-vv"])
+        finally:
+            clear_secrets()
+        out, err = capsys.readouterr()
+        SCANNED["paths"] += 1
+        for stream, text in (("stdout", out), ("stderr", err)):
+            SCANNED["artefacts"] += 1
+            if found := _leaks(text.encode("utf-8", "surrogateescape")):
+                leaks[f"rollback {stream}"] = found
     for path in sorted(work.rglob("*")):
         if path.is_file() and path.name not in ("site.pfx",):
             SCANNED["artefacts"] += 1
