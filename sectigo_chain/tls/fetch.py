@@ -344,6 +344,17 @@ def certificate(der: bytes) -> x509.Certificate:
     return x509.load_der_x509_certificate(der)
 
 
+@functools.lru_cache(maxsize=4096)
+def _damage(der: bytes) -> str | None:
+    """Why the certificate of ``der`` is damaged (a field cryptography parses lazily does not
+    parse), else None; worked out once per certificate, like :func:`certificate`."""
+    try:
+        checked_certificate(certificate(der))
+    except CertificateLoadError as exc:
+        return exc.problem
+    return None
+
+
 def _served(target: Target, hs: Handshake, limit: int) -> ServedChain | Failure:
     kept = hs.der[:limit]
     try:
@@ -352,16 +363,15 @@ def _served(target: Target, hs: Handshake, limit: int) -> ServedChain | Failure:
         what = f"the server sent a certificate over TLS {{v}} that cannot be parsed: {exc}"
         return Failure(TLSHandshakeError, what)
     damaged: tuple[str, ...] = ()
-    for index, cert in enumerate(certs):
-        try:
-            checked_certificate(cert, f"served certificate #{index + 1}")
-        except CertificateLoadError as exc:
+    for index, der in enumerate(kept):
+        problem = _damage(der)
+        if problem is not None:
             if index == 0:
-                what = f"the server sent a damaged certificate over TLS {{v}}: {exc.problem}"
+                what = f"the server sent a damaged certificate over TLS {{v}}: {problem}"
                 return Failure(TLSHandshakeError, what)
             damaged = (
-                f"{exc.path} (of {len(hs.der)} sent) is damaged: {exc.problem}; it and the "
-                "certificates after it were left out of the analysis",
+                f"served certificate #{index + 1} (of {len(hs.der)} sent) is damaged: "
+                f"{problem}; it and the certificates after it were left out of the analysis",
             )
             certs, kept = certs[:index], kept[:index]
             break
