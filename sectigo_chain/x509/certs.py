@@ -202,7 +202,7 @@ def _ext_value(cert: x509.Certificate, oid: x509.ObjectIdentifier) -> x509.Exten
         return cert.extensions.get_extension_for_oid(oid).value
     except x509.ExtensionNotFound:
         return None
-    except ValueError:  # a malformed extension: report it as absent rather than fail inspect
+    except (ValueError, x509.DuplicateExtension):  # malformed: absent rather than fail inspect
         return None
 
 

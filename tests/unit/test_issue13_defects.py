@@ -300,6 +300,14 @@ def test_signed_by_does_not_raise_on_a_bad_key(lab: LabHierarchy) -> None:
     assert signed_by(cert, cert) is False
 
 
+def test_cert_info_of_a_raw_certificate_with_a_duplicate_extension(lab: LabHierarchy) -> None:
+    root = lab.self_signed_root("RSA")
+    cert = x509.load_der_x509_certificate(hostile.duplicate_extension(root.cert, root.key))
+    info = cert_info(cert)  # raised x509.DuplicateExtension before
+    assert info.ski is None
+    assert info.is_ca is False
+
+
 def test_pkcs7_of_type_data_is_a_load_error() -> None:
     with pytest.raises(CertificateLoadError, match="not a certificate bundle"):
         load_bytes(hostile.pkcs7_data())
