@@ -53,7 +53,6 @@ _KEY_TYPES = (
 FileFormat = Literal["pem", "der", "pkcs7-pem", "pkcs7-der", "pkcs12"]
 
 _MAX_FILE_BYTES = 16 * 1024 * 1024
-_PEM_BLOCK = re.compile(rb"-----BEGIN ([A-Z0-9 ]+)-----\r?\n(.*?)-----END \1-----", re.DOTALL)
 _THUMB_JUNK = re.compile(r"[\s\u200e\u200f\u202a-\u202e:]")
 
 
