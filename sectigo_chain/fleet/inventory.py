@@ -252,7 +252,7 @@ def parse_inventory(data: Mapping[str, Any], *, name: str = "inventory") -> Inve
             problems.append(f"{where}: {err['msg']}")
         hosts = data.get("hosts") if isinstance(data, Mapping) else None
         problems = [_name_hosts(p, hosts) for p in problems]
-        raise InputError(f"{name} is not a valid inventory:\n  " + "\n  ".join(problems)) from None
+        raise InputError(f"{name} is not a valid inventory: " + "; ".join(problems)) from None
 
 
 def _name_hosts(problem: str, hosts: Any) -> str:
