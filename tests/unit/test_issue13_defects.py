@@ -390,3 +390,15 @@ def test_bundle_with_too_many_certificates_is_refused(lab: LabHierarchy, tmp_pat
         load_file(path)
     path.write_bytes(pem * 3)
     assert len(load_file(path).certificates) == 3
+
+
+def test_plan_text_escapes_names_in_reasons() -> None:
+    from sectigo_chain.state.plan_models import Action, Plan
+
+    reason = "import CN=evil\x1b]0;owned\x07\nfindings: none"
+    plan = Plan(actions=(Action(kind="restart", reason=reason, template="restart", params={}),))
+    text = str(plan)
+    assert "\x1b" not in text
+    assert "\x07" not in text
+    assert not any(line.startswith("findings: none") for line in text.splitlines())
+    assert "\\x1b]0;owned" in text
