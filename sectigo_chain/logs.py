@@ -19,17 +19,21 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import json
 import logging
 import re
 import threading
 from collections.abc import Iterable
 from typing import Any
+from urllib.parse import quote, quote_plus
 
 __all__ = [
     "MASK",
     "SecretMaskFilter",
+    "bounded",
     "clear_secrets",
+    "escape_controls",
     "mask_text",
     "register_secret",
     "registered_secrets",
@@ -41,7 +45,7 @@ MASK = "********"
 _lock = threading.Lock()
 _secrets: set[str] = set()
 
-_KEY = r"[A-Za-z_-]*(?:password|passwd|pwd|secret|token)"
+_KEY = r"[A-Za-z_-]{0,40}(?:password|passwd|pwd|secret|token)"  # bounded: no backtracking blow-up
 # key=value, key: value, "key": "value" (the value: quoted, or up to a separator)
 _PAIR = re.compile(
     rf"""(?ix)
@@ -54,6 +58,37 @@ _PAIR = re.compile(
 _PS_PARAM = re.compile(rf"(?i)(?P<key>-{_KEY})(?P<sep>\s+)(?P<value>'[^']*'|\"[^\"]*\"|\S+)")
 _B64 = re.compile(r"[A-Za-z0-9+/]{24,}={0,2}")
 _SECRET_KEYS = re.compile(r"(?i)^(pfx.*|legacy_pfx.*|.*password|.*secret)$")
+# Runs that may encode a secret: base64 (standard or URL-safe alphabet) and hex.
+_B64_RUN = re.compile(r"[A-Za-z0-9+/_-]{4,}={0,2}")
+_HEX_RUN = re.compile(r"(?:[0-9A-Fa-f]{2}){3,}")
+#: A message longer than this is cut (after masking): a remote error body is never copied whole.
+MAX_MESSAGE_CHARS = 2000
+
+
+_NAMED_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def escape_controls(text: str) -> str:
+    """``text`` with every non-printable character (C0/C1 controls such as ESC, newlines,
+    bidirectional overrides, line separators) shown as an escape (``\\x1b``, ``\\n``,
+    ``\\u202e``).
+
+    For text that reaches a terminal or a one-line message: a certificate name, a file name or
+    a remote error holding escape sequences or newlines cannot recolour the terminal or forge
+    lines. JSON output needs no such care (its encoder escapes control characters).
+    """
+    if text.isprintable():
+        return text
+    out = []
+    for ch in text:
+        if ch.isprintable():
+            out.append(ch)
+        elif ch in _NAMED_ESCAPES:
+            out.append(_NAMED_ESCAPES[ch])
+        else:
+            code = ord(ch)
+            out.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
+    return "".join(out)
 
 
 def _value(secret: Any) -> str | None:
@@ -117,17 +152,93 @@ def _mask_pair(match: re.Match[str]) -> str:
     return f"{match.group('key')}{match.group('sep')}{quote}{MASK}{quote}"
 
 
+@functools.lru_cache(maxsize=256)
+def _forms(value: str) -> tuple[tuple[str, ...], tuple[bytes, ...]]:
+    """The text forms a secret may take in a message (plain, UTF-16LE read as 8-bit text, hex,
+    URL-encoded, base64 of the value alone) and the byte forms whose presence in a decoded
+    base64 or hex run gives it away (UTF-8 and UTF-16LE: ``user:password`` in an
+    ``Authorization: Basic`` header, an NTLM blob)."""
+    raw = value.encode("utf-8")
+    utf16 = value.encode("utf-16-le")
+    texts = {
+        value,
+        utf16.decode("latin-1"),
+        raw.hex(),
+        raw.hex().upper(),
+        utf16.hex(),
+        utf16.hex().upper(),
+        quote(value, safe=""),
+        quote_plus(value, safe=""),
+        quote(value, safe="").lower(),
+        quote_plus(value, safe="").lower(),
+        base64.b64encode(raw).decode("ascii").rstrip("="),
+        base64.urlsafe_b64encode(raw).decode("ascii").rstrip("="),
+        base64.b64encode(utf16).decode("ascii").rstrip("="),
+    }
+    return tuple(sorted(texts, key=len, reverse=True)), (raw, utf16)
+
+
+def _b64_decodings(run: str) -> list[bytes]:
+    """What ``run`` decodes to as standard or URL-safe base64 (each offset of a run that does
+    not start on a 4-character boundary is tried too)."""
+    body = run.rstrip("=")
+    out = []
+    for start in range(4):
+        part = body[start:]
+        part = part[: len(part) - len(part) % 4] if len(part) % 4 == 1 else part
+        if len(part) < 4:
+            break
+        padded = part + "=" * (-len(part) % 4)
+        for alt in (b"+/", b"-_"):
+            try:
+                out.append(base64.b64decode(padded, altchars=alt, validate=True))
+            except (binascii.Error, ValueError):
+                continue
+    return out
+
+
+def _encodes_secret(decodings: Iterable[bytes], needles: Iterable[bytes]) -> bool:
+    wanted = tuple(needles)
+    return any(n in d for d in decodings for n in wanted)
+
+
 def mask_text(text: str, extra: Iterable[Any] = ()) -> str:
     """``text`` with registered secrets, ``extra`` secrets, password-like pairs and secret
-    payloads masked."""
+    payloads masked.
+
+    Each secret is masked in every form it may take: plain, UTF-16LE, hex, URL-encoded, and
+    inside any base64 or hex run that decodes to bytes holding it (``user:password`` in an
+    echoed ``Authorization: Basic`` header).
+    """
     with _lock:
         values = set(_secrets)
     values.update(v for v in map(_value, extra) if v is not None)
-    for value in sorted(values, key=len, reverse=True):
-        text = text.replace(value, MASK)
+    ordered = sorted(values, key=len, reverse=True)
+    needles = [raw for value in ordered for raw in _forms(value)[1]]
+    if needles:  # encoded runs first: a plain replacement would cut them in two
+        text = _B64_RUN.sub(
+            lambda m: MASK if _encodes_secret(_b64_decodings(m.group(0)), needles) else m.group(0),
+            text,
+        )
+        text = _HEX_RUN.sub(
+            lambda m: (
+                MASK
+                if _encodes_secret([bytes.fromhex(m.group(0)[: len(m.group(0)) // 2 * 2])], needles)
+                else m.group(0)
+            ),
+            text,
+        )
+    for value in ordered:
+        for form in _forms(value)[0]:
+            text = text.replace(form, MASK)
     text = _PS_PARAM.sub(_mask_pair, text)
     text = _PAIR.sub(_mask_pair, text)
     return _B64.sub(lambda m: MASK if _secret_payload(m.group(0)) else m.group(0), text)
+
+
+def bounded(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
+    """``text`` cut to ``limit`` characters (mask first: a cut can split an encoded secret)."""
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 class SecretMaskFilter(logging.Filter):

@@ -204,8 +204,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(devnull, sys.stdout.fileno())
         return 141
     except SectigoChainError as exc:
-        # A typed error that escaped a handler: one line, no traceback.
-        sys.stderr.write(f"sectigo-chain {args.command}: error: {exc}\n")
+        # A typed error that escaped a handler: one line, no traceback, controls escaped.
+        from sectigo_chain.logs import escape_controls
+
+        sys.stderr.write(f"sectigo-chain {args.command}: error: {escape_controls(str(exc))}\n")
         return USAGE
     finally:
         sys.stdout, sys.stderr = saved

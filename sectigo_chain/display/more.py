@@ -13,6 +13,7 @@ from sectigo_chain.display import html as h
 from sectigo_chain.display import markdown as m
 from sectigo_chain.display import text as t
 from sectigo_chain.display.views import field
+from sectigo_chain.logs import escape_controls
 
 __all__ = [
     "fleet_html",
@@ -129,7 +130,7 @@ def verify_text(report: Any, color: bool = False) -> str:
         if judged:
             lines.append(f"    judged: {judged}")
         if field(hc, "problem"):
-            lines.append(f"    {field(hc, 'problem')}")
+            lines.append(f"    {escape_controls(str(field(hc, 'problem')))}")
     served = field(report, "served")
     if served is not None:
         sv = str(field(served, "verdict", ""))
@@ -143,7 +144,9 @@ def verify_text(report: Any, color: bool = False) -> str:
             )
         ]
     elif field(report, "served_error"):
-        lines.append(f"  served over TLS: ERROR {field(report, 'served_error')}")
+        lines.append(
+            f"  served over TLS: ERROR {escape_controls(str(field(report, 'served_error')))}"
+        )
     rungs = _rung_rows(report)
     if rungs:
         lines.append("  restart ladder:")

@@ -19,6 +19,7 @@ from sectigo_chain.display.views import (
     short_date,
     verdict_of,
 )
+from sectigo_chain.logs import escape_controls
 
 __all__ = [
     "apply_result_text",
@@ -43,9 +44,9 @@ def paint(text: str, verdict: str, color: bool) -> str:
 
 
 def _clean(value: Any) -> str:
-    text = "" if value is None else str(value)
-    # one line per cell; no control characters from hostile names reach the terminal
-    return "".join(ch if ch.isprintable() else " " for ch in " ".join(text.splitlines()))
+    """``value`` as one line with control characters shown escaped (``\\x1b``, ``\\n``): a
+    hostile certificate name cannot recolour the terminal or forge a line."""
+    return escape_controls("" if value is None else str(value))
 
 
 def table_text(
@@ -85,9 +86,9 @@ def table_text(
 
 
 def _row_line(row: ChainRow, color: bool) -> str:
-    boxes = [f"[{b.role}] {b.common_name}" for b in row.boxes]
+    boxes = [f"[{b.role}] {_clean(b.common_name)}" for b in row.boxes]
     if row.end is not None:
-        boxes.append(f"X {row.end}")
+        boxes.append(f"X {_clean(row.end)}")
     chain = " -> ".join(boxes)
     if not row.label:
         return chain
@@ -102,7 +103,7 @@ def chain_lines(certs: Any, profiles: Any, color: bool = False) -> list[str]:
 def chain_report_text(report: Any, color: bool = False) -> str:
     """A ``ChainReport`` for terminals."""
     verdict = str(field(report, "verdict", ""))
-    lines = [f"{field(report, 'target', '')}: {paint(verdict.upper(), verdict, color)}"]
+    lines = [f"{_clean(field(report, 'target', ''))}: {paint(verdict.upper(), verdict, color)}"]
     versions = field(report, "tls_versions", {}) or {}
     if versions:
         lines.append(
@@ -125,14 +126,14 @@ def chain_report_text(report: Any, color: bool = False) -> str:
         lines.append("findings: none")
     lines.append("served chain (wire order):")
     lines.append(table_text(served_rows(served), SERVED_HEADERS, indent="  "))
-    lines += [f"note: {n}" for n in field(report, "notes", ()) or ()]
+    lines += [f"note: {_clean(n)}" for n in field(report, "notes", ()) or ()]
     return "\n".join(lines)
 
 
 def check_failure_text(failure: Any, color: bool = False) -> str:
     """A ``CheckFailure`` in one line."""
     return (
-        f"{field(failure, 'target', '')}: {paint('ERROR', 'fail', color)} "
+        f"{_clean(field(failure, 'target', ''))}: {paint('ERROR', 'fail', color)} "
         f"{field(failure, 'error', '')}: {_clean(field(failure, 'message', ''))}"
     )
 
@@ -189,7 +190,8 @@ def file_report_text(report: Any, color: bool = False) -> str:
     """A ``FileReport``: one row per certificate."""
     certs = list(field(report, "certificates", ()) or ())
     head = (
-        f"{field(report, 'path', '')}: {field(report, 'format', '')}, {len(certs)} certificate(s)"
+        f"{_clean(field(report, 'path', ''))}: {field(report, 'format', '')}, "
+        f"{len(certs)} certificate(s)"
     )
     if field(report, "has_private_key"):
         head += ", with private key"

@@ -284,9 +284,9 @@ def _error(exc: BaseException, secrets: HostSecrets) -> tuple[HostStatus, HostEr
     message = str(exc) or type(exc).__name__
     if isinstance(exc, PlanRefused) and exc.guidance:
         message += " (" + "; ".join(exc.guidance) + ")"
-    from sectigo_chain.logs import mask_text
+    from sectigo_chain.logs import bounded, mask_text
 
-    message = mask_text(message, extra=(secrets.winrm_password, secrets.pfx_password))
+    message = bounded(mask_text(message, extra=(secrets.winrm_password, secrets.pfx_password)))
     unreachable = isinstance(exc, (ConnectionFailed, ScriptTimeout, TLSFetchError))
     status: HostStatus = "failed"
     if isinstance(exc, ApplyError) and exc.rollback_complete:

@@ -272,7 +272,7 @@ def parse_inventory(data: Mapping[str, Any], *, name: str = "inventory") -> Inve
             problems.append(f"{where}: {msg}")
         hosts = data.get("hosts") if isinstance(data, Mapping) else None
         problems = [_name_hosts(p, hosts) for p in problems]
-        raise InputError(f"{name} is not a valid inventory:\n  " + "\n  ".join(problems)) from None
+        raise InputError(f"{name} is not a valid inventory: " + "; ".join(problems)) from None
 
 
 def _one_error_per_mistake(errors: Any) -> list[tuple[tuple[Any, ...], str]]:
@@ -331,6 +331,8 @@ def load_inventory(path: str | os.PathLike[str]) -> tuple[Inventory, Path]:
         text = p.read_text(encoding="utf-8")
     except OSError as exc:
         raise InputError(f"cannot read inventory {p}: {exc.strerror}; check the path") from None
+    except UnicodeDecodeError:
+        raise InputError(f"inventory {p} is not UTF-8 text; save it as UTF-8") from None
     suffix = p.suffix.lower()
     if suffix in (".yaml", ".yml"):
         data = _load_yaml(text, str(p))

@@ -230,7 +230,9 @@ class HostRow(_Model):
             parts.append(self.detail)
         if self.remedy:
             parts.append(f"-> {self.remedy}")
-        return "  ".join(parts)
+        from sectigo_chain.logs import escape_controls  # a remote error cannot forge lines
+
+        return escape_controls("  ".join(parts))
 
 
 class FleetReport(RichRepr, _Model):

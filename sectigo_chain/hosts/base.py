@@ -135,13 +135,14 @@ def mask_secrets(text: str, script: RenderedScript, extra: tuple[str, ...] = ())
     ``extra`` secrets (a WinRM password) and every registered secret masked.
 
     One implementation: :func:`sectigo_chain.logs.mask_text` (values under 3 characters are
-    not masked there, since masking them would shred every message).
+    not masked there, since masking them would shred every message). The result is cut to
+    :data:`~sectigo_chain.logs.MAX_MESSAGE_CHARS`: a remote error body is never copied whole.
     """
-    from sectigo_chain.logs import mask_text
+    from sectigo_chain.logs import bounded, mask_text
 
     secrets = list(extra)
     if script.secret_fields:
         params = script.decoded_params()
         secrets.extend(v for name in script.secret_fields if isinstance(v := params.get(name), str))
         secrets.append(script.payload)
-    return mask_text(text, secrets)
+    return bounded(mask_text(text, secrets))

@@ -33,6 +33,13 @@ def parse_target(target: str) -> tuple[str, str]:
         raise InputError(
             f"not a target: {target!r}; use sim://SCENARIO, local or winrm://[user@]host[:port]"
         )
+    if scheme == "winrm" and "@" in rest and ":" in rest.rsplit("@", 1)[0]:
+        # never echo the target: it holds a password
+        raise InputError(
+            "a WinRM target must not hold a password (winrm://user:PASSWORD@host); use "
+            "winrm://user@host with --password-env VAR or --password-file FILE "
+            "(fleet: password_env in the inventory)"
+        )
     return scheme, rest
 
 

@@ -145,7 +145,7 @@ class Journal:
             doc = json.loads(p.read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise InputError(f"journal {p} not found; pass the path apply printed") from None
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, RecursionError) as exc:
             raise InputError(f"journal {p} is unreadable ({exc}); it cannot be replayed") from None
         if not isinstance(doc, dict) or doc.get("format") != JOURNAL_FORMAT:
             raise InputError(f"{p} is not a sectigo-chain journal ({JOURNAL_FORMAT})")

@@ -136,7 +136,9 @@ class Plan(RichRepr, _Frozen):
         return lines
 
     def __str__(self) -> str:
-        return "\n".join(self.summary_lines())
+        from sectigo_chain.logs import escape_controls  # names in reasons cannot forge lines
+
+        return "\n".join(escape_controls(line) for line in self.summary_lines())
 
 
 class StepResult(_Frozen):

@@ -266,6 +266,9 @@ def server_context(
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.minimum_version = _TLS_VERSIONS[min_version]
     ctx.maximum_version = _TLS_VERSIONS[max_version]
+    # Security level 0: a test server sends whatever chain it is given, weak or damaged
+    # intermediates included (the client's judgement of them is what is tested).
+    ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
     directory = tempfile.mkdtemp(prefix="sectigo-chain-tls-")  # mode 0700
     try:
         chain_file = os.path.join(directory, "chain.pem")

@@ -193,6 +193,7 @@ class Job:
         self.phase = "waiting"
         self.deadline = self.total = float("inf")
         self.addrs: list[tuple[int, Any]] = []
+        self.peer = ""
         self.sock: socket.socket | None = None
         self.incoming, self.outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
         self.tls: ssl.SSLObject | None = None
@@ -233,6 +234,7 @@ class Job:
             self.connect_failed(errno.EADDRNOTAVAIL)
             return
         family, sockaddr = self.addrs.pop(0)
+        self.peer = str(sockaddr[0])  # getpeername() fails once a peer has reset
         try:  # EMFILE, an address family the system lacks ...
             sock = self.sock = socket.socket(family, socket.SOCK_STREAM)
             sock.setblocking(False)
@@ -341,7 +343,7 @@ class Job:
             return
         version, cipher = self.tls.version() or "", self.tls.cipher()
         self.result = Handshake(
-            address=str(self.sock.getpeername()[0]),
+            address=self.peer,
             tls_version=_WIRE_VERSIONS.get(version, version),
             cipher=cipher[0] if cipher else "",
             der=der,

@@ -17,6 +17,7 @@ profile fails if it fails over any version, and ``INCONSISTENT_ACROSS_VERSIONS``
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import time
@@ -46,6 +47,7 @@ from sectigo_chain.tls.report import (
 )
 from sectigo_chain.trust.profiles import Profile
 from sectigo_chain.x509.catalog import Catalog
+from sectigo_chain.x509.findings import Finding
 
 __all__ = [
     "DEFAULT_PROFILES",
@@ -147,6 +149,13 @@ def _report(
         judged = judge(chain, by_version, profiles, at, hostname, catalog)
         if cache is not None:
             cache[key] = judged
+    damaged = dict.fromkeys(d for s in fetched.handshakes.values() for d in s.damaged)
+    if damaged:  # a served certificate that does not parse is a chain problem, not an error
+        extra = tuple(
+            Finding(code="damaged-certificate", severity="error", detail=f"{d} (replace it)")
+            for d in damaged
+        )
+        judged = dataclasses.replace(judged, findings=extra + judged.findings)
     return assemble(
         chain,
         judged,

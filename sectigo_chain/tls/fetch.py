@@ -17,8 +17,9 @@ from dataclasses import dataclass, field
 
 from cryptography import x509
 
-from sectigo_chain.errors import InputError, TLSFetchError, TLSHandshakeError
+from sectigo_chain.errors import CertificateLoadError, InputError, TLSFetchError, TLSHandshakeError
 from sectigo_chain.tls._engine import Engine, Failure, Handshake, Job, is_ip
+from sectigo_chain.x509.load import checked_certificate
 
 __all__ = [
     "DEFAULT_TIMEOUT",
@@ -118,10 +119,13 @@ class ServedChain:
     der: tuple[bytes, ...]
     certificates: tuple[x509.Certificate, ...] = field(repr=False)
     sent_count: int
+    #: Why the certificates from the first damaged one on were left out (a served certificate
+    #: whose key, names or extensions do not parse): a chain problem, reported as a finding.
+    damaged: tuple[str, ...] = ()
 
     @property
     def truncated(self) -> bool:
-        return self.sent_count > len(self.der)
+        return not self.damaged and self.sent_count > len(self.der)
 
     def __str__(self) -> str:
         """The handshake and the certificates in wire order (subject names, no DER)."""
@@ -360,6 +364,17 @@ def certificate(der: bytes) -> x509.Certificate:
     return x509.load_der_x509_certificate(der)
 
 
+@functools.lru_cache(maxsize=4096)
+def _damage(der: bytes) -> str | None:
+    """Why the certificate of ``der`` is damaged (a field cryptography parses lazily does not
+    parse), else None; worked out once per certificate, like :func:`certificate`."""
+    try:
+        checked_certificate(certificate(der))
+    except CertificateLoadError as exc:
+        return exc.problem
+    return None
+
+
 def _served(target: Target, hs: Handshake, limit: int) -> ServedChain | Failure:
     kept = hs.der[:limit]
     try:
@@ -367,6 +382,19 @@ def _served(target: Target, hs: Handshake, limit: int) -> ServedChain | Failure:
     except ValueError as exc:
         what = f"the server sent a certificate over TLS {{v}} that cannot be parsed: {exc}"
         return Failure(TLSHandshakeError, what)
+    damaged: tuple[str, ...] = ()
+    for index, der in enumerate(kept):
+        problem = _damage(der)
+        if problem is not None:
+            if index == 0:
+                what = f"the server sent a damaged certificate over TLS {{v}}: {problem}"
+                return Failure(TLSHandshakeError, what)
+            damaged = (
+                f"served certificate #{index + 1} (of {len(hs.der)} sent) is damaged: "
+                f"{problem}; it and the certificates after it were left out of the analysis",
+            )
+            certs, kept = certs[:index], kept[:index]
+            break
     return ServedChain(
         host=target.host,
         port=target.port,
@@ -377,6 +405,7 @@ def _served(target: Target, hs: Handshake, limit: int) -> ServedChain | Failure:
         der=kept,
         certificates=certs,
         sent_count=len(hs.der),
+        damaged=damaged,
     )
 
 

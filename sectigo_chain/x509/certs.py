@@ -53,7 +53,6 @@ _KEY_TYPES = (
 FileFormat = Literal["pem", "der", "pkcs7-pem", "pkcs7-der", "pkcs12"]
 
 _MAX_FILE_BYTES = 16 * 1024 * 1024
-_PEM_BLOCK = re.compile(rb"-----BEGIN ([A-Z0-9 ]+)-----\r?\n(.*?)-----END \1-----", re.DOTALL)
 _THUMB_JUNK = re.compile(r"[\s\u200e\u200f\u202a-\u202e:]")
 
 
@@ -115,8 +114,8 @@ def signed_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
 
 
 def _signature_verifies(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
-    key = issuer.public_key()
     try:
+        key = issuer.public_key()  # parsed lazily: a damaged key raises here
         if isinstance(key, rsa.RSAPublicKey):
             params = cert.signature_algorithm_parameters
             hash_alg = cert.signature_hash_algorithm
@@ -202,7 +201,7 @@ def _ext_value(cert: x509.Certificate, oid: x509.ObjectIdentifier) -> x509.Exten
         return cert.extensions.get_extension_for_oid(oid).value
     except x509.ExtensionNotFound:
         return None
-    except ValueError:  # a malformed extension: report it as absent rather than fail inspect
+    except (ValueError, x509.DuplicateExtension):  # malformed: absent rather than fail inspect
         return None
 
 

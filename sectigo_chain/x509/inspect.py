@@ -10,6 +10,7 @@ from cryptography import x509
 from pydantic import BaseModel, ConfigDict
 
 from sectigo_chain.display.richrepr import RichRepr
+from sectigo_chain.logs import escape_controls
 from sectigo_chain.x509.catalog import Catalog, CrossSignAnswer, cross_sign_for, default_catalog
 from sectigo_chain.x509.certs import CertInfo, cert_info
 from sectigo_chain.x509.load import load_file
@@ -122,7 +123,7 @@ class CertificateReport(BaseModel):
             lines.append("    catalog     not a known Sectigo CA")
         if self.cross_sign:
             lines.append(f"    cross-sign  {self.cross_sign}")
-        return "\n".join(lines)
+        return "\n".join(escape_controls(line) for line in lines)  # names cannot forge lines
 
 
 class FileReport(RichRepr, BaseModel):
@@ -158,7 +159,7 @@ class FileReport(RichRepr, BaseModel):
         head = f"{self.path}: {self.format}, {len(self.certificates)} certificate(s)"
         if self.has_private_key:
             head += ", with private key"
-        lines = [head]
+        lines = [escape_controls(head)]
         if self.pfx_protection is not None:
             p = self.pfx_protection
             lines.append(f"  PFX protection: {p}")

@@ -7,9 +7,11 @@ The certificate facts these build on live in :mod:`sectigo_chain.x509.certs`.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import stat
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -21,14 +23,37 @@ from cryptography.hazmat.primitives.serialization import pkcs7, pkcs12
 from sectigo_chain.errors import CertificateLoadError
 from sectigo_chain.x509.certs import _KEY_TYPES, PrivateKey, key_matches
 
+_BAD_PEM = (
+    "PEM text is truncated or malformed (a BEGIN line without its END line)",
+    "copy the whole block, from -----BEGIN to -----END",
+)
+
 if TYPE_CHECKING:
     from sectigo_chain.x509.pfx import PfxProtection
 
-__all__ = ["FileFormat", "LoadedFile", "load_bytes", "load_file", "to_legacy_pfx"]
+__all__ = [
+    "MAX_CERTIFICATES",
+    "MAX_KDF_ITERATIONS",
+    "FileFormat",
+    "LoadedFile",
+    "checked_certificate",
+    "load_bytes",
+    "load_file",
+    "to_legacy_pfx",
+]
 
 FileFormat = Literal["pem", "der", "pkcs7-pem", "pkcs7-der", "pkcs12"]
 _MAX_FILE_BYTES = 16 * 1024 * 1024
-_PEM_BLOCK = re.compile(rb"-----BEGIN ([A-Z0-9 ]+)-----\r?\n(.*?)-----END \1-----", re.DOTALL)
+#: At most this many certificates in one file (a chain holds a handful, a root store export a
+#: few hundred); past it inspecting and path building would cost minutes.
+MAX_CERTIFICATES = 1000
+#: Key-derivation iteration counts above this are refused before any derivation (Windows
+#: exports 2,000-10,000, OpenSSL 2,048, cryptography 50,000 with ``kdf_rounds``; OWASP asks
+#: 600,000 for PBKDF2-SHA256). 2^31-1 iterations would take minutes to hours.
+MAX_KDF_ITERATIONS = 1_000_000
+#: scrypt cost (N) above this is refused likewise (OpenSSL's default is 2^14).
+MAX_SCRYPT_COST = 1 << 20
+_PEM_BEGIN = re.compile(rb"-----BEGIN ([A-Z0-9 ]{1,64})-----")
 
 
 class LoadedFile:
@@ -148,7 +173,7 @@ def _load_der(data: bytes, name: str, password: bytes | None) -> LoadedFile:
             raise CertificateLoadError(
                 name, f"damaged or truncated DER certificate ({exc})", "export it again"
             ) from None
-        return LoadedFile(name, "der", (cert,))
+        return LoadedFile(name, "der", (checked_certificate(cert, name),))
     if kind == "pkcs7":
         return LoadedFile(name, "pkcs7-der", _pkcs7(data, name, pem=False))
     if kind == "pkcs12":
@@ -167,6 +192,12 @@ def _pkcs7(data: bytes, name: str, *, pem: bool) -> tuple[x509.Certificate, ...]
             if pem
             else pkcs7.load_der_pkcs7_certificates(data)
         )
+    except UnsupportedAlgorithm:
+        raise CertificateLoadError(
+            name,
+            "PKCS#7 file is not a certificate bundle (not of type signedData)",
+            "export the chain as .p7b (PKCS#7 certificates) again",
+        ) from None
     except ValueError as exc:
         text = str(exc)
         if "no certificates" in text.lower() or "empty" in text.lower():
@@ -180,35 +211,107 @@ def _pkcs7(data: bytes, name: str, *, pem: bool) -> tuple[x509.Certificate, ...]
         raise CertificateLoadError(
             name, "PKCS#7 (.p7b) file holds no certificates", "export the chain again"
         )
-    return tuple(certs)
+    _check_count(len(certs), name)
+    return tuple(checked_certificate(c, name) for c in certs)
+
+
+def _check_count(count: int, name: str) -> None:
+    if count > MAX_CERTIFICATES:
+        raise CertificateLoadError(
+            name,
+            f"holds more than {MAX_CERTIFICATES} certificates",
+            "split the file; a chain holds a handful of certificates",
+        )
+
+
+def checked_certificate(cert: x509.Certificate, name: str = "<certificate>") -> x509.Certificate:
+    """``cert`` after reaching every field cryptography parses lazily (names, extensions, the
+    public key, validity, signature algorithm); :class:`CertificateLoadError` if one is damaged.
+
+    cryptography parses these on first access, so a damaged certificate loads fine and raises a
+    raw ``ValueError`` later, anywhere. An unsupported (not damaged) key or signature algorithm
+    is accepted: it is reported as such.
+    """
+    with warnings.catch_warnings():  # cryptography warns (on stderr) about odd names
+        warnings.simplefilter("ignore")
+        _check_fields(cert, name)
+    return cert
+
+
+def _check_fields(cert: x509.Certificate, name: str) -> None:
+    try:
+        for attr in (*cert.subject, *cert.issuer):
+            _ = attr.value
+        cert.subject.rfc4514_string()
+        cert.issuer.rfc4514_string()
+        for ext in cert.extensions:
+            _ = ext.value
+        _ = cert.serial_number, cert.not_valid_before_utc, cert.not_valid_after_utc
+        _ = cert.signature_algorithm_oid, cert.tbs_certificate_bytes
+        with contextlib.suppress(UnsupportedAlgorithm):
+            cert.public_key()
+        with contextlib.suppress(UnsupportedAlgorithm):
+            _ = cert.signature_hash_algorithm, cert.signature_algorithm_parameters
+    except (
+        ValueError,
+        TypeError,
+        UnicodeError,
+        x509.DuplicateExtension,
+        x509.UnsupportedGeneralNameType,
+    ) as exc:
+        raise CertificateLoadError(
+            name, f"damaged certificate ({_short(exc)})", "get or export the certificate again"
+        ) from None
+
+
+def _short(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+def _pem_blocks(data: bytes, name: str) -> list[tuple[str, bytes]]:
+    """``(label, block)`` for each PEM block, in one linear pass; a BEGIN line without its END
+    line (or with another BEGIN before it) is refused."""
+    blocks: list[tuple[str, bytes]] = []
+    pos = 0
+    while True:
+        begin = _PEM_BEGIN.search(data, pos)
+        if begin is None:
+            break
+        label = begin.group(1)
+        end_marker = b"-----END " + label + b"-----"
+        end = data.find(end_marker, begin.end())
+        if end < 0 or data.find(b"-----BEGIN", begin.end(), end) >= 0:
+            raise CertificateLoadError(name, *_BAD_PEM)
+        stop = end + len(end_marker)
+        blocks.append((label.decode("ascii"), data[begin.start() : stop]))
+        pos = stop
+    if not blocks or len(blocks) != data.count(b"-----BEGIN"):
+        raise CertificateLoadError(name, *_BAD_PEM)
+    return blocks
 
 
 def _load_pem(data: bytes, name: str, password: bytes | None) -> LoadedFile:
-    blocks = list(_PEM_BLOCK.finditer(data))
-    if not blocks or len(blocks) != data.count(b"-----BEGIN "):
-        raise CertificateLoadError(
-            name,
-            "PEM text is truncated or malformed (a BEGIN line without its END line)",
-            "copy the whole block, from -----BEGIN to -----END",
-        )
+    blocks = _pem_blocks(data, name)
+    _check_count(len(blocks), name)
     certs: list[x509.Certificate] = []
     key: PrivateKey | None = None
     fmt: FileFormat = "pem"
-    for block in blocks:
-        raw = block.group(0)
-        label = block.group(1).decode("ascii")
+    for label, raw in blocks:
         if label in ("CERTIFICATE", "X509 CERTIFICATE", "TRUSTED CERTIFICATE"):
             if label != "CERTIFICATE":
-                raw = raw.replace(block.group(1), b"CERTIFICATE")
+                raw = raw.replace(label.encode("ascii"), b"CERTIFICATE")
             try:
-                certs.append(x509.load_pem_x509_certificate(raw))
+                cert = x509.load_pem_x509_certificate(raw)
             except ValueError as exc:
                 raise CertificateLoadError(
-                    name, f"damaged PEM certificate block ({exc})", "export it again"
+                    name, f"damaged PEM certificate block ({_short(exc)})", "export it again"
                 ) from None
+            certs.append(checked_certificate(cert, name))
         elif label in ("PKCS7", "CERTIFICATE CHAIN"):
-            certs.extend(_pkcs7(raw.replace(block.group(1), b"PKCS7"), name, pem=True))
+            certs.extend(_pkcs7(raw.replace(label.encode("ascii"), b"PKCS7"), name, pem=True))
             fmt = "pkcs7-pem"
+            _check_count(len(certs), name)
         elif label.endswith("PRIVATE KEY"):
             key = _load_pem_key(raw, name, password)
     if not certs:
@@ -225,6 +328,10 @@ def _load_pem(data: bytes, name: str, password: bytes | None) -> LoadedFile:
 
 
 def _load_pem_key(raw: bytes, name: str, password: bytes | None) -> PrivateKey:
+    if b"ENCRYPTED PRIVATE KEY" in raw:
+        from sectigo_chain.x509.pfx import pkcs8_kdf_costs
+
+        _check_kdf(pkcs8_kdf_costs(raw), name, "private key")
     try:
         key = serialization.load_pem_private_key(raw, password=password)
     except TypeError:
@@ -244,7 +351,22 @@ def _load_pem_key(raw: bytes, name: str, password: bytes | None) -> PrivateKey:
     return key
 
 
+def _check_kdf(costs: tuple[int, int], name: str, what: str) -> None:
+    iterations, scrypt_cost = costs
+    if iterations > MAX_KDF_ITERATIONS or scrypt_cost > MAX_SCRYPT_COST:
+        count = iterations if iterations > MAX_KDF_ITERATIONS else scrypt_cost
+        raise CertificateLoadError(
+            name,
+            f"the {what} asks for {count} key-derivation iterations, more than the "
+            f"{MAX_KDF_ITERATIONS} (scrypt cost {MAX_SCRYPT_COST}) accepted",
+            "export it again with the tool's default protection",
+        )
+
+
 def _load_pfx(data: bytes, name: str, password: bytes | None) -> LoadedFile:
+    from sectigo_chain.x509.pfx import pfx_kdf_costs, read_pfx_protection
+
+    _check_kdf(pfx_kdf_costs(data), name, "PFX")
     try:
         loaded = pkcs12.load_pkcs12(data, password)
     except ValueError as exc:
@@ -264,13 +386,13 @@ def _load_pfx(data: bytes, name: str, password: bytes | None) -> LoadedFile:
         raise CertificateLoadError(
             name, f"PFX uses an unsupported algorithm ({exc})", "export it with AES or 3DES"
         ) from None
-    from sectigo_chain.x509.pfx import read_pfx_protection  # asn1crypto: only when a PFX is read
-
     protection = read_pfx_protection(data)
     certs: list[x509.Certificate] = []
     if loaded.cert is not None:
         certs.append(loaded.cert.certificate)
     certs.extend(c.certificate for c in loaded.additional_certs)
+    _check_count(len(certs), name)
+    certs = [checked_certificate(c, name) for c in certs]
     if not certs:
         raise CertificateLoadError(name, "PFX holds no certificate", "export the PFX again")
     key = loaded.key

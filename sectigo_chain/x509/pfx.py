@@ -7,12 +7,15 @@ everywhere. The PKCS#12 structure is parsed with asn1crypto; cryptography does n
 
 from __future__ import annotations
 
+import base64
+import binascii
+import re
 from typing import Literal
 
-from asn1crypto import cms, pkcs12
+from asn1crypto import cms, keys, pkcs12
 from pydantic import BaseModel, ConfigDict
 
-__all__ = ["PfxProtection", "read_pfx_protection"]
+__all__ = ["PfxProtection", "pfx_kdf_costs", "pkcs8_kdf_costs", "read_pfx_protection"]
 
 
 class PfxProtection(BaseModel):
@@ -96,3 +99,76 @@ def read_pfx_protection(data: bytes) -> PfxProtection:
     return PfxProtection(
         kind=kind, mac_algorithm=mac, algorithms=uniq, iterations=tuple(dict.fromkeys(iterations))
     )
+
+
+def _kdf_cost(alg: cms.EncryptionAlgorithm) -> tuple[int, int]:
+    """``(iterations, scrypt cost)`` an encryption algorithm asks for (0 when absent)."""
+    iterations = scrypt = 0
+    try:
+        name = alg["algorithm"].native
+        params = alg["parameters"]
+        if name == "pbes2":
+            kdf = params["key_derivation_func"]
+            kdf_params = kdf["parameters"]
+            if kdf["algorithm"].native == "scrypt":
+                scrypt = int(kdf_params["cost_parameter"].native)
+            else:
+                iterations = int(kdf_params["iteration_count"].native)
+        elif params.native is not None and "iterations" in params:
+            iterations = int(params["iterations"].native)
+    except (KeyError, TypeError, ValueError):
+        pass
+    return iterations, scrypt
+
+
+def _max(costs: list[tuple[int, int]]) -> tuple[int, int]:
+    return max((c[0] for c in costs), default=0), max((c[1] for c in costs), default=0)
+
+
+def pfx_kdf_costs(data: bytes) -> tuple[int, int]:
+    """The largest key-derivation ``(iterations, scrypt cost)`` a PFX asks for (its MAC, its
+    encrypted contents, its shrouded key bags), read without deriving anything.
+
+    The key bags inside encrypted contents are only readable after decryption; the outer
+    encryption's count is checked here, which bounds reaching them.
+    """
+    costs: list[tuple[int, int]] = []
+    try:
+        pfx = pkcs12.Pfx.load(data)
+        mac_data = pfx["mac_data"]
+        if mac_data.native is not None:
+            costs.append((int(mac_data["iterations"].native or 1), 0))
+        for content_info in pfx.authenticated_safe:
+            ctype = content_info["content_type"].native
+            if ctype == "encrypted_data":
+                costs.append(
+                    _kdf_cost(
+                        content_info["content"]["encrypted_content_info"][
+                            "content_encryption_algorithm"
+                        ]
+                    )
+                )
+            elif ctype == "data":
+                for bag in pkcs12.SafeContents.load(content_info["content"].native):
+                    if bag["bag_id"].native == "pkcs8_shrouded_key_bag":
+                        costs.append(_kdf_cost(bag["bag_value"]["encryption_algorithm"]))
+    except (ValueError, TypeError, KeyError):
+        pass  # a damaged PFX: cryptography's parser reports it
+    return _max(costs)
+
+
+_PEM_BODY = re.compile(rb"-----BEGIN [A-Z0-9 ]+-----(.*?)-----END", re.DOTALL)
+
+
+def pkcs8_kdf_costs(pem: bytes) -> tuple[int, int]:
+    """The key-derivation ``(iterations, scrypt cost)`` of one PEM ``ENCRYPTED PRIVATE KEY``
+    block (PKCS#8), read without deriving anything; ``(0, 0)`` if unreadable."""
+    match = _PEM_BODY.search(pem)
+    if match is None:
+        return 0, 0
+    try:
+        der = base64.b64decode(b"".join(match.group(1).split()), validate=True)
+        info = keys.EncryptedPrivateKeyInfo.load(der)
+        return _kdf_cost(info["encryption_algorithm"])
+    except (binascii.Error, ValueError, TypeError, KeyError):
+        return 0, 0

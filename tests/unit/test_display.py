@@ -282,12 +282,12 @@ def test_use_color_follows_the_stream(monkeypatch: pytest.MonkeyPatch) -> None:
     assert display.use_color(Tty()) is False
 
 
-def test_table_text_aligns_and_strips_control_characters() -> None:
+def test_table_text_aligns_and_escapes_control_characters() -> None:
     text = display.table_text([("a", "x\x1b[31my"), ("long cell", "z")], ("h", "value"))
     lines = text.splitlines()
     assert lines[0] == "h          value"
-    assert lines[1] == "---------  -------"
-    assert lines[2] == "a          x [31my"
+    assert lines[1] == "---------  ----------"
+    assert lines[2] == "a          x\\x1b[31my"
     assert lines[3] == "long cell  z"
 
 

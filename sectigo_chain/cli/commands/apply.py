@@ -57,7 +57,10 @@ def _run(args: argparse.Namespace) -> int:
 
         def progress(index: int, total: int, action: Any) -> None:
             if not args.quiet:
-                out.write(f"[{index + 1}/{total}] {action.kind}: {action.reason}\n")
+                from sectigo_chain.logs import escape_controls
+
+                reason = escape_controls(str(action.reason))
+                out.write(f"[{index + 1}/{total}] {action.kind}: {reason}\n")
 
         try:
             result = apply(

@@ -107,16 +107,29 @@ def _usage(message: str) -> NoReturn:
     raise InputError(message)
 
 
+#: A plan file with more actions is refused (one host's fix is under 20 actions; 20,000 would
+#: render hundreds of megabytes of PowerShell).
+MAX_PLAN_ACTIONS = 200
+#: A plan or parameters file larger than this is refused (a 16 MB PFX in base64 fits).
+_MAX_JSON_BYTES = 32 * 1024 * 1024
+
+
 def _read_json(path: str, what: str) -> Any:
     import json
 
     try:
-        with open(path, encoding="utf-8") as handle:
-            return json.load(handle)
+        with open(path, "rb") as handle:
+            data = handle.read(_MAX_JSON_BYTES + 1)
     except OSError as exc:
         _usage(f"cannot read {what} {path}: {exc.strerror or exc}")
+    if len(data) > _MAX_JSON_BYTES:
+        _usage(f"{what} {path} is larger than {_MAX_JSON_BYTES} bytes")
+    try:
+        return json.loads(data.decode("utf-8"))
     except ValueError as exc:
         _usage(f"{what} {path} is not valid JSON: {exc}")
+    except RecursionError:
+        _usage(f"{what} {path} is nested too deeply to be a {what}")
 
 
 def _params_from_args(args: argparse.Namespace) -> dict[str, Any]:
@@ -197,6 +210,11 @@ def _render_plan(path: str, embed: bool) -> list[Any]:
     actions = plan.get("actions") if isinstance(plan, dict) else None
     if not isinstance(actions, list) or not actions:
         _usage(f'{path}: a plan file is {{"actions": [{{"template": NAME, "params": {{...}}}}]}}')
+    if len(actions) > MAX_PLAN_ACTIONS:
+        _usage(
+            f"{path}: {len(actions)} actions; a plan holds at most {MAX_PLAN_ACTIONS} (the fix "
+            "of one host is a handful): split it"
+        )
     scripts = []
     for index, action in enumerate(actions, start=1):
         if not isinstance(action, dict) or not isinstance(action.get("template"), str):
