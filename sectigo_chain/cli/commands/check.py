@@ -36,8 +36,9 @@ def register(sub: Any, parents: Sequence[argparse.ArgumentParser]) -> None:
         parents=list(parents),
         help="fetch the chain a TLS server serves and judge it per client profile",
         description=(
-            "Connect to each target once per TLS version, fetch the served chain as sent, "
-            "analyse it (short chain, self-signed R46/E46 sent, order, expiry, extra "
+            "Connect to each target once (the server picks TLS 1.2 or 1.3; once per version "
+            "with --each-tls-version or when that handshake fails), fetch the served chain as "
+            "sent, analyse it (short chain, self-signed R46/E46 sent, order, expiry, extra "
             "certificates ...) and validate it for each client profile. The verdict is fail "
             "when a profile does not validate or a finding is an error, warn when only "
             "warnings exist, pass otherwise."
@@ -68,11 +69,19 @@ def register(sub: Any, parents: Sequence[argparse.ArgumentParser]) -> None:
         metavar="S",
         help="seconds one target's fetch may take (default: %(default)s)",
     )
-    p.add_argument(
+    versions = p.add_mutually_exclusive_group()
+    versions.add_argument(
         "--tls-version",
         action="append",
         choices=("1.2", "1.3"),
-        help="TLS version to try (repeatable; default: 1.2 and 1.3)",
+        help="TLS version to try, one handshake each (repeatable; default: one handshake in "
+        "which the server picks 1.2 or 1.3)",
+    )
+    versions.add_argument(
+        "--each-tls-version",
+        action="store_true",
+        help="one handshake per TLS version (1.2 and 1.3), to see whether they serve "
+        "different chains",
     )
     p.add_argument(
         "--concurrency",
@@ -144,7 +153,7 @@ def run(args: argparse.Namespace) -> int:
         targets,
         profiles=profiles,
         timeout=args.timeout,
-        tls_versions=tuple(dict.fromkeys(args.tls_version or ("1.2", "1.3"))),
+        tls_versions=_tls_versions(args),
         concurrency=args.concurrency,
     )
     for result in results:
@@ -169,6 +178,13 @@ def run(args: argparse.Namespace) -> int:
     if verdict == "error":
         return UNREACHABLE
     return CHAIN_PROBLEMS if verdict == "fail" else OK
+
+
+def _tls_versions(args: argparse.Namespace) -> tuple[str, ...] | None:
+    """The versions to shake hands with one by one; None: one handshake, the server picks."""
+    if args.each_tls_version:
+        return ("1.2", "1.3")
+    return tuple(dict.fromkeys(args.tls_version)) if args.tls_version else None
 
 
 def _summary(verdicts: Any) -> str:
