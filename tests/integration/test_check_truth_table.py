@@ -274,3 +274,32 @@ def test_check_many_matches_single_checks(
         assert isinstance(result, ChainReport)
         _check_row(result, SCENARIOS[name], material, each_version=each_version)
         assert result.target.startswith(f"127.0.0.1:{servers[SCENARIOS[name]['server']]}")
+
+
+def test_each_distinct_chain_is_validated_once_per_profile(
+    servers: dict[str, int], material: Material, lab: LabHierarchy
+) -> None:
+    """Eight targets serving one chain for one name and two serving another: each profile's
+    verifier runs once per distinct chain (plus the retries that explain the failing one)."""
+    from cryptography.x509.verification import Store
+
+    calls: dict[str, int] = {}
+
+    class Counting(Profile):
+        @property  # type: ignore[override]
+        def store(self) -> Store:
+            calls[self.name] = calls.get(self.name, 0) + 1
+            return Store(list(self.anchors))
+
+    legacy, modern = (
+        Counting(name=p.name, description=p.description, anchors=p.anchors, catalog=p.catalog)
+        for p in load_profiles(["legacy", "modern"], catalog=lab.catalog)
+    )
+    cross, short = servers["cross"], servers["short"]
+    targets = [Target("127.0.0.1", cross, "www.example.test")] * 8
+    targets += [Target("127.0.0.1", short, "www.example.test")] * 2
+    results = check_many(targets, profiles=[legacy, modern], catalog=lab.catalog, timeout=10, at=AT)
+    assert [r.verdict for r in results] == ["pass"] * 8 + ["fail"] * 2
+    # modern validates both chains at once; legacy validates both, and the short chain's
+    # failure is explained by one retry with the catalog's intermediates (it then validates)
+    assert calls == {"modern": 2, "legacy": 3}
