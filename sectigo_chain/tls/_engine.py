@@ -320,6 +320,9 @@ class Job:
             self.fail_ssl(exc)
             return
         self.pending += self.outgoing.read()
+        if finished:  # the last flight (TLS 1.3: our Finished) goes out with close_notify
+            self.finish()
+            return
         if self.pending:
             try:
                 del self.pending[: self.sock.send(self.pending)]
@@ -328,11 +331,8 @@ class Job:
             except OSError as exc:
                 self.fail_os(exc)
                 return
-        if finished:
-            self.finish()
-        else:
-            events = _READ | (_WRITE if self.pending else 0)
-            self.engine.selector.modify(self.sock, events, self)
+        events = _READ | (_WRITE if self.pending else 0)
+        self.engine.selector.modify(self.sock, events, self)
 
     def finish(self) -> None:
         assert self.tls is not None
