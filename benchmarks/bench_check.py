@@ -342,8 +342,10 @@ def ours_fetch(run: Running) -> Measure:
     return Measure(wall, cpu, *_delta(run, before))
 
 
-def ours_cli(run: Running, workdir: Path, profile_args: list[str]) -> Measure:
-    listing = workdir / "targets.txt"
+def ours_cli(
+    run: Running, workdir: Path, profile_args: list[str], repo: Path = REPO, label: str = ""
+) -> Measure:
+    listing = workdir / f"targets{label}.txt"
     listing.write_text(
         "".join(
             f"127.0.0.1:{p} {ep.servername}\n"
@@ -354,7 +356,7 @@ def ours_cli(run: Running, workdir: Path, profile_args: list[str]) -> Measure:
     cmd = [sys.executable, "-m", "sectigo_chain", "check", "--targets-file", str(listing)]
     # An installed package has its bytecode compiled (as sslyze's has in its venv): without
     # PYTHONDONTWRITEBYTECODE the warm-up run writes what is stale, and no run compiles.
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env = {**os.environ, "PYTHONPATH": str(repo)}
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     before = run.stats()
     wall, cpu, proc = _timed_child([*cmd, "--json", *profile_args], env=env)
@@ -500,6 +502,13 @@ def main(argv: list[str] | None = None) -> int:
         "both (default): the two in turn",
     )
     parser.add_argument(
+        "--before",
+        type=Path,
+        metavar="DIR",
+        help="also time the CLI of another tree (e.g. `git worktree add DIR <commit>`): "
+        "'before CLI', in the same alternation",
+    )
+    parser.add_argument(
         "--write-docs",
         action="store_true",
         help="replace the generated table in docs/performance.md with this run's",
@@ -558,6 +567,8 @@ def main(argv: list[str] | None = None) -> int:
                     ours_api(run, lab.catalog, profiles)  # warm-up: imports, caches
                     if not args.no_cli:
                         ours_cli(run, work, profile_args)  # warm-up: bytecode, file cache
+                        if args.before:
+                            ours_cli(run, work, profile_args, args.before, "-before")
                     for _ in range(args.repeat):
                         loads.append(os.getloadavg()[0])
                         turn: list[tuple[str, Callable[[], Measure]]] = [
@@ -572,6 +583,11 @@ def main(argv: list[str] | None = None) -> int:
                                 turn.append((f"sslyze API {k}", tuned))
                         if not args.no_cli:
                             turn.append(("ours CLI", partial(ours_cli, run, work, profile_args)))
+                            if args.before:
+                                old = partial(
+                                    ours_cli, run, work, profile_args, args.before, "-before"
+                                )
+                                turn.append(("before CLI", old))
                             if sslyze:
                                 theirs = partial(sslyze_cli, run, sslyze, ca_file, work)
                                 turn.append(("sslyze CLI", theirs))
@@ -582,8 +598,9 @@ def main(argv: list[str] | None = None) -> int:
                 load = f"{min(loads):.1f}-{max(loads):.1f}"
                 for name, m in med.items():
                     ours = None
-                    if name.startswith("sslyze"):
-                        ours = med["ours CLI"] if name == "sslyze CLI" else med["ours API"]
+                    if name.startswith("sslyze") or name == "before CLI":
+                        cli = name in ("sslyze CLI", "before CLI")
+                        ours = med["ours CLI"] if cli else med["ours API"]
                     say(_row(n, name, m, ours, load))
                 if "sslyze CLI" in med and "ours CLI" in med and n in goals:
                     ratio = med["sslyze CLI"].wall / med["ours CLI"].wall
