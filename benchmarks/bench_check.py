@@ -359,7 +359,8 @@ def ours_cli(
     env = {**os.environ, "PYTHONPATH": str(repo)}
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     before = run.stats()
-    wall, cpu, proc = _timed_child([*cmd, "--json", *profile_args], env=env)
+    # cwd too: ``python -m`` puts the working directory before PYTHONPATH on sys.path
+    wall, cpu, proc = _timed_child([*cmd, "--json", *profile_args], env=env, cwd=repo)
     if proc.returncode not in (0, 1):
         raise SystemExit(f"sectigo-chain check exited {proc.returncode}: {proc.stderr[-500:]}")
     return Measure(wall, cpu, *_delta(run, before))
