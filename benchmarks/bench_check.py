@@ -5,17 +5,25 @@ Run from the repository root (sslyze is AGPL: install it in a separate venv, nev
     python3 -m venv /work/bench-venv && /work/bench-venv/bin/pip install sslyze
     PYTHONPATH=. python benchmarks/bench_check.py --sslyze-python /work/bench-venv/bin/python
     PYTHONPATH=. python benchmarks/bench_check.py --sizes 50 --repeat 5    # SSLYZE_PYTHON env
-    PYTHONPATH=. python benchmarks/bench_check.py --leaf-keys ec    # P-256 leaves everywhere
+    PYTHONPATH=. python benchmarks/bench_check.py --leaf-keys ec    # P-256 leaves only
+    PYTHONPATH=. python benchmarks/bench_check.py --sslyze-python ... --write-docs  # the table
+                                                        # in docs/performance.md is replaced
 
-N loopback endpoints (default N = 1, 10, 50, 200) serve the scenarios of
+N loopback endpoints (default N = 50, 200) serve the scenarios of
 ``tests/golden/check_truth_table.json`` in turn (the Python-``ssl`` ones; each endpoint gets its
-own leaf: RSA-2048, P-256 under E36; ``--leaf-keys ec`` gives every leaf a P-256 key) from a
-separate process, so each tool's CPU time is its own. For each N it times:
+own leaf: ``--leaf-keys scenario`` RSA-2048, P-256 under E36; ``ec`` a P-256 key everywhere;
+``both``, the default, runs the two one after the other) from a separate process, so each
+tool's CPU time is its own. Every repetition runs each tool once, in turn (ours, sslyze, ours
+CLI, sslyze CLI), so a change in the machine's load hits all of them alike; the median of the
+repetitions is printed, with the 1-minute load average over each size's runs. For each N it
+times:
 
 * ours, API: ``check_many`` in this process (wall: ``perf_counter``; CPU: ``process_time``),
   every memo of the package cleared before each run unless ``--warm``;
 * ours, fetch (``--breakdown``): ``tls.fetch_many`` alone, the handshakes without analysis;
-* ours, CLI: ``python -m sectigo_chain check --targets-file ... --json`` as a child process;
+* ours, CLI: ``python -m sectigo_chain check --targets-file ... --json`` as a child process
+  (default flags: one handshake per endpoint; after one untimed run, so that its bytecode is
+  compiled, as in an installed package: ``PYTHONDONTWRITEBYTECODE`` is dropped for it);
 * sslyze, API: ``Scanner`` with ``CERTIFICATE_INFO`` in the sslyze venv (timed inside that
   process: imports and start-up excluded, like ours);
 * sslyze, CLI: ``sslyze --certinfo --certinfo_ca_file ...`` as a child process.
@@ -43,6 +51,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -333,8 +342,10 @@ def ours_fetch(run: Running) -> Measure:
     return Measure(wall, cpu, *_delta(run, before))
 
 
-def ours_cli(run: Running, workdir: Path, profile_args: list[str]) -> Measure:
-    listing = workdir / "targets.txt"
+def ours_cli(
+    run: Running, workdir: Path, profile_args: list[str], repo: Path = REPO, label: str = ""
+) -> Measure:
+    listing = workdir / f"targets{label}.txt"
     listing.write_text(
         "".join(
             f"127.0.0.1:{p} {ep.servername}\n"
@@ -343,9 +354,13 @@ def ours_cli(run: Running, workdir: Path, profile_args: list[str]) -> Measure:
         encoding="utf-8",
     )
     cmd = [sys.executable, "-m", "sectigo_chain", "check", "--targets-file", str(listing)]
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    # An installed package has its bytecode compiled (as sslyze's has in its venv): without
+    # PYTHONDONTWRITEBYTECODE the warm-up run writes what is stale, and no run compiles.
+    env = {**os.environ, "PYTHONPATH": str(repo)}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     before = run.stats()
-    wall, cpu, proc = _timed_child([*cmd, "--json", *profile_args], env=env)
+    # cwd too: ``python -m`` puts the working directory before PYTHONPATH on sys.path
+    wall, cpu, proc = _timed_child([*cmd, "--json", *profile_args], env=env, cwd=repo)
     if proc.returncode not in (0, 1):
         raise SystemExit(f"sectigo-chain check exited {proc.returncode}: {proc.stderr[-500:]}")
     return Measure(wall, cpu, *_delta(run, before))
@@ -417,20 +432,21 @@ def _median(measures: list[Measure]) -> Measure:
     )
 
 
-def _row(n: int, tool: str, m: Measure, ours: Measure | None) -> str:
+def _row(n: int, tool: str, m: Measure, ours: Measure | None, load: str) -> str:
     """One table row; on a baseline row, ``ours`` gives how many times faster ours is."""
-    ratio = f"{m.wall / ours.wall:>7.1f}x" if ours is not None else f"{'':>8}"
+    ratio = f"{m.wall / ours.wall:>6.1f}x" if ours is not None else f"{'':>7}"
     found = "-" if m.findings is None else str(m.findings)
+    per = 1000 * m.cpu / n
     return (
-        f"| {n:>4} | {tool:<14} | {m.wall:>8.3f} | {m.cpu:>7.3f} | {m.server_cpu:>7.3f} "
-        f"| {m.connections:>7.2f} | {found:>8} | {ratio} |"
+        f"| {n:>4} | {tool:<14} | {m.wall:>8.3f} | {m.cpu:>7.3f} | {per:>9.2f} "
+        f"| {m.server_cpu:>7.3f} | {m.connections:>5.2f} | {found:>8} | {ratio} | {load:>7} |"
     )
 
 
 def scenario_table(ours: Measure, theirs: Measure | None, endpoints: list[Endpoint]) -> None:
     print("\nPer scenario (first endpoint of each): what each tool reports")
     print("| scenario | ours: verdict, findings, failing profiles | sslyze: custom store, flags |")
-    print("|---|---|---|")
+    print("|---|---|---|")  # (not written into the docs: it changes only with the code)
     seen: set[str] = set()
     for i, ep in enumerate(endpoints):
         if ep.scenario in seen:
@@ -465,7 +481,7 @@ def _short(row: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[1, 10, 50, 200])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[50, 200])
     parser.add_argument("--repeat", type=int, default=3, help="runs per tool and size (median)")
     parser.add_argument("--sslyze-python", default=os.environ.get("SSLYZE_PYTHON"))
     parser.add_argument("--no-cli", action="store_true", help="skip the two CLI runs")
@@ -481,9 +497,22 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--leaf-keys",
-        choices=("scenario", "ec"),
-        default="scenario",
-        help="scenario (default): RSA-2048 leaves, P-256 under E36; ec: P-256 leaves everywhere",
+        choices=("scenario", "ec", "both"),
+        default="both",
+        help="scenario: RSA-2048 leaves, P-256 under E36; ec: P-256 leaves everywhere; "
+        "both (default): the two in turn",
+    )
+    parser.add_argument(
+        "--before",
+        type=Path,
+        metavar="DIR",
+        help="also time the CLI of another tree (e.g. `git worktree add DIR <commit>`): "
+        "'before CLI', in the same alternation",
+    )
+    parser.add_argument(
+        "--write-docs",
+        action="store_true",
+        help="replace the generated table in docs/performance.md with this run's",
     )
     parser.add_argument(
         "--sslyze-servers",
@@ -500,21 +529,25 @@ def main(argv: list[str] | None = None) -> int:
     sslyze = args.sslyze_python
     if sslyze and not Path(sslyze).exists():
         parser.error(f"--sslyze-python {sslyze} does not exist")
+    kinds = ["scenario", "ec"] if args.leaf_keys == "both" else [args.leaf_keys]
+    warm = args.warm
+    out: list[str] = []
+
+    def say(line: str = "") -> None:
+        print(line, flush=True)
+        out.append(line)
+
     load0 = _load()
     caches = "warm" if args.warm else "cold"
-    print(
-        f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs, median of {args.repeat} runs, "
-        f"{caches} caches, leaf keys: {args.leaf_keys}"
+    say(
+        f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs, median of {args.repeat} runs "
+        f"(tools alternating), {caches} caches"
     )
-    print("'ours is': the baseline's wall time divided by ours (API vs API, CLI vs CLI);")
-    print("'srv cpu': CPU seconds the loopback servers (another process) spent on that run")
     if not sslyze:
-        print("sslyze baseline skipped: pass --sslyze-python PATH or set SSLYZE_PYTHON")
-    header = (
-        "|    N | tool           |   wall s |   cpu s | srv cpu | conn/ep | findings | ours is |"
-    )
-    print(header)
-    print("|" + "|".join("-" * (len(c)) for c in header.split("|")[1:-1]) + "|")
+        say("sslyze baseline skipped: pass --sslyze-python PATH or set SSLYZE_PYTHON")
+    goals = {50: 10.0, 200: 15.0}
+    verdicts: list[str] = []
+    last: tuple[Measure, Measure | None, list[Endpoint]] | None = None
     with tempfile.TemporaryDirectory(prefix="bench-check-") as tmp:
         work = Path(tmp)
         ca_file = work / "lab-legacy.pem"
@@ -522,54 +555,94 @@ def main(argv: list[str] | None = None) -> int:
         modern = work / "lab-modern.pem"
         modern.write_bytes(_pem([lab.r46_root.cert, lab.e46_root.cert]))
         profile_args = ["--profile", f"lab-legacy={ca_file}", "--profile", f"lab-modern={modern}"]
-        last: tuple[Measure, Measure | None, list[Endpoint]] | None = None
-        for n in args.sizes:
-            endpoints = build_endpoints(n, lab, args.leaf_keys)
-            with serving(endpoints) as run:
-                ours_api(run, lab.catalog, profiles)  # warm-up: imports, caches
-                api = _median(
-                    [
-                        ours_api(run, lab.catalog, profiles, warm=args.warm)
-                        for _ in range(args.repeat)
-                    ]
-                )
-                fetch = None
-                if args.breakdown:
-                    fetch = _median([ours_fetch(run) for _ in range(args.repeat)])
-                cli = None
-                if not args.no_cli:
-                    cli = _median([ours_cli(run, work, profile_args) for _ in range(args.repeat)])
-                s_api = s_cli = s_tuned = None
-                if sslyze:
-                    s_api = _median([sslyze_api(run, sslyze, ca_file) for _ in range(args.repeat)])
-                    if args.sslyze_servers:
-                        s_tuned = _median(
-                            [
-                                sslyze_api(run, sslyze, ca_file, args.sslyze_servers)
-                                for _ in range(args.repeat)
-                            ]
-                        )
+        for kind in kinds:
+            label = "RSA-2048 leaves (P-256 under E36)" if kind == "scenario" else "P-256 leaves"
+            say(f"\n**{label}**\n")
+            say(HEADER)
+            say("|" + "|".join("-" * len(c) for c in HEADER.split("|")[1:-1]) + "|")
+            for n in args.sizes:
+                endpoints = build_endpoints(n, lab, kind)
+                runs: dict[str, list[Measure]] = {}
+                loads: list[float] = []
+                with serving(endpoints) as run:
+                    ours_api(run, lab.catalog, profiles)  # warm-up: imports, caches
                     if not args.no_cli:
-                        s_cli = _median(
-                            [sslyze_cli(run, sslyze, ca_file, work) for _ in range(args.repeat)]
-                        )
-            print(_row(n, "ours API", api, None))
-            if fetch is not None:
-                print(_row(n, "ours fetch", fetch, None))
-            if s_api is not None:
-                print(_row(n, "sslyze API", s_api, api))
-            if s_tuned is not None:
-                print(_row(n, f"sslyze API {args.sslyze_servers}", s_tuned, api))
-            if cli is not None:
-                print(_row(n, "ours CLI", cli, None))
-            if s_cli is not None and cli is not None:
-                print(_row(n, "sslyze CLI", s_cli, cli))
-            last = (api, s_api, endpoints)
-            sys.stdout.flush()
+                        ours_cli(run, work, profile_args)  # warm-up: bytecode, file cache
+                        if args.before:
+                            ours_cli(run, work, profile_args, args.before, "-before")
+                    for _ in range(args.repeat):
+                        loads.append(os.getloadavg()[0])
+                        turn: list[tuple[str, Callable[[], Measure]]] = [
+                            ("ours API", partial(ours_api, run, lab.catalog, profiles, warm=warm))
+                        ]
+                        if args.breakdown:
+                            turn.append(("ours fetch", partial(ours_fetch, run)))
+                        if sslyze:
+                            turn.append(("sslyze API", partial(sslyze_api, run, sslyze, ca_file)))
+                            if k := args.sslyze_servers:
+                                tuned = partial(sslyze_api, run, sslyze, ca_file, k)
+                                turn.append((f"sslyze API {k}", tuned))
+                        if not args.no_cli:
+                            turn.append(("ours CLI", partial(ours_cli, run, work, profile_args)))
+                            if args.before:
+                                old = partial(
+                                    ours_cli, run, work, profile_args, args.before, "-before"
+                                )
+                                turn.append(("before CLI", old))
+                            if sslyze:
+                                theirs = partial(sslyze_cli, run, sslyze, ca_file, work)
+                                turn.append(("sslyze CLI", theirs))
+                        for name, measure in turn:
+                            runs.setdefault(name, []).append(measure())
+                    loads.append(os.getloadavg()[0])
+                med = {name: _median(ms) for name, ms in runs.items()}
+                load = f"{min(loads):.1f}-{max(loads):.1f}"
+                for name, m in med.items():
+                    ours = None
+                    if name.startswith("sslyze") or name == "before CLI":
+                        cli = name in ("sslyze CLI", "before CLI")
+                        ours = med["ours CLI"] if cli else med["ours API"]
+                    say(_row(n, name, m, ours, load))
+                if "sslyze CLI" in med and "ours CLI" in med and n in goals:
+                    mine, theirs = med["ours CLI"], med["sslyze CLI"]
+                    ratio = theirs.wall / mine.wall
+                    met = "met" if ratio >= goals[n] else "NOT met"
+                    # CPU of client and servers: steadier than wall time on a loaded machine
+                    cpu = (theirs.cpu + theirs.server_cpu) / (mine.cpu + mine.server_cpu)
+                    verdicts.append(
+                        f"{label}, N = {n}: CLI {ratio:.1f}x sslyze CLI in wall time "
+                        f"(goal {goals[n]:.0f}x: {met}; load {load}); {cpu:.1f}x less CPU "
+                        "(client + servers)"
+                    )
+                last = (med["ours API"], med.get("sslyze API"), endpoints)
         if last is not None:
             scenario_table(*last)
-    print(f"\nload average at the start: {load0}, at the end: {_load()}")
-    return 0
+    say()
+    for line in verdicts:
+        say(f"- {line}")
+    say(f"\nload average at the start: {load0}, at the end: {_load()}")
+    if args.write_docs:
+        _write_docs("\n".join(out))
+    return 0 if all("NOT met" not in v for v in verdicts) else 1
+
+
+HEADER = (
+    "|    N | tool           |   wall s |   cpu s | cpu ms/ep | srv cpu | hs/ep | findings "
+    "| ours is | load 1m |"
+)
+_DOCS = REPO / "docs" / "performance.md"
+_BEGIN, _END = "<!-- bench_check: begin -->", "<!-- bench_check: end -->"
+
+
+def _write_docs(text: str) -> None:
+    """Put ``text`` between the two markers of docs/performance.md."""
+    doc = _DOCS.read_text(encoding="utf-8")
+    head, begin, rest = doc.partition(_BEGIN)
+    _, end, tail = rest.partition(_END)
+    if not begin or not end:
+        raise SystemExit(f"{_DOCS} lacks the markers {_BEGIN} ... {_END}")
+    _DOCS.write_text(f"{head}{_BEGIN}\n\n{text}\n\n{_END}{tail}", encoding="utf-8")
+    print(f"written into {_DOCS}")
 
 
 def _load() -> str:

@@ -22,7 +22,7 @@ import socket
 import ssl
 import time
 from collections import Counter, deque
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
@@ -111,18 +111,22 @@ class Engine:
             self._lookups[key] = lookup
         return self._lookups[key]
 
-    def run(self, jobs: list[Job], concurrency: int) -> None:
+    def run(self, jobs: list[Job], concurrency: int, follow_up: FollowUp | None = None) -> None:
         """Run ``jobs`` to the end."""
-        for _ in self.run_iter(jobs, concurrency):
+        for _ in self.run_iter(jobs, concurrency, follow_up):
             pass
 
-    def run_iter(self, jobs: list[Job], concurrency: int) -> Generator[int, None, None]:
+    def run_iter(
+        self, jobs: list[Job], concurrency: int, follow_up: FollowUp | None = None
+    ) -> Generator[int, None, None]:
         """Run ``jobs``, yielding each group (one target) as soon as all its jobs have ended.
 
         While the caller holds a yielded group, nothing here runs (the servers go on with the
         handshakes in flight); that time is added to every running job's deadlines, so the
         caller's work on one target never makes another time out. Closing the iterator
-        closes every connection.
+        closes every connection. ``follow_up(job)``, called as each job ends, may return more
+        jobs of the same group (a second try): they run next, under the group's total
+        deadline, and the group is yielded when they have ended too.
         """
         waiting, active = deque(jobs), list[Job]()
         left = Counter(job.group for job in jobs)
@@ -138,7 +142,9 @@ class Engine:
                 if finished:
                     paused = time.monotonic()
                     for job in finished:
-                        left[job.group] -= 1
+                        more = follow_up(job) if follow_up is not None else []
+                        left[job.group] += len(more) - 1
+                        waiting.extendleft(reversed(more))
                         if not left[job.group]:
                             self._deadlines.pop(job.group, None)
                             yield job.group
@@ -316,6 +322,9 @@ class Job:
             self.fail_ssl(exc)
             return
         self.pending += self.outgoing.read()
+        if finished:  # the last flight (TLS 1.3: our Finished) goes out with close_notify
+            self.finish()
+            return
         if self.pending:
             try:
                 del self.pending[: self.sock.send(self.pending)]
@@ -324,11 +333,8 @@ class Job:
             except OSError as exc:
                 self.fail_os(exc)
                 return
-        if finished:
-            self.finish()
-        else:
-            events = _READ | (_WRITE if self.pending else 0)
-            self.engine.selector.modify(self.sock, events, self)
+        events = _READ | (_WRITE if self.pending else 0)
+        self.engine.selector.modify(self.sock, events, self)
 
     def finish(self) -> None:
         assert self.tls is not None
@@ -419,3 +425,7 @@ class Job:
         with contextlib.suppress(KeyError, ValueError):
             self.engine.selector.unregister(sock)
         sock.close()
+
+
+FollowUp = Callable[[Job], list[Job]]
+"""Called as a job ends; returns the jobs to run next for its group (usually none)."""

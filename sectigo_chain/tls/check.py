@@ -10,8 +10,14 @@ an already fetched chain.
 
 The verdict: ``fail`` when a selected profile does not validate or a finding is an error,
 ``warn`` when only warnings exist, ``pass`` otherwise. The profiles default to ``legacy`` and
-``modern`` and are loaded once per call, not per target. When TLS versions serve different
-chains, every distinct chain is judged: its findings are added (prefixed with the version), a
+``modern`` and are loaded once per call, not per target.
+
+By default each endpoint gets one handshake in which the server picks TLS 1.2 or 1.3: servers
+choose their certificate by name (SNI) and key type, not by protocol version, so a second
+handshake rarely shows anything new; it is made only when the first fails for another reason
+than reachability (see :mod:`sectigo_chain.tls.fetch`). ``tls_versions=("1.2", "1.3")`` does
+one handshake per version. When TLS versions serve different chains, every distinct chain is
+judged: its findings are added (prefixed with the version), a
 profile fails if it fails over any version, and ``INCONSISTENT_ACROSS_VERSIONS`` is raised.
 """
 
@@ -117,13 +123,16 @@ def _report(
     at: dt.datetime,
     catalog: Catalog | None,
     started: float,
-    requested: Sequence[str],
+    requested: Sequence[str] | None,
     cache: JudgementCache | None = None,
 ) -> ChainReport:
     """The report of one fetch. ``cache`` shares judgements between targets of one run that
-    served exactly the same chains for the same name (e.g. the nodes of a load balancer)."""
+    served exactly the same chains for the same name (e.g. the nodes of a load balancer).
+    ``requested=None`` (one negotiated handshake): the versions that were tried, in order."""
     versions: dict[str, TLSVersionResult] = {}
     notes: list[str] = []
+    if requested is None:
+        requested = sorted({*fetched.handshakes, *fetched.errors})
     for version in requested:
         served = fetched.handshakes.get(version)
         if served is not None:
@@ -180,14 +189,16 @@ def check_endpoint(
     timeout: float = DEFAULT_TIMEOUT,
     at: dt.datetime | None = None,
     catalog: Catalog | None = None,
-    tls_versions: Sequence[str] = ("1.2", "1.3"),
+    tls_versions: Sequence[str] | None = None,
 ) -> ChainReport:
-    """Fetch and judge the chain ``host:port`` serves (one handshake per TLS version).
+    """Fetch and judge the chain ``host:port`` serves.
 
     ``servername`` is the SNI name (default: ``host`` unless it is an IP address;
     ``""`` sends none); it is also the name the leaf must cover. ``profiles`` are names,
     ``NAME=PEMFILE`` specs or :class:`Profile` objects (default ``legacy`` and ``modern``);
     ``catalog`` is the CA catalog (default: the packaged Sectigo one; tests pass a lab one).
+    ``tls_versions=None`` (default): one handshake, the server picks TLS 1.2 or 1.3 (a
+    handshake per version only if that one fails); ``("1.2", "1.3")``: one per version.
     Raises :class:`InputError` for bad arguments and the :class:`TLSFetchError` family
     (connect, timeout, handshake) when no TLS version worked.
     """
@@ -210,7 +221,7 @@ def check_many(
     timeout: float = DEFAULT_TIMEOUT,
     at: dt.datetime | None = None,
     catalog: Catalog | None = None,
-    tls_versions: Sequence[str] = ("1.2", "1.3"),
+    tls_versions: Sequence[str] | None = None,
     concurrency: int = 64,
 ) -> list[ChainReport | CheckFailure]:
     """Check many endpoints at once; one report or failure per target, in the order given.
@@ -218,7 +229,8 @@ def check_many(
     Targets are :class:`Target` objects (their own ``servername`` is kept), ``"host:port"``
     strings or ``(host, port)`` tuples (these get ``servername``). ``concurrency`` bounds the
     connections open at once; ``timeout`` bounds each target's fetch from its first
-    connection. Bad targets or profiles raise :class:`InputError` before anything connects.
+    connection; ``tls_versions`` is as for :func:`check_endpoint`. Bad targets or profiles
+    raise :class:`InputError` before anything connects.
     """
     parsed = [_as_target(t, servername) for t in targets]
     resolved = resolve_profiles(profiles, catalog)

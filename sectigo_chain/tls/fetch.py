@@ -1,6 +1,8 @@
 """Fetch the certificate chain a TLS server serves, exactly as sent on the wire.
 
-One handshake per TLS version, certificates NOT verified (this module only observes; the chain
+One handshake per TLS version asked for, or (``tls_versions=None``) one handshake in which the
+server picks TLS 1.2 or 1.3, with a handshake per version only when that one fails for a reason
+other than reachability. Certificates are NOT verified (this module only observes; the chain
 and profile modules judge). Every fetch is bounded by a connect, a handshake and a total
 deadline, so a server that hangs, resets, speaks plain text or sends garbage gives a typed
 :class:`~sectigo_chain.errors.TLSFetchError` in time. :func:`fetch_many` drives many handshakes
@@ -18,7 +20,16 @@ from dataclasses import dataclass, field
 from cryptography import x509
 
 from sectigo_chain.errors import CertificateLoadError, InputError, TLSFetchError, TLSHandshakeError
-from sectigo_chain.tls._engine import Engine, Failure, Handshake, Job, is_ip
+from sectigo_chain.tls._engine import (
+    RANK_HANDSHAKE,
+    RANK_RESET,
+    RANK_VERSION,
+    Engine,
+    Failure,
+    Handshake,
+    Job,
+    is_ip,
+)
 from sectigo_chain.x509.load import checked_certificate
 
 __all__ = [
@@ -41,6 +52,14 @@ NO_SNI = ""
 """Pass as ``servername`` to send no server name (SNI) at all."""
 
 _VERSIONS = {"1.2": ssl.TLSVersion.TLSv1_2, "1.3": ssl.TLSVersion.TLSv1_3}
+_EITHER = "1.2/1.3"  # the one handshake of ``tls_versions=None``: the server picks the version
+_BOUNDS = {
+    **{v: (t, t) for v, t in _VERSIONS.items()},
+    _EITHER: (ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3),
+}
+# A failed negotiated handshake is retried once per version unless the server was unreachable
+# or timed out: a server that chokes on a TLS 1.3 ClientHello may still speak TLS 1.2.
+_RETRY_RANKS = {RANK_VERSION, RANK_HANDSHAKE, RANK_RESET}
 # We only read certificates, so accept whatever an old server offers (static RSA, SHA-1 ...).
 _CIPHERS = "DEFAULT:!aNULL:!eNULL:@SECLEVEL=0"
 
@@ -176,7 +195,7 @@ def fetch_served_chain(
     port: int = 443,
     *,
     servername: str | None = None,
-    tls_versions: Sequence[str] = ("1.2", "1.3"),
+    tls_versions: Sequence[str] | None = ("1.2", "1.3"),
     timeout: float = DEFAULT_TIMEOUT,
     connect_timeout: float | None = None,
     handshake_timeout: float | None = None,
@@ -184,7 +203,10 @@ def fetch_served_chain(
 ) -> FetchResult:
     """Do one handshake per TLS version with ``host:port`` and return what was served.
 
-    The versions are tried at the same time. ``timeout`` bounds the whole fetch;
+    The versions are tried at the same time. ``tls_versions=None`` does one handshake in
+    which the server picks TLS 1.2 or 1.3 (``handshakes`` then holds the version it picked);
+    only if that fails for another reason than reachability (refused, unresolvable, timeout)
+    is each version tried on its own. ``timeout`` bounds the whole fetch;
     ``connect_timeout`` and ``handshake_timeout`` (default: ``timeout``) bound each phase.
     A version the server refuses is recorded in ``FetchResult.errors``; if no version works,
     the most telling failure is raised: :class:`TLSConnectError` (refused, reset,
@@ -207,7 +229,7 @@ def fetch_served_chain(
 def fetch_many(
     targets: Iterable[Target | str | tuple[str, int]],
     *,
-    tls_versions: Sequence[str] = ("1.2", "1.3"),
+    tls_versions: Sequence[str] | None = ("1.2", "1.3"),
     timeout: float = DEFAULT_TIMEOUT,
     connect_timeout: float | None = None,
     handshake_timeout: float | None = None,
@@ -231,14 +253,14 @@ def fetch_many(
         concurrency,
         max_certificates,
     )
-    run.engine.run(run.flat, concurrency)
+    run.engine.run(run.flat, concurrency, run.follow_up)
     return [run.outcome(i) for i in range(len(run.targets))]
 
 
 def fetch_as_completed(
     targets: Iterable[Target | str | tuple[str, int]],
     *,
-    tls_versions: Sequence[str] = ("1.2", "1.3"),
+    tls_versions: Sequence[str] | None = ("1.2", "1.3"),
     timeout: float = DEFAULT_TIMEOUT,
     connect_timeout: float | None = None,
     handshake_timeout: float | None = None,
@@ -266,7 +288,7 @@ def fetch_as_completed(
 
 
 def _as_completed(run: _Run) -> Iterator[tuple[int, FetchResult | TLSFetchError]]:
-    steps = run.engine.run_iter(run.flat, run.concurrency)
+    steps = run.engine.run_iter(run.flat, run.concurrency, run.follow_up)
     try:
         for index in steps:
             yield index, run.outcome(index)
@@ -280,17 +302,22 @@ class _Run:
     def __init__(
         self,
         targets: Iterable[Target | str | tuple[str, int]],
-        tls_versions: Sequence[str],
+        tls_versions: Sequence[str] | None,
         timeout: float,
         connect_timeout: float | None,
         handshake_timeout: float | None,
         concurrency: int,
         max_certificates: int,
     ) -> None:
-        versions = tuple(dict.fromkeys(tls_versions))
-        unknown = [v for v in versions if v not in _VERSIONS]
-        if not versions or unknown:
-            raise InputError(f"TLS versions {list(tls_versions)!r}: use a subset of ['1.2', '1.3']")
+        if tls_versions is None:
+            versions: tuple[str, ...] = (_EITHER,)
+        else:
+            versions = tuple(dict.fromkeys(tls_versions))
+            unknown = [v for v in versions if v not in _VERSIONS]
+            if not versions or unknown:
+                raise InputError(
+                    f"TLS versions {list(tls_versions)!r}: use a subset of ['1.2', '1.3']"
+                )
         limits = {"timeout": timeout, "connect_timeout": connect_timeout}
         for name, value in {**limits, "handshake_timeout": handshake_timeout}.items():
             if value is not None and not value > 0:
@@ -311,6 +338,19 @@ class _Run:
         ]
         self.flat = [job for group in self.jobs for job in group]
 
+    def follow_up(self, job: Job) -> list[Job]:
+        """After a failed negotiated handshake, one handshake per version (see the module)."""
+        failure = job.failure
+        if job.version != _EITHER or failure is None or failure.rank not in _RETRY_RANKS:
+            return []
+        target = self.targets[job.group]
+        more = [
+            Job(self.engine, job.group, target.host, target.port, target.sni, v, _client_context(v))
+            for v in _VERSIONS
+        ]
+        self.jobs[job.group].extend(more)
+        return more
+
     def outcome(self, index: int) -> FetchResult | TLSFetchError:
         return _outcome(self.targets[index], self.jobs[index], self.limit)
 
@@ -324,14 +364,15 @@ def _as_target(value: Target | str | tuple[str, int]) -> Target:
     return Target(host, port)
 
 
-@functools.lru_cache(maxsize=len(_VERSIONS))
+@functools.lru_cache(maxsize=len(_BOUNDS))
 def _client_context(version: str) -> ssl.SSLContext:
-    """The client context of one TLS version, made once (it keeps no per-connection state:
-    no session is cached or resumed, so every handshake still shows the full chain)."""
+    """The client context of one TLS version (or of both, ``1.2/1.3``), made once (it keeps no
+    per-connection state: no session is cached or resumed, so every handshake still shows the
+    full chain)."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE
-    ctx.minimum_version = ctx.maximum_version = _VERSIONS[version]
+    ctx.minimum_version, ctx.maximum_version = _BOUNDS[version]
     ctx.set_ciphers(_CIPHERS)
     ctx.options |= ssl.OP_NO_TICKET | ssl.Options(4)  # 4 = OP_LEGACY_SERVER_CONNECT
     return ctx
@@ -340,15 +381,18 @@ def _client_context(version: str) -> ssl.SSLContext:
 def _outcome(target: Target, jobs: list[Job], limit: int) -> FetchResult | TLSFetchError:
     handshakes: dict[str, ServedChain] = {}
     failures: dict[str, Failure] = {}
-    for job in jobs:
+    retried = len(jobs) > 1 and jobs[0].version == _EITHER
+    for job in jobs[1:] if retried else jobs:  # a retried handshake's failure is superseded
+        # The negotiated handshake is filed under the version the server picked.
+        version = job.result.tls_version if job.result and job.version == _EITHER else job.version
         if job.result is not None:
             served = _served(target, job.result, limit)
             if isinstance(served, ServedChain):
-                handshakes[job.version] = served
+                handshakes[version] = served
                 continue
-            failures[job.version] = served
+            failures[version] = served
         elif job.failure is not None:
-            failures[job.version] = job.failure
+            failures[version] = job.failure
     errors = {v: _error(target, f.kind, {v: f}) for v, f in failures.items()}
     if handshakes:
         return FetchResult(target.label, target.host, target.port, target.sni, handshakes, errors)

@@ -1,8 +1,11 @@
 """The Sectigo hierarchy as data: which certificate is which, and where it belongs on Windows.
 
 The real CA certificates ship inside the package (``sectigo_chain/data/sectigo/``); each is
-pinned by SHA-256 and checked against its pin when the catalog loads. Sectigo CAs whose PEM we do
-not ship are still recognised by fingerprint and name (``shipped=False``).
+pinned by SHA-256. The packaged catalog is built from the pins without reading a file: each
+certificate is read, parsed and checked against its pin the first time it is used (a damaged
+file raises :class:`~sectigo_chain.errors.CatalogError` then), and the thumbprints and key
+identifiers of the entries are precomputed (``_SHIPPED_FACTS``, checked by a test). Sectigo CAs
+whose PEM we do not ship are still recognised by fingerprint and name (``shipped=False``).
 
 Roles: a *self-signed root* (R46, E46, USERTrust RSA/ECC, AAA), a *cross-signed root* (the same
 subject and key as a root, issued by another root: R46 by USERTrust RSA, E46 by USERTrust ECC,
@@ -12,7 +15,7 @@ the AAA crosses) and an *issuing CA* (DV/OV/EV R36, DV E36, ...).
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from importlib import resources
 from typing import Literal
 
@@ -122,6 +125,72 @@ _SHIPPED: tuple[_Meta, ...] = tuple(
     )
 )  # fmt: skip
 
+# Windows thumbprint (SHA-1) and subject key identifier of each shipped certificate, so that the
+# packaged catalog's entries need no file read; tests/unit/test_catalog.py checks them against
+# the files (which are themselves checked against their SHA-256 pins when first used).
+_SHIPPED_FACTS: dict[str, tuple[str, str | None]] = {
+    "r46-root-selfsigned": (
+        "AD98F9F3E47D753B65D482B3A45217BB6EF5E438",
+        "5673586495F9921AB0122A046279A14015882149",
+    ),
+    "r46-cross-usertrust-rsa": (
+        "2B18947A6A9FC7764FD8B5FB18A863B0C6DAC24F",
+        "5673586495F9921AB0122A046279A14015882149",
+    ),
+    "e46-root-selfsigned": (
+        "EC8A396C40F02EBC4275D49FAB1C1A5B67BED29A",
+        "D122DA4C59F14B5F2638AA9DD6EEEB0DC3FBA961",
+    ),
+    "e46-cross-usertrust-ecc": (
+        "3F969989F5310E9C050DFFD7ABC15530E3C13AA0",
+        "D122DA4C59F14B5F2638AA9DD6EEEB0DC3FBA961",
+    ),
+    "e46-cross-aaa": (
+        "8A7EEC444904F9D0234F5456EE71F0F7DDE7C561",
+        "D122DA4C59F14B5F2638AA9DD6EEEB0DC3FBA961",
+    ),
+    "ca-dv-r36": (
+        "DD55B4520291E276588F0DD02FAFD83A7368E0FA",
+        "68C01216180EAFCEF687A63257A346515DCB0727",
+    ),
+    "ca-ov-r36": (
+        "321CA056E4E48D57F179A3BDDECBC5213B9916C0",
+        "E36674BB70688D2C5D4E0EA64A8F9B37229C8292",
+    ),
+    "ca-ev-r36": (
+        "9924CA1790C918AB1A43B7AD9B4FA16006FBAEDC",
+        "982D5E1E8FEB54F4B9FF5595AD4CC77EA498AE7B",
+    ),
+    "ca-dv-e36": (
+        "566348E656E1FA6C4E2EE6725916E8F4E3738A07",
+        "1799A804C16FE42D70A80A103D03D3E91AB82663",
+    ),
+    "usertrust-rsa-root-selfsigned": (
+        "2B8F1B57330DBBA2D07A6C51F70EE90DDAB9AD8E",
+        "5379BF5AAA2B4ACF5480E1D89BC09DF2B20366CB",
+    ),
+    "usertrust-ecc-root-selfsigned": (
+        "D1CBCA5DB2D52A7F693B674DE5F05A1D0C957DF0",
+        "3AE10986D4CF19C29676744976DCE035C663639A",
+    ),
+    "usertrust-rsa-cross-aaa": (
+        "D89E3BD43D5D909B47A18977AA9D5CE36CEE184C",
+        "5379BF5AAA2B4ACF5480E1D89BC09DF2B20366CB",
+    ),
+    "usertrust-ecc-cross-aaa": (
+        "CA7788C32DA1E4B7863A4FB57D00B55DDACBC7F9",
+        "3AE10986D4CF19C29676744976DCE035C663639A",
+    ),
+    "aaa-certificate-services-root": (
+        "D1EB23A46D17D68FD92564C2F1F1601764D8E349",
+        "A0110A233E96F107ECE2AF29EF82A57FD030A4B4",
+    ),
+    "sectigo-rsa-dv-secure-server-ca": (
+        "33E4E80807204C2B6182A3A14B591ACD25B5F0DB",
+        "8D8C5EC454AD8AE177E99BF99B05E1B8018D61E1",
+    ),
+}
+
 # Known by fingerprint only (listed by Sectigo, no copy shipped). Source: Sectigo's published CA
 # list (sectigo/ca_certificate_lists, cp_cps_and_self_assessment/list_for_cp_cps_and_self_assessment
 # .csv at commit 0081bec3ba83 for the E36 SKIs), as recorded in shared/sectigo/manifest.json.
@@ -189,7 +258,13 @@ class CatalogEntry(BaseModel):
         )
 
 
-def _entry(meta: _Meta, cert: x509.Certificate | None) -> CatalogEntry:
+def _entry(
+    meta: _Meta,
+    cert: x509.Certificate | None,
+    facts: tuple[str, str | None] | None = None,
+) -> CatalogEntry:
+    """The entry of ``meta``: shipped when ``cert`` (or its precomputed ``facts``: thumbprint,
+    SKI) is given."""
     is_root = meta.role == "self_signed_root"
     remove = is_root and meta.root in ("R46", "E46")
     note = ""
@@ -209,9 +284,9 @@ def _entry(meta: _Meta, cert: x509.Certificate | None) -> CatalogEntry:
         role=meta.role,
         root=meta.root,
         sha256=meta.sha256,
-        thumbprint=thumbprint(cert) if cert is not None else None,
-        ski=ski_hex(cert) if cert is not None else meta.ski,
-        shipped=cert is not None,
+        thumbprint=facts[0] if facts else thumbprint(cert) if cert is not None else None,
+        ski=facts[1] if facts else ski_hex(cert) if cert is not None else meta.ski,
+        shipped=cert is not None or facts is not None,
         store_name="Root" if is_root else "CA",
         remove_for_iis_fix=remove,
         note=note,
@@ -235,12 +310,19 @@ class Catalog:
         self.entries: tuple[CatalogEntry, ...] = tuple(entries)
         self._by_sha = {e.sha256: e for e in self.entries}
         self._by_id = {e.id: e for e in self.entries}
-        self._certs = dict(certificates)  # id -> certificate (shipped entries only)
-        self._root_spki: dict[bytes, RootKey] = {}
+        # id -> certificate (shipped entries only); the packaged files load on first use
+        self._certs: Mapping[str, x509.Certificate] = (
+            certificates if isinstance(certificates, _PackagedFiles) else dict(certificates)
+        )
+
+    @functools.cached_property
+    def _root_spki(self) -> dict[bytes, RootKey]:
+        """Root keys by SPKI (parses the shipped roots and crosses on first use)."""
+        out: dict[bytes, RootKey] = {}
         for e in self.entries:
-            cert = self._certs.get(e.id)
-            if cert is not None and e.role != "issuing_ca":
-                self._root_spki.setdefault(_spki(cert), e.root)
+            if e.role != "issuing_ca" and e.id in self._certs:
+                out.setdefault(_spki(self._certs[e.id]), e.root)
+        return out
 
     @classmethod
     def from_certificates(
@@ -307,16 +389,30 @@ class Catalog:
         return f"Catalog({len(self.entries)} entries, {len(self._certs)} certificates)"
 
 
-@functools.lru_cache(maxsize=1)
-def default_catalog() -> Catalog:
-    """The real Sectigo catalog from the package data, every certificate checked against its pin."""
-    folder = resources.files("sectigo_chain") / "data" / "sectigo"
-    certs: dict[str, x509.Certificate] = {}
-    entries: list[CatalogEntry] = []
-    for meta in _SHIPPED:
-        res = folder / f"{meta.id}.pem"
+class _PackagedFiles(Mapping[str, x509.Certificate]):
+    """The shipped certificates by id, each read, parsed and checked against its SHA-256 pin
+    on first use (then kept). Iterating lists the ids without reading a file."""
+
+    def __init__(self, metas: Sequence[_Meta]) -> None:
+        self._metas = {m.id: m for m in metas}
+        self._loaded: dict[str, x509.Certificate] = {}
+        self._folder = resources.files("sectigo_chain") / "data" / "sectigo"
+
+    def __getitem__(self, entry_id: str) -> x509.Certificate:
+        cert = self._loaded.get(entry_id)
+        if cert is None:
+            cert = self._loaded[entry_id] = self._load(self._metas[entry_id])
+        return cert
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._metas)
+
+    def __len__(self) -> int:
+        return len(self._metas)
+
+    def _load(self, meta: _Meta) -> x509.Certificate:
         try:
-            cert = x509.load_pem_x509_certificate(res.read_bytes())
+            cert = x509.load_pem_x509_certificate((self._folder / f"{meta.id}.pem").read_bytes())
         except (OSError, ValueError) as exc:
             raise CatalogError(
                 f"packaged certificate {meta.id}.pem is missing or damaged ({exc}); "
@@ -327,10 +423,17 @@ def default_catalog() -> Catalog:
                 f"packaged certificate {meta.id}.pem does not match its SHA-256 pin "
                 f"(got {sha256_hex(cert)}, pinned {meta.sha256}); reinstall sectigo-chain"
             )
-        certs[meta.id] = cert
-        entries.append(_entry(meta, cert))
+        return cert
+
+
+@functools.lru_cache(maxsize=1)
+def default_catalog() -> Catalog:
+    """The real Sectigo catalog from the package data. No file is read here: each certificate
+    is read and checked against its SHA-256 pin when first used (:class:`CatalogError` if it
+    does not match or cannot be read)."""
+    entries = [_entry(meta, None, _SHIPPED_FACTS[meta.id]) for meta in _SHIPPED]
     entries.extend(_entry(m, None) for m in _PINNED_ONLY)
-    return Catalog(entries, certs)
+    return Catalog(entries, _PackagedFiles(_SHIPPED))
 
 
 def identify(cert: x509.Certificate, catalog: Catalog | None = None) -> CatalogEntry | None:

@@ -178,12 +178,17 @@ def _expected_chain(material: Material, row: dict[str, Any]) -> list[str]:
     return [sha256_hex(c) for c in material.chain(names)]
 
 
-def _check_row(report: ChainReport, row: dict[str, Any], material: Material) -> None:
+def _check_row(
+    report: ChainReport, row: dict[str, Any], material: Material, *, each_version: bool = False
+) -> None:
+    """``each_version``: one handshake per TLS version was asked for, so every version the
+    server speaks is reported; else one negotiated handshake: the newest it speaks."""
     assert sorted((f.code, f.severity) for f in report.findings) == sorted(
         row["findings"].items()
     ), [str(f) for f in report.findings]
     assert [c.sha256 for c in report.served_chain] == _expected_chain(material, row)
-    assert [v for v, r in report.tls_versions.items() if r.ok] == row["tls"]
+    tls = row["tls"] if each_version else row["tls"][-1:]
+    assert [v for v, r in report.tls_versions.items() if r.ok] == tls
     assert report.servername == (row["servername"] or None)
     assert report.hostname == (row["servername"] or None)
 
@@ -201,8 +206,9 @@ def test_truth_table(
         catalog=material.lab.catalog,
         timeout=10,
         at=AT,
+        tls_versions=("1.2", "1.3"),
     )
-    _check_row(report, row, material)
+    _check_row(report, row, material, each_version=True)
     assert set(report.profiles) == set(row["profiles"])
     for profile, expected in row["profiles"].items():
         result = report.profiles[profile]
@@ -242,17 +248,58 @@ def test_default_profiles(name: str, servers: dict[str, int], material: Material
     assert set(doc["profiles"]) == {"legacy", "modern"}
 
 
-def test_check_many_matches_single_checks(servers: dict[str, int], material: Material) -> None:
+@pytest.mark.parametrize("each_version", [False, True])
+def test_check_many_matches_single_checks(
+    servers: dict[str, int], material: Material, each_version: bool
+) -> None:
     """All scenarios at once (concurrently; each twice, so judgements are shared between
-    targets serving the same chains) give the verdicts of the table, in order."""
+    targets serving the same chains) give the verdicts of the table, in order, with one
+    negotiated handshake per target (the default) as with one per TLS version."""
     names = list(SCENARIOS) * 2
     targets = [
         Target("127.0.0.1", servers[SCENARIOS[n]["server"]], SCENARIOS[n]["servername"])
         for n in names
     ]
-    results = check_many(targets, catalog=material.lab.catalog, timeout=10, concurrency=16, at=AT)
+    versions = ("1.2", "1.3") if each_version else None
+    results = check_many(
+        targets,
+        catalog=material.lab.catalog,
+        timeout=10,
+        concurrency=16,
+        at=AT,
+        tls_versions=versions,
+    )
     assert [r.verdict for r in results] == [SCENARIOS[n]["verdict"]["default"] for n in names]
     for name, result in zip(names, results, strict=True):
         assert isinstance(result, ChainReport)
-        _check_row(result, SCENARIOS[name], material)
+        _check_row(result, SCENARIOS[name], material, each_version=each_version)
         assert result.target.startswith(f"127.0.0.1:{servers[SCENARIOS[name]['server']]}")
+
+
+def test_each_distinct_chain_is_validated_once_per_profile(
+    servers: dict[str, int], material: Material, lab: LabHierarchy
+) -> None:
+    """Eight targets serving one chain for one name and two serving another: each profile's
+    verifier runs once per distinct chain (plus the retries that explain the failing one)."""
+    from cryptography.x509.verification import Store
+
+    calls: dict[str, int] = {}
+
+    class Counting(Profile):
+        @property  # type: ignore[override]
+        def store(self) -> Store:
+            calls[self.name] = calls.get(self.name, 0) + 1
+            return Store(list(self.anchors))
+
+    legacy, modern = (
+        Counting(name=p.name, description=p.description, anchors=p.anchors, catalog=p.catalog)
+        for p in load_profiles(["legacy", "modern"], catalog=lab.catalog)
+    )
+    cross, short = servers["cross"], servers["short"]
+    targets = [Target("127.0.0.1", cross, "www.example.test")] * 8
+    targets += [Target("127.0.0.1", short, "www.example.test")] * 2
+    results = check_many(targets, profiles=[legacy, modern], catalog=lab.catalog, timeout=10, at=AT)
+    assert [r.verdict for r in results] == ["pass"] * 8 + ["fail"] * 2
+    # modern validates both chains at once; legacy validates both, and the short chain's
+    # failure is explained by one retry with the catalog's intermediates (it then validates)
+    assert calls == {"modern": 2, "legacy": 3}

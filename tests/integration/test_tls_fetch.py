@@ -289,3 +289,137 @@ def test_when_all_versions_fail_the_most_telling_error_wins() -> None:
 def test_invalid_names_are_input_errors(host: str, servername: str | None) -> None:
     with pytest.raises(InputError, match="not a valid host name"):
         fetch_served_chain(host, 443, servername=servername)
+
+
+# --- tls_versions=None: one negotiated handshake, per-version handshakes only on doubt ---------
+
+
+def test_negotiated_fetch_is_one_handshake(loop: ServerLoop, rsa_chain: TestChain) -> None:
+    with LoopbackTLSServer(rsa_chain.served, rsa_chain.key, loop=loop) as server:
+        result = fetch_served_chain("127.0.0.1", server.port, tls_versions=None)
+    assert server.connections == 1
+    assert list(server.handshakes) == [(None, "1.3")]
+    assert list(result.handshakes) == ["1.3"]  # filed under the version the server picked
+    assert result.errors == {}
+    assert result.chain.tls_version == "1.3"
+    assert result.chain.der == _der(rsa_chain.served)
+
+
+@pytest.mark.parametrize("only", ["1.2", "1.3"])
+def test_negotiated_fetch_of_single_version_servers(
+    only: str, loop: ServerLoop, ec_chain: TestChain
+) -> None:
+    with LoopbackTLSServer(
+        ec_chain.served, ec_chain.key, min_version=only, max_version=only, loop=loop
+    ) as server:
+        result = fetch_served_chain("127.0.0.1", server.port, tls_versions=None)
+    assert server.connections == 1
+    assert list(result.handshakes) == [only]
+    assert result.errors == {}
+
+
+class _Tls13Intolerant:
+    """A TCP proxy in front of a TLS 1.2 server that hangs up on any ClientHello offering TLS
+    1.3 (the supported_versions extension), as some old middleboxes do."""
+
+    def __init__(self, backend: tuple[str, int]) -> None:
+        self.backend = backend
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.connections = 0
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    @staticmethod
+    def _offers_tls13(hello: bytes) -> bool:
+        body = hello[5 + 4 :]  # record header, handshake header
+        pos = 2 + 32  # legacy_version, random
+        pos += 1 + body[pos]  # session id
+        pos += 2 + int.from_bytes(body[pos : pos + 2], "big")  # cipher suites
+        pos += 1 + body[pos]  # compression methods
+        end = pos + 2 + int.from_bytes(body[pos : pos + 2], "big")
+        pos += 2
+        while pos + 4 <= end:
+            kind = int.from_bytes(body[pos : pos + 2], "big")
+            size = int.from_bytes(body[pos + 2 : pos + 4], "big")
+            if kind == 0x2B:  # supported_versions
+                return b"\x03\x04" in body[pos + 4 : pos + 4 + size]
+            pos += 4 + size
+        return False
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            self.connections += 1
+            threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
+
+    def _handle(self, conn: socket.socket) -> None:
+        with conn:
+            hello = b""
+            while len(hello) < 5 or len(hello) < 5 + int.from_bytes(hello[3:5], "big"):
+                data = conn.recv(65536)
+                if not data:
+                    return
+                hello += data
+            if self._offers_tls13(hello):
+                return  # hang up
+            with socket.create_connection(self.backend) as up:
+                up.sendall(hello)
+                pipes = [
+                    threading.Thread(target=self._pipe, args=(a, b), daemon=True)
+                    for a, b in ((conn, up), (up, conn))
+                ]
+                for p in pipes:
+                    p.start()
+                for p in pipes:
+                    p.join(10)
+
+    @staticmethod
+    def _pipe(src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+            dst.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+def test_negotiated_fetch_retries_each_version_when_the_handshake_fails(
+    loop: ServerLoop, rsa_chain: TestChain
+) -> None:
+    """A server that hangs up on a TLS 1.3 offer: the negotiated handshake fails, so each
+    version is tried on its own; TLS 1.2 works and the 1.3 failure is recorded."""
+    with LoopbackTLSServer(
+        rsa_chain.served, rsa_chain.key, max_version="1.2", loop=loop
+    ) as backend:
+        proxy = _Tls13Intolerant(backend.address)
+        try:
+            result = fetch_served_chain("127.0.0.1", proxy.port, tls_versions=None, timeout=5)
+        finally:
+            proxy.close()
+    assert proxy.connections == 3  # the negotiated try, then 1.2 and 1.3
+    assert list(result.handshakes) == ["1.2"]
+    assert result.chain.der == _der(rsa_chain.served)
+    assert list(result.errors) == ["1.3"]
+    assert "closed the connection during the TLS 1.3 handshake" in str(result.errors["1.3"])
+
+
+def test_negotiated_fetch_does_not_retry_an_unreachable_server(
+    loop: ServerLoop, ec_chain: TestChain
+) -> None:
+    gone = LoopbackTLSServer(ec_chain.served, ec_chain.key, loop=loop)
+    port = gone.port
+    gone.close()
+    with pytest.raises(TLSConnectError) as info:
+        fetch_served_chain("127.0.0.1", port, tls_versions=None)
+    # one attempt, reported once: a retry per version would name the versions separately
+    assert str(info.value) == (
+        f"127.0.0.1:{port}: connection refused: nothing listens on port {port} "
+        "(check the host and port)"
+    )

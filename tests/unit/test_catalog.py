@@ -12,7 +12,7 @@ from cryptography import x509
 from sectigo_chain.errors import CatalogError
 from sectigo_chain.testing.lab import LabHierarchy, make_certificate, new_key
 from sectigo_chain.x509.catalog import Catalog, cross_sign_for, default_catalog, identify
-from sectigo_chain.x509.certs import sha256_hex
+from sectigo_chain.x509.certs import sha256_hex, ski_hex, thumbprint
 from sectigo_chain.x509.load import load_file
 
 # What each real file is, decided from the manifest's own description.
@@ -88,12 +88,65 @@ def test_pins_are_checked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setattr(catalog_mod.resources, "files", FakeFiles())
     catalog_mod.default_catalog.cache_clear()
     try:
-        with pytest.raises(CatalogError, match=r"ca-dv-r36\.pem does not match its SHA-256 pin"):
-            catalog_mod.default_catalog()
+        # The catalog loads lazily: each file is checked against its pin when first used.
+        cat = catalog_mod.default_catalog()
+        assert cat.certificate("ca-ov-r36").subject.rfc4514_string().startswith("CN=Sectigo")
+        pin = r"ca-dv-r36\.pem does not match its SHA-256 pin"
+        with pytest.raises(CatalogError, match=pin):
+            cat.certificate("ca-dv-r36")
+        with pytest.raises(CatalogError, match=pin):
+            cat.certificates()
+        (data / "ca-ev-r36.pem").unlink()
+        with pytest.raises(CatalogError, match=r"ca-ev-r36\.pem is missing or damaged"):
+            cat.certificate("ca-ev-r36")
     finally:
         monkeypatch.undo()
         catalog_mod.default_catalog.cache_clear()
     assert len(catalog_mod.default_catalog().entries) > 15
+
+
+def test_packaged_catalog_reads_no_file_until_a_certificate_is_used(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Entries, identify() and the precomputed thumbprints and SKIs need no file: an empty
+    data folder only fails when a certificate itself is asked for."""
+    import sectigo_chain.x509.catalog as catalog_mod
+
+    real = catalog_mod.default_catalog()
+    r36 = real.certificate("ca-dv-r36")
+    pkg = tmp_path / "sectigo_chain"
+    (pkg / "data" / "sectigo").mkdir(parents=True)
+
+    class FakeFiles:
+        def __call__(self, name: str) -> Path:
+            return pkg
+
+    monkeypatch.setattr(catalog_mod.resources, "files", FakeFiles())
+    catalog_mod.default_catalog.cache_clear()
+    try:
+        cat = catalog_mod.default_catalog()
+        assert cat.entries == real.entries
+        entry = cat.identify(r36)
+        assert entry is not None
+        assert entry.id == "ca-dv-r36"
+        assert entry.thumbprint == thumbprint(r36)
+        with pytest.raises(CatalogError, match=r"ca-dv-r36\.pem is missing or damaged"):
+            cat.certificate("ca-dv-r36")
+    finally:
+        monkeypatch.undo()
+        catalog_mod.default_catalog.cache_clear()
+
+
+def test_precomputed_facts_match_the_packaged_files() -> None:
+    """``_SHIPPED_FACTS`` (thumbprint, SKI) agree with the certificates themselves."""
+    import sectigo_chain.x509.catalog as catalog_mod
+
+    folder = Path(catalog_mod.__file__).parents[1] / "data" / "sectigo"
+    assert set(catalog_mod._SHIPPED_FACTS) == {m.id for m in catalog_mod._SHIPPED}
+    for meta in catalog_mod._SHIPPED:
+        cert = x509.load_pem_x509_certificate((folder / f"{meta.id}.pem").read_bytes())
+        assert sha256_hex(cert) == meta.sha256
+        assert catalog_mod._SHIPPED_FACTS[meta.id] == (thumbprint(cert), ski_hex(cert))
 
 
 def test_cross_sign_named_with_real_thumbprint_for_lab_leaves(lab: LabHierarchy) -> None:

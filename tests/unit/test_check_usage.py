@@ -54,6 +54,7 @@ def test_usage_errors_exit_2_one_line(
     [
         ["check", "example.com", "--servername", "a", "--no-sni"],
         ["check", "example.com", "--tls-version", "1.1"],
+        ["check", "example.com", "--tls-version", "1.2", "--each-tls-version"],
         ["check", "example.com", "--timeout", "soon"],
     ],
 )

@@ -42,8 +42,9 @@ def register(sub: Any, parents: Sequence[argparse.ArgumentParser]) -> None:
         parents=list(parents),
         help="fetch the chain a TLS server serves and judge it per client profile",
         description=(
-            "Connect to each target once per TLS version, fetch the served chain as sent, "
-            "analyse it (short chain, self-signed R46/E46 sent, order, expiry, extra "
+            "Connect to each target once (the server picks TLS 1.2 or 1.3; once per version "
+            "with --each-tls-version or when that handshake fails), fetch the served chain as "
+            "sent, analyse it (short chain, self-signed R46/E46 sent, order, expiry, extra "
             "certificates ...) and validate it for each client profile. The verdict is fail "
             "when a profile does not validate or a finding is an error, warn when only "
             "warnings exist, pass otherwise."
@@ -79,11 +80,19 @@ def register(sub: Any, parents: Sequence[argparse.ArgumentParser]) -> None:
         metavar="S",
         help="seconds one target's fetch may take (default: %(default)s)",
     )
-    p.add_argument(
+    versions = p.add_mutually_exclusive_group()
+    versions.add_argument(
         "--tls-version",
         action="append",
         choices=("1.2", "1.3"),
-        help="TLS version to try (repeatable; default: 1.2 and 1.3)",
+        help="TLS version to try, one handshake each (repeatable; default: one handshake in "
+        "which the server picks 1.2 or 1.3)",
+    )
+    versions.add_argument(
+        "--each-tls-version",
+        action="store_true",
+        help="one handshake per TLS version (1.2 and 1.3), to see whether they serve "
+        "different chains",
     )
     p.add_argument(
         "--catalog",
@@ -191,7 +200,7 @@ def _check(args: argparse.Namespace, targets: list[Any], profiles: Any) -> list[
     in the order the targets were given."""
     from sectigo_chain.tls.check import check_many
 
-    versions = tuple(dict.fromkeys(args.tls_version or ("1.2", "1.3")))
+    versions = _tls_versions(args)
     real = [(i, t) for i, t in enumerate(targets) if not isinstance(t, str)]
     sims = [(i, t) for i, t in enumerate(targets) if isinstance(t, str)]
     out: list[Any] = [None] * len(targets)
@@ -225,7 +234,7 @@ def _check_sims(names: list[str], args: argparse.Namespace) -> list[Any]:
     from sectigo_chain.tls.check import check_many, resolve_profiles
     from sectigo_chain.tls.fetch import Target
 
-    versions = tuple(dict.fromkeys(args.tls_version or ("1.2", "1.3")))
+    versions = _tls_versions(args)
     with contextlib.ExitStack() as stack:
         hosts = [stack.enter_context(SimulatedHost(name)) for name in names]
         endpoints = []
@@ -250,6 +259,13 @@ def _check_sims(names: list[str], args: argparse.Namespace) -> list[Any]:
     for host, result in zip(hosts, found, strict=True):
         out.append(result.model_copy(update={"target": host.target}))
     return out
+
+
+def _tls_versions(args: argparse.Namespace) -> tuple[str, ...] | None:
+    """The versions to shake hands with one by one; None: one handshake, the server picks."""
+    if args.each_tls_version:
+        return ("1.2", "1.3")
+    return tuple(dict.fromkeys(args.tls_version)) if args.tls_version else None
 
 
 def _summary(verdicts: Any) -> str:
