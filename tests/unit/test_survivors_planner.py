@@ -115,3 +115,19 @@ def test_an_old_build_gets_the_legacy_pfx_and_a_new_one_the_aes_pfx() -> None:
         "pfx-aes-old-build", password=PASSWORD, aes=False
     )
     assert _imported_pfx(plan(legacy_desired, observed, at=at)) == legacy_bytes
+
+
+def test_refusal_message_says_why_and_how_to_go_on() -> None:
+    import pytest
+
+    from sectigo_chain.errors import PlanRefused
+
+    desired, observed, at, _ = _case("gpo-root")
+    with pytest.raises(PlanRefused) as info:
+        plan(desired, observed, at=at)
+    assert str(info.value).startswith(
+        "refusing to plan: a root pushed by Group Policy or Active Directory cannot be "
+        "removed locally"
+    )
+    assert any("--allow-group-policy" in line for line in info.value.guidance)
+    assert plan(desired, observed, at=at, allow_group_policy_override=True).actions

@@ -106,3 +106,14 @@ def test_render_without_parameters_uses_the_defaults() -> None:
     assert script.read_only
     assert script.idempotent
     assert script.secret_fields == frozenset()
+
+
+def test_repr_lists_parameters_in_sorted_order() -> None:
+    script = templates.render(
+        "set_binding", {"site": "s", "thumbprint": THUMB, "port": 8443, "host": "h"}
+    )
+    text = repr(script)
+    params = json.loads(text.split("params=", 1)[1].split(", payload=", 1)[0])
+    assert list(params) == sorted(params)
+    assert text.startswith("RenderedScript(name='set_binding', params={")
+    assert str(script) == text

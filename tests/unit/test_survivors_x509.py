@@ -285,3 +285,14 @@ def test_unknown_sectigo_issuer_is_guessed_from_the_key_type() -> None:
     other = cross_sign_for(_stand_in(_name("Some Other CA"), None))
     assert (other.status, other.method, other.root) == ("not_r46_e46", "none", None)
     assert "the R46/E46 IIS fix does not apply" in other.explanation
+
+
+def test_a_disallowed_leaf_is_served_alone_and_untrusted() -> None:
+    root, ica, leaf, _ = _hierarchy()
+    prediction = predict_windows_chain(leaf, root=[root], ca=[ica], at=AT, disallowed=[leaf])
+    assert (prediction.built, prediction.served, prediction.anchor) == ((leaf,), (leaf,), None)
+    assert not prediction.trusted
+    assert prediction.reason == "the certificate itself is in Disallowed"
+    banned_ica = predict_windows_chain(leaf, root=[root], ca=[ica], at=AT, disallowed=[ica])
+    assert not banned_ica.trusted
+    assert predict_windows_chain(leaf, root=[root], ca=[ica], at=AT).trusted
