@@ -8,7 +8,8 @@ Both runs print killed / (non-equivalent mutants) per module and fail (exit 1) w
 scores below its floor in .ci/mutation-floors.json ("default" for the others). Mutants listed
 in .ci/mutation-equivalent.txt (one name a line, ``#`` comments give the reason) are
 equivalent: they cannot change behaviour and are left out of the score. Results are kept in
-mutants/ (mutmut's cache, ignored by git); delete it to start afresh.
+mutants/ (mutmut's cache, ignored by git); ``sample`` always starts afresh, ``full`` and
+``report`` reuse it (pass ``--fresh`` after changing tests).
 """
 
 from __future__ import annotations
@@ -135,7 +136,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fresh", action="store_true", help="delete mutants/ first")
     args = parser.parse_args(argv)
     start = time.monotonic()
-    if args.fresh and MUTANTS.exists():
+    # The sample always starts afresh: mutmut keeps its copy of the tests in mutants/ and does
+    # not refresh files that changed since, so cached results could be for old tests.
+    if (args.fresh or args.mode == "sample") and MUTANTS.exists():
         shutil.rmtree(MUTANTS)
     if args.mode == "full":
         _run_mutmut([])

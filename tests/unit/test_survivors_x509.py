@@ -296,3 +296,41 @@ def test_a_disallowed_leaf_is_served_alone_and_untrusted() -> None:
     banned_ica = predict_windows_chain(leaf, root=[root], ca=[ica], at=AT, disallowed=[ica])
     assert not banned_ica.trusted
     assert predict_windows_chain(leaf, root=[root], ca=[ica], at=AT).trusted
+
+
+# --- catalog entries, built afresh (default_catalog() is cached once per process) --------------
+
+
+def test_catalog_entries_say_what_to_do_with_each_certificate() -> None:
+    from sectigo_chain.x509.catalog import Catalog
+
+    real = default_catalog()
+    ids = ["r46-root-selfsigned", "e46-root-selfsigned", "r46-cross-usertrust-rsa",
+           "usertrust-rsa-root-selfsigned", "ca-dv-r36"]  # fmt: skip
+    fresh = Catalog.from_certificates({cid: real.certificate(cid) for cid in ids})
+    by_id = {e.id: e for e in fresh.entries}
+    assert set(by_id) == set(ids)
+    r46, e46 = by_id["r46-root-selfsigned"], by_id["e46-root-selfsigned"]
+    assert (r46.remove_for_iis_fix, r46.store_name, r46.shipped) == (True, "Root", True)
+    assert r46.note == (
+        "remove from LocalMachine\\Root for the IIS fix: while it is there Windows serves the "
+        "short chain; import the R46 cross-signed by USERTrust RSA into LocalMachine\\CA"
+    )
+    assert e46.note.endswith("import the E46 cross-signed by USERTrust ECC into LocalMachine\\CA")
+    cross = by_id["r46-cross-usertrust-rsa"]
+    assert (cross.remove_for_iis_fix, cross.store_name) == (False, "CA")
+    assert cross.note == "intermediate for the IIS fix: belongs in LocalMachine\\CA, never in Root"
+    usertrust = by_id["usertrust-rsa-root-selfsigned"]
+    assert (usertrust.remove_for_iis_fix, usertrust.store_name, usertrust.note) == (
+        False, "Root", "",
+    )  # fmt: skip
+    ca = by_id["ca-dv-r36"]
+    assert (ca.store_name, ca.note, ca.remove_for_iis_fix) == ("CA", "", False)
+    for cid, entry in by_id.items():
+        cert = real.certificate(cid)
+        assert entry.thumbprint == real.entry(cid).thumbprint
+        assert entry.sha256 == fingerprint(cert)
+        assert entry.ski == real.entry(cid).ski
+    pinned = Catalog.from_certificates({}, pinned_only=True)
+    assert pinned.entries
+    assert all(not e.shipped and e.thumbprint is None for e in pinned.entries)
