@@ -4,6 +4,7 @@ a failed undo recorded."""
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import json
 from pathlib import Path
@@ -179,3 +180,32 @@ def test_journal_file_never_holds_a_secret(tmp_path: Path) -> None:
         assert secret not in text
     assert json.loads(text)["target"] == "sim://x"
     journal.close()
+
+
+def test_journal_text_holds_the_plan_once_and_last(tmp_path: Path) -> None:
+    journal = Journal.create(tmp_path / "j.json", "sim://x", {"actions": []}, [])
+    text = journal.text().decode()
+    assert text.count('"plan":') == 1
+    assert text.rstrip("\n").endswith('"plan":{"actions":[]}}')
+    journal.close()
+
+
+def test_restore_of_a_current_user_root_copy_is_staged_through_ca() -> None:
+    from sectigo_chain.run.journal import _restore
+    from sectigo_chain.x509.catalog import default_catalog
+    from sectigo_chain.x509.certs import thumbprint
+
+    cert = default_catalog().certificate("r46-root-selfsigned")
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    base = {"der_b64": base64.b64encode(cert.public_bytes(Encoding.DER)).decode(),
+            "thumbprint": thumbprint(cert), "friendly_name": ""}  # fmt: skip
+    (step,) = _restore({**base, "store_location": "CurrentUser", "store_name": "Root"})
+    assert step[0] == "restore_staged"
+    assert step[1]["staging"] == "CA"
+    (step,) = _restore({**base, "store_location": "CurrentUser", "store_name": "My"})
+    assert (step[0], step[1]["staging"]) == ("restore_staged", "My")
+    # A LocalMachine default store is written directly.
+    (step,) = _restore({**base, "store_location": "LocalMachine", "store_name": "CA"})
+    assert step[0] == "import_certificate"
+    assert step[1]["store_name"] == "CA"

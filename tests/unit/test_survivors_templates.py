@@ -117,3 +117,11 @@ def test_repr_lists_parameters_in_sorted_order() -> None:
     assert list(params) == sorted(params)
     assert text.startswith("RenderedScript(name='set_binding', params={")
     assert str(script) == text
+
+
+def test_parameter_errors_say_what_is_expected() -> None:
+    with pytest.raises(TemplateError, match=r"ip: Value error, an IP address or \"\*\""):
+        templates.render("set_binding", {"site": "s", "thumbprint": THUMB, "ip": "10.0.0.300"})
+    assert templates.render("set_binding", {"site": "s", "thumbprint": THUMB, "ip": "[::1]"})
+    with pytest.raises(TemplateError, match="must not be empty"):
+        templates.render("import_pfx", {"pfx_b64": "", "password": "p", "thumbprint": THUMB})
