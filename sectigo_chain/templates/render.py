@@ -27,7 +27,7 @@ from typing import Any
 
 from pydantic import BaseModel, SecretBytes, SecretStr, ValidationError
 
-from sectigo_chain.errors import TemplateError
+from sectigo_chain.errors import InputError, TemplateError
 from sectigo_chain.templates.params import TEMPLATE_SPECS, TemplateParams
 
 if sys.version_info >= (3, 11):
@@ -136,12 +136,43 @@ def _reveal(value: Any) -> Any:
     return value
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _check_carryable(value: Any, where: str) -> None:
+    """Refuse text with a UTF-16 surrogate code point (U+D800..U+DFFF) anywhere in ``value``.
+
+    Such a Python string is not Unicode text: a lone surrogate has no UTF-8 form, and a pair
+    (``'\\ud800\\udc00'``) would come back from the JSON as one character (U+10000), so the
+    host would not receive the value that was given. Raised as :class:`InputError` naming
+    the parameter, never its value (it may be a secret).
+    """
+    if isinstance(value, str):
+        if _SURROGATE.search(value):
+            raise InputError(
+                f"parameter {where} contains a UTF-16 surrogate code point (U+D800..U+DFFF), "
+                "which is not a Unicode character and cannot be sent to the host unchanged; "
+                "this usually comes from bytes decoded with errors='surrogateescape' or from "
+                "a broken UTF-16 source: give the value as proper Unicode text"
+            )
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            _check_carryable(key, f"{where} (a key)")
+            _check_carryable(item, f"{where}.{key}" if where != "payload" else repr(key))
+    elif isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            _check_carryable(item, f"{where}[{index}]")
+
+
 def encode_payload(values: Mapping[str, Any]) -> str:
     """Base64 of the UTF-8 JSON of ``values`` (sorted keys, ASCII-escaped, compact).
 
     The result uses only ``A-Z a-z 0-9 + / =``: no quote, no whitespace, nothing PowerShell
-    could read as code.
+    could read as code. Text holding a UTF-16 surrogate code point cannot be carried
+    unchanged and raises :class:`~sectigo_chain.errors.InputError` (see
+    :func:`_check_carryable`).
     """
+    _check_carryable(values, "payload")
     text = json.dumps(values, sort_keys=True, ensure_ascii=True, separators=(",", ":"))
     return base64.b64encode(text.encode("utf-8")).decode("ascii")
 
@@ -220,7 +251,8 @@ def render(name: str, params: Mapping[str, Any] | BaseModel | None = None) -> Re
 
     ``params`` is a mapping (JSON-like values) or an instance of the template's model.
     Raises :class:`~sectigo_chain.errors.TemplateError` for an unknown template or invalid
-    parameters; the message never contains parameter values.
+    parameters, and :class:`~sectigo_chain.errors.InputError` for text that cannot be carried
+    (a UTF-16 surrogate code point); the message never contains parameter values.
     """
     spec = _spec(name)
     model: type[TemplateParams] = spec.model

@@ -21,6 +21,7 @@ from sectigo_chain.state.models import DesiredState
 from sectigo_chain.state.plan_models import ApplyResult, Plan
 from sectigo_chain.state.planner import plan
 from sectigo_chain.state.recipe import sectigo_fix
+from sectigo_chain.templates.params import TEMPLATE_SPECS
 
 NOW = dt.datetime.now(dt.timezone.utc)
 FAST = RetryPolicy(attempts=3, wait_initial=0)
@@ -153,6 +154,13 @@ def test_a_dropped_reply_is_retried_and_the_apply_converges(tmp_path: Path) -> N
             host = SimulatedHost("misplaced", faults=faults)
             result = _apply(host, p, desired, tmp_path)
             assert result.after_plan_empty
+            # The lost reply was retried: the action at ``index`` ran twice, back to back, and
+            # every other action once (no rollback, no second pass).
+            changing = [c for c in host.calls if not TEMPLATE_SPECS[c].read_only]
+            planned = [a.template for a in p.actions]
+            expected = [*planned[: index + 1], planned[index], *planned[index + 1 :]]
+            assert changing == expected, (index, faults)
+            assert [s.template for s in result.steps] == planned
 
 
 def test_restart_is_never_retried_after_a_timeout(tmp_path: Path) -> None:

@@ -77,8 +77,17 @@ def test_progress_bar_in_jupyter_updates_one_display(monkeypatch: pytest.MonkeyP
     assert shown[0][2] is True
     assert shown[1][0] == "update"
     assert "1/2 &lt;b&gt;web01&lt;/b&gt; applied" in shown[1][1][1]
+    assert len(shown) == 2
+    bar(2, 2, "web02", "failed")
+    assert [entry[0] for entry in shown] == ["display", "update", "update"]  # one display
+    assert "2/2 web02 failed" in shown[2][1][1]
     ipython.get_ipython = lambda: None  # type: ignore[attr-defined]  # plain IPython, no kernel
-    assert display.progress_bar(2, file=io.StringIO())(1, 2, "h", "s") is None
+    terminal = _Tty()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    display.progress_bar(2)(1, 2, "h", "s")  # no file given: Jupyter would be preferred
+    assert len(shown) == 3  # no kernel: nothing goes to the notebook display...
+    assert terminal.getvalue().startswith("\r[")  # ...the terminal bar draws instead
+    assert "1/2 h s" in terminal.getvalue()
 
 
 def test_in_jupyter_needs_a_kernel_and_never_imports_ipython(

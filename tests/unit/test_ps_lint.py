@@ -254,10 +254,53 @@ BAD_SAMPLES = {
     "param_automatic": "function f {\n    param([string]$Args)\n    $Args\n}",
 }
 
+# The rule each bad sample must trip (a substring of its message): a sample caught only by
+# another rule (say, the syntax check) would hide a rule that no longer works.
+EXPECTED_RULE = {
+    "ternary": "ternary operator ? : (PowerShell 7)",
+    "null_coalesce": "?? operator (PowerShell 7)",
+    "null_coalesce_assign": "??= operator (PowerShell 7)",
+    "null_conditional_member": "null-conditional ?.",
+    "null_conditional_braced": "null-conditional ?.",
+    "null_conditional_index": "null-conditional ?[",
+    "pipeline_and": "pipeline chain && / ||",
+    "pipeline_or": "pipeline chain && / ||",
+    "parallel": "-Parallel (PowerShell 7)",
+    "parallel_alias": "-Parallel (PowerShell 7)",
+    "curly_single_quote": "curly quote U+2018",
+    "curly_double_quote": "curly quote U+201C",
+    "non_ascii": "non-ASCII character U+00E9",
+    "convertto_json_no_depth": "ConvertTo-Json without -Depth",
+    "convertto_json_pipeline_no_depth": "ConvertTo-Json without -Depth",
+    "ashashtable": "convertfrom-json -ashashtable (PowerShell 6+)",
+    "asbytestream": "get-content -asbytestream (PowerShell 6+)",
+    "iswindows": "$IsWindows does not exist in 5.1",
+    "join_string": "join-string (PowerShell 6+)",
+    "invoke_expression": "invoke-expression (dynamic code or process launch)",
+    "iex": "iex (dynamic code or process launch)",
+    "scriptblock_create": "dynamic code ([scriptblock]::Create",
+    "add_type_source": "Add-Type with source (compiles code)",
+    "start_process": "start-process (dynamic code or process launch)",
+    "native_variable_argument": "native tool called with a non-literal argument",
+    "native_expandable_argument": "native tool called with a non-literal argument",
+    "native_variable_list": "native tool called with a non-literal argument",
+    "native_no_arguments": "Invoke-SectigoNative without -Arguments",
+    "syntax_error": "syntax: line 1:",
+    "assign_automatic": "$host is an automatic variable",
+    "loop_automatic": "$input is an automatic variable",
+    "param_automatic": "$Args is an automatic variable",
+}
+
 
 @pytest.mark.parametrize("name", sorted(BAD_SAMPLES))
 def test_lint_catches_bad_sample(name: str) -> None:
-    assert ps_lint(BAD_SAMPLES[name]), f"ps_lint missed {name}: {BAD_SAMPLES[name]!r}"
+    problems = ps_lint(BAD_SAMPLES[name])
+    rule = EXPECTED_RULE[name]
+    assert any(rule in p for p in problems), f"{name}: expected {rule!r}, got {problems}"
+
+
+def test_every_bad_sample_names_its_rule() -> None:
+    assert sorted(EXPECTED_RULE) == sorted(BAD_SAMPLES)
 
 
 @pytest.mark.parametrize(

@@ -46,6 +46,11 @@ def naive_quote(value: str) -> str:
 
 
 ANY_TEXT = st.text(alphabet=st.characters(codec=None, exclude_categories=()), max_size=200)
+# Text the payload can carry: no surrogate code point (those raise InputError, see
+# test_templates.py).
+CARRYABLE_TEXT = st.text(
+    alphabet=st.characters(codec=None, exclude_categories=("Cs",)), max_size=200
+)
 QUOTE_HEAVY = st.text(alphabet=st.sampled_from(sorted(QUOTES) + list('a;$`"\n\x00 ')))
 
 
@@ -101,7 +106,7 @@ def test_ps_quote_ends_exactly_where_it_should(value: str, after: str) -> None:
 
 
 @settings(max_examples=500, deadline=None)
-@given(ANY_TEXT)
+@given(CARRYABLE_TEXT)
 def test_payload_literal_needs_no_escaping(value: str) -> None:
     payload = encode_payload({"value": value})
     assert not QUOTES & set(payload)

@@ -12,11 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from pydantic import SecretStr
 
-from sectigo_chain.errors import TemplateError
+from sectigo_chain.errors import InputError, TemplateError
 from sectigo_chain.templates import render as templates
 from sectigo_chain.templates.params import (
     ImportCertificateParams,
@@ -269,11 +269,18 @@ def test_standalone_embeds_template_text_and_stops_on_failure() -> None:
 
 # --- payload round trip ----------------------------------------------------------------------
 
-ANY_TEXT = st.text(alphabet=st.characters(codec=None, exclude_categories=()), max_size=100)
+# Every Unicode character: all code points except the surrogates U+D800..U+DFFF, which are
+# not characters (a Python str may hold them; the payload refuses them, tested below).
+ANY_TEXT = st.text(alphabet=st.characters(codec=None, exclude_categories=("Cs",)), max_size=100)
+SURROGATE = st.characters(min_codepoint=0xD800, max_codepoint=0xDFFF)
+TEXT_WITH_SURROGATE = st.builds(
+    lambda head, bad, tail: head + bad + tail, ANY_TEXT, SURROGATE, ANY_TEXT
+)
 
 
 @settings(max_examples=2000, deadline=None)
 @given(ANY_TEXT)
+@example("\U00010000")  # the character the surrogate pair below would turn into
 def test_any_string_survives_the_payload_round_trip(value: str) -> None:
     payload = templates.encode_payload({"value": value, "list": [value]})
     assert re.fullmatch(r"[A-Za-z0-9+/=]*", payload)
@@ -292,6 +299,41 @@ def test_any_site_and_password_survive_render(site: str, password: str) -> None:
     decoded = pfx.decoded_params()
     assert decoded["password"] == password
     assert decoded["friendly_name"] == site
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "\ud800\udc00",  # found by hypothesis: a pair would come back as U+10000
+        "\ud800",
+        "abc\udfff",
+        "caf\udce9",  # what errors="surrogateescape" makes of a stray Latin-1 byte
+    ],
+)
+def test_surrogates_are_refused_with_an_input_error(value: str) -> None:
+    with pytest.raises(InputError, match=r"'value'.*surrogate") as info:
+        templates.encode_payload({"value": value})
+    assert value not in str(info.value)
+    with pytest.raises(InputError, match=r"'list'\[1\].*surrogate"):
+        templates.encode_payload({"list": ["fine", value]})
+    with pytest.raises(InputError, match=r"a key"):
+        templates.encode_payload({value: 1})
+
+
+@settings(max_examples=300, deadline=None)
+@given(TEXT_WITH_SURROGATE)
+def test_no_string_with_a_surrogate_is_sent(value: str) -> None:
+    with pytest.raises(InputError, match="surrogate"):
+        templates.encode_payload({"value": value})
+
+
+def test_render_refuses_a_surrogate_without_showing_the_secret() -> None:
+    secret = "pass\ud800word"
+    with pytest.raises(InputError, match=r"'password'.*surrogate") as info:
+        templates.render("import_pfx", _pfx_params(password=secret))
+    assert "pass" not in str(info.value).replace("password", "")
+    with pytest.raises(InputError, match=r"'site'"):
+        templates.render("set_binding", {"site": "shop\udc80", "thumbprint": THUMB})
 
 
 def test_decode_payload_rejects_non_objects() -> None:

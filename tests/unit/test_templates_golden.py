@@ -5,7 +5,8 @@ tests/golden/templates/ exactly.
 parameters, the flags and the SHA-256 of the template text; ``<name>.ps1`` is the standalone
 script (secrets prompted, not embedded). A change to a template or to rendering shows up here
 as a diff to review. After an intended change, regenerate with
-``SECTIGO_UPDATE_GOLDEN=1 pytest tests/unit/test_templates_golden.py`` and review the diff.
+``SECTIGO_UPDATE_GOLDEN=1 pytest tests/unit/test_templates_golden.py`` (every golden test then
+fails on purpose, after writing), review the diff, and run again without the variable.
 """
 
 from __future__ import annotations
@@ -14,6 +15,9 @@ import base64
 import hashlib
 import json
 import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +28,8 @@ from sectigo_chain.templates.standalone import to_standalone
 
 REPO = Path(__file__).resolve().parents[2]
 GOLDEN = REPO / "tests" / "golden" / "templates"
+# Where update mode writes (the test of update mode points it at a copy).
+GOLDEN = Path(os.environ.get("SECTIGO_GOLDEN_TEMPLATES_DIR") or GOLDEN)
 UPDATE = os.environ.get("SECTIGO_UPDATE_GOLDEN") == "1"
 
 THUMB = "AD98F9F3E47D753B65D482B3A45217BB6EF5E438"  # SHA-1 of the R46 self-signed root
@@ -110,9 +116,15 @@ def test_golden_render(name: str) -> None:
     json_path = GOLDEN / f"{name}.json"
     ps1_path = GOLDEN / f"{name}.ps1"
     if UPDATE:
+        # Update mode writes the files and then fails: a run that rewrote its own expectations
+        # has compared nothing. Review the diff and run again without the variable.
         GOLDEN.mkdir(parents=True, exist_ok=True)
         json_path.write_text(record, encoding="ascii", newline="\n")
         ps1_path.write_text(standalone, encoding="ascii", newline="\n")
+        pytest.fail(
+            f"SECTIGO_UPDATE_GOLDEN=1: wrote {json_path.name} and {ps1_path.name}; review the "
+            "diff (git diff tests/golden/templates) and run again without the variable"
+        )
     assert json_path.is_file(), f"missing {json_path}; see this module's docstring"
     assert record == json_path.read_text(encoding="ascii")
     assert standalone == ps1_path.read_text(encoding="ascii")
@@ -125,3 +137,22 @@ def test_golden_files_are_all_used() -> None:
     for path in GOLDEN.iterdir():
         assert path.suffix in (".json", ".ps1")
         assert path.stem in names, f"stale golden file {path.name}"
+
+
+def test_update_mode_writes_then_fails(tmp_path: Path) -> None:
+    """SECTIGO_UPDATE_GOLDEN=1 rewrites the files and fails the run (it compared nothing)."""
+    copy = tmp_path / "templates"
+    shutil.copytree(REPO / "tests" / "golden" / "templates", copy)
+    (copy / "observe.json").write_text("stale\n", encoding="ascii")
+    env = {**os.environ, "SECTIGO_UPDATE_GOLDEN": "1", "SECTIGO_GOLDEN_TEMPLATES_DIR": str(copy)}
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", __file__,
+         "-k", "test_golden_render and observe"],
+        env=env, capture_output=True, text=True, cwd=REPO, check=False,
+    )  # fmt: skip
+    assert run.returncode == 1, run.stdout
+    assert "SECTIGO_UPDATE_GOLDEN=1: wrote observe.json and observe.ps1" in run.stdout
+    assert "1 failed" in run.stdout
+    assert (copy / "observe.json").read_bytes() == (
+        REPO / "tests" / "golden" / "templates" / "observe.json"
+    ).read_bytes()

@@ -1,0 +1,211 @@
+"""Tests that kill mutants of run/journal.py that the rest of the suite let live (issue 20):
+wrong-host rollback, secrets scrubbing, undo of a re-bind and of a root auto-update change,
+a failed undo recorded."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sectigo_chain.errors import InputError
+from sectigo_chain.hosts.retry import RetryPolicy
+from sectigo_chain.hosts.sim.host import Faults, SimulatedHost
+from sectigo_chain.run.applier import apply, observe
+from sectigo_chain.run.journal import Journal, _dumps, rollback, undo_steps
+from sectigo_chain.state.planner import plan
+from sectigo_chain.state.recipe import sectigo_fix
+
+FAST = RetryPolicy(attempts=1, wait_initial=0)
+THUMB = "AD98F9F3E47D753B65D482B3A45217BB6EF5E438"
+OLD = "1111111111111111111111111111111111111111"
+
+
+def _applied(tmp_path: Path, scenario: str = "misplaced") -> tuple[SimulatedHost, str, Any]:
+    host = SimulatedHost(scenario)
+    before = observe(host)
+    desired = sectigo_fix(site="Default Web Site", catalog=host.catalog)
+    now = dt.datetime.now(dt.timezone.utc)
+    p = plan(desired, observe(host), at=now, catalog=host.catalog, target=host.target)
+    result = apply(p, host, desired=desired, catalog=host.catalog, journal_dir=tmp_path,
+                   retry=FAST, at=now)  # fmt: skip
+    assert result.journal is not None
+    return host, result.journal, before
+
+
+def test_rollback_on_another_host_is_refused_and_changes_nothing(tmp_path: Path) -> None:
+    _, journal, _ = _applied(tmp_path)
+    other = SimulatedHost("broken-r46")
+    before = other.snapshot()
+    with pytest.raises(InputError, match="roll it back against the host it was written for"):
+        rollback(journal, other, retry=FAST)
+    assert other.snapshot() == before
+    assert other.calls == []
+    doc = json.loads(Path(journal).read_text())
+    assert doc["status"] == "applied"  # untouched
+    assert doc["rollback"] == []
+
+
+def test_a_journal_without_target_rolls_back_anywhere(tmp_path: Path) -> None:
+    host, journal, before = _applied(tmp_path)
+    doc = json.loads(Path(journal).read_text())
+    del doc["target"]
+    Path(journal).write_text(json.dumps(doc))
+    assert rollback(journal, host, retry=FAST).complete
+    assert observe(host) == before
+
+
+def test_failed_undo_is_recorded_and_no_restart_follows(tmp_path: Path) -> None:
+    host, journal, _ = _applied(tmp_path)
+    done = json.loads(Path(journal).read_text())["steps"]
+    undoable = [s for s in done if s["template"] != "restart"]
+    host.faults = Faults(fail_action=0, persistent=True)  # every change the host is asked fails
+    host._action_count = 0
+    result = rollback(journal, host, retry=FAST)
+    assert not result.complete
+    assert not result.restarted  # no restart after an incomplete rollback
+    restart = [s for s in done if s["template"] == "restart"]
+    assert result.undone == tuple(f"step {s['index'] + 1} (restart)" for s in restart)
+    assert len(result.errors) == len(undoable)
+    last = undoable[-1]
+    assert result.errors[0].startswith(f"step {last['index'] + 1} ({last['kind']}): ")
+    doc = json.loads(Path(journal).read_text())
+    assert doc["status"] == "rollback_incomplete"
+    failed = [r for r in doc["rollback"] if not r["ok"]]
+    assert [r["step"] for r in failed] == [s["index"] for s in reversed(undoable)]
+    assert all("injected" in r["error"] for r in failed)
+    assert [s["status"] for s in doc["steps"]] == [
+        "rolled_back" if s["template"] == "restart" else "done" for s in done
+    ]
+
+
+def _binding_step(
+    previous: dict[str, Any] | None, flags_set: int = 1, flags_clear: int = 0
+) -> dict[str, Any]:
+    return {
+        "template": "set_binding",
+        "params": {"site": "S", "ip": "*", "port": 443, "host": "h", "thumbprint": THUMB,
+                   "store_name": "My", "ssl_flags_set": flags_set, "ssl_flags_clear": flags_clear},
+        "previous_binding": previous,
+    }  # fmt: skip
+
+
+def test_undo_of_a_rebind_restores_the_previous_certificate_and_flags() -> None:
+    prev = {"certificate_hash": OLD, "certificate_store": "WebHosting", "ssl_flags": 2}
+    # The apply set SNI (1) and cleared flag 2: the undo sets 2 back and clears 1.
+    ((template, params),) = undo_steps(_binding_step(prev, flags_set=1, flags_clear=2))
+    assert template == "set_binding"
+    assert params == {"site": "S", "ip": "*", "port": 443, "host": "h", "thumbprint": OLD,
+                      "store_name": "WebHosting", "ssl_flags_set": 2,
+                      "ssl_flags_clear": 1}  # fmt: skip
+    # Flags the apply did not change stay as they were; no store recorded means My.
+    prev = {"certificate_hash": OLD, "certificate_store": None, "ssl_flags": 1}
+    ((_, params),) = undo_steps(_binding_step(prev, flags_set=1, flags_clear=0))
+    assert (params["store_name"], params["ssl_flags_set"], params["ssl_flags_clear"]) == (
+        "My",
+        0,
+        0,
+    )
+
+
+def test_undo_of_a_new_binding_removes_it() -> None:
+    key = {"site": "S", "ip": "*", "port": 443, "host": "h"}
+    assert undo_steps(_binding_step(None)) == [("remove_binding", key)]
+    no_cert = {"certificate_hash": None, "certificate_store": None, "ssl_flags": 0}
+    assert undo_steps(_binding_step(no_cert)) == [("remove_binding", key)]
+
+
+@pytest.mark.parametrize("previous", [True, False, None])
+def test_undo_of_root_auto_update_restores_the_previous_value(previous: bool | None) -> None:
+    step = {"template": "set_root_auto_update", "params": {"disabled": True},
+            "previous_value": previous}  # fmt: skip
+    assert undo_steps(step) == [("set_root_auto_update", {"disabled": previous})]
+
+
+def test_undo_of_imports_and_moves() -> None:
+    imp = {"template": "import_pfx", "params": {"thumbprint": THUMB, "store_name": "WebHosting"}}
+    assert undo_steps(imp) == [("remove_certificate", {"thumbprint": THUMB,
+        "store_location": "LocalMachine", "store_name": "WebHosting",
+        "physical_store": ".Default"})]  # fmt: skip
+    dis = {"template": "disallow_certificate", "params": {"thumbprint": THUMB, "store_name": "X"}}
+    assert undo_steps(dis)[0][1]["store_name"] == "Disallowed"
+    move = {"template": "move_certificate", "params": {"thumbprint": THUMB,
+            "from_location": "CurrentUser", "from_store": "My", "to_location": "LocalMachine",
+            "to_store": "My", "remove_source": True}}  # fmt: skip
+    assert undo_steps(move) == [("move_certificate", {"thumbprint": THUMB,
+        "from_location": "LocalMachine", "from_store": "My", "to_location": "CurrentUser",
+        "to_store": "My", "remove_source": True})]  # fmt: skip
+    assert undo_steps({"template": "restart", "params": {"mode": "iisreset"}}) == []
+
+
+# --- secrets never reach the journal file -------------------------------------------------------
+
+
+def test_dumps_scrubs_every_secret_key_at_any_depth() -> None:
+    value = {
+        "password": "pw-1",
+        "steps": [{"params": {"pfx_b64": "cGZ4", "pfx_password": "pw-2", "thumbprint": THUMB}}],
+        "pfx": "raw",
+        "note": "kept",
+    }
+    text = _dumps(value).decode()
+    for secret in ("pw-1", "pw-2", "cGZ4", "raw"):
+        assert secret not in text
+    doc = json.loads(text)
+    assert doc["password"] == doc["pfx"] == "**********"
+    assert doc["steps"][0]["params"] == {
+        "pfx_b64": "**********", "pfx_password": "**********", "thumbprint": THUMB,
+    }  # fmt: skip
+    assert doc["note"] == "kept"
+
+
+def test_dumps_leaves_text_that_only_mentions_a_secret_key() -> None:
+    value = {"message": 'the template said "password": no', "list": ["pfx"]}
+    assert json.loads(_dumps(value)) == value
+
+
+def test_journal_file_never_holds_a_secret(tmp_path: Path) -> None:
+    path = tmp_path / "j.json"
+    plan_doc = {"actions": [{"params": {"password": "pw-3", "pfx_b64": "c2VjcmV0"}}]}
+    steps = [{"index": 0, "params": {"pfx_password": "pw-4"}, "status": "pending"}]
+    journal = Journal.create(path, "sim://x", plan_doc, steps)
+    journal.doc["steps"][0]["data"] = {"password": "pw-5"}
+    journal.write()
+    text = path.read_text()
+    for secret in ("pw-3", "c2VjcmV0", "pw-4", "pw-5"):
+        assert secret not in text
+    assert json.loads(text)["target"] == "sim://x"
+    journal.close()
+
+
+def test_journal_text_holds_the_plan_once_and_last(tmp_path: Path) -> None:
+    journal = Journal.create(tmp_path / "j.json", "sim://x", {"actions": []}, [])
+    text = journal.text().decode()
+    assert text.count('"plan":') == 1
+    assert text.rstrip("\n").endswith('"plan":{"actions":[]}}')
+    journal.close()
+
+
+def test_restore_of_a_current_user_root_copy_is_staged_through_ca() -> None:
+    from sectigo_chain.run.journal import _restore
+    from sectigo_chain.x509.catalog import default_catalog
+    from sectigo_chain.x509.certs import thumbprint
+
+    cert = default_catalog().certificate("r46-root-selfsigned")
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    base = {"der_b64": base64.b64encode(cert.public_bytes(Encoding.DER)).decode(),
+            "thumbprint": thumbprint(cert), "friendly_name": ""}  # fmt: skip
+    (step,) = _restore({**base, "store_location": "CurrentUser", "store_name": "Root"})
+    assert step[0] == "restore_staged"
+    assert step[1]["staging"] == "CA"
+    (step,) = _restore({**base, "store_location": "CurrentUser", "store_name": "My"})
+    assert (step[0], step[1]["staging"]) == ("restore_staged", "My")
+    # A LocalMachine default store is written directly.
+    (step,) = _restore({**base, "store_location": "LocalMachine", "store_name": "CA"})
+    assert step[0] == "import_certificate"
+    assert step[1]["store_name"] == "CA"

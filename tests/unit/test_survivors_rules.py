@@ -1,0 +1,118 @@
+"""Tests that kill mutants of state/rules.py that the rest of the suite let live (issue 20): a
+stray cross-sign in a policy store, copies in SYSTEM's stores, why a copy is misplaced, the
+Disallowed and Automatic Root Update policy actions."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from sectigo_chain.errors import PlanRefused
+from sectigo_chain.state.models import DesiredState, ObservedState
+from sectigo_chain.state.plan_models import Plan
+from sectigo_chain.state.planner import plan
+from sectigo_chain.x509.catalog import default_catalog
+from sectigo_chain.x509.certs import thumbprint
+
+GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "plans"
+CROSS = default_catalog().certificate("r46-cross-usertrust-rsa")
+ROOT = default_catalog().certificate("r46-root-selfsigned")
+
+
+def _cert(loc: str, store: str, cert: Any, phys: str = ".Default") -> dict[str, Any]:
+    return {
+        "store_location": loc, "store_name": store, "physical_store": phys,
+        "thumbprint": thumbprint(cert),
+        "der_b64": base64.b64encode(cert.public_bytes(Encoding.DER)).decode(),
+        "friendly_name": "", "has_private_key": False, "key_storage": None,
+        "key_exportable": None,
+    }  # fmt: skip
+
+
+def _plan(name: str, extra: list[dict[str, Any]] = (), **kw: Any) -> Plan:  # type: ignore[assignment]
+    case = json.loads((GOLDEN / f"{name}.json").read_text())
+    case["observed"]["certificates"] = [*extra, *case["observed"]["certificates"]]
+    desired = DesiredState.model_validate(case["desired"])
+    if "strategy" in kw:
+        desired = desired.model_copy(update={"root_strategy": kw.pop("strategy")})
+    if "policy" in kw:
+        case["observed"]["disable_root_auto_update"] = kw.pop("policy")
+    observed = ObservedState.model_validate(case["observed"])
+    return plan(desired, observed, at=dt.datetime.fromisoformat(case["at"]), **kw)
+
+
+def test_a_stray_cross_sign_in_a_group_policy_store_is_refused_or_warned() -> None:
+    stray = [_cert("LocalMachine", "Root", CROSS, ".GroupPolicy")]
+    with pytest.raises(PlanRefused) as info:
+        _plan("fixed", stray)
+    text = " ".join(info.value.guidance)
+    assert f"({thumbprint(CROSS)}) is in LocalMachine\\Root's .GroupPolicy physical store" in text
+    assert "comes from Group Policy and cannot be deleted locally" in text
+    result = _plan("fixed", stray, allow_group_policy_override=True)
+    assert [a.kind for a in result.actions] == []
+    assert any(
+        thumbprint(CROSS) in w and "left in place (override given)" in w for w in result.warnings
+    )
+
+
+def test_a_copy_in_systems_store_is_warned_and_the_next_copy_still_removed() -> None:
+    copies = [_cert("SYSTEM", "Root", CROSS), _cert("LocalMachine", "Root", CROSS)]
+    result = _plan("fixed", copies)
+    assert any("is in SYSTEM's Root store (HKU\\S-1-5-18)" in w for w in result.warnings)
+    removals = [a for a in result.actions if a.kind == "remove_misplaced"]
+    assert len(removals) == 1
+    assert removals[0].params["store_location"] == "LocalMachine"
+    assert removals[0].params["store_name"] == "Root"
+    assert (
+        "(in Root it becomes a trust anchor and Windows serves the short chain again)"
+        in removals[0].reason
+    )
+
+
+def test_each_misplaced_store_gets_its_own_reason() -> None:
+    reasons = {
+        ("LocalMachine", "Disallowed"): "in Disallowed it distrusts the cross-sign itself",
+        ("CurrentUser", "CA"): "SChannel runs as SYSTEM and never reads Current User stores",
+        ("LocalMachine", "My"): "the Intermediate store is the only place it belongs",
+    }
+    for (loc, store), why in reasons.items():
+        result = _plan("fixed", [_cert(loc, store, CROSS)])
+        (removal,) = [a for a in result.actions if a.kind == "remove_misplaced"]
+        assert (removal.params["store_location"], removal.params["store_name"]) == (loc, store)
+        assert f"({why})" in removal.reason, (loc, store, removal.reason)
+
+
+def test_remove_and_disallow_puts_the_root_into_disallowed_once() -> None:
+    result = _plan("broken-r46", strategy="remove_and_disallow")
+    (disallow,) = [a for a in result.actions if a.kind == "disallow_root"]
+    assert disallow.reason.endswith(
+        "into LocalMachine\\Disallowed so Windows never trusts the self-signed copy again (the "
+        "cross-sign has another thumbprint and stays valid)"
+    )
+    assert disallow.params["thumbprint"] == thumbprint(ROOT)
+    already = _plan(
+        "broken-r46", [_cert("LocalMachine", "Disallowed", ROOT)], strategy="remove_and_disallow"
+    )
+    assert "disallow_root" not in [a.kind for a in already.actions]
+    assert any(n.endswith("already in LocalMachine\\Disallowed") for n in already.noop_reasons)
+
+
+def test_disable_auto_update_names_the_policy_value() -> None:
+    result = _plan("broken-r46", strategy="disable_auto_update", policy=None)
+    (policy,) = [a for a in result.actions if a.kind == "disable_root_auto_update"]
+    assert policy.reason == (
+        "set HKLM\\Software\\Policies\\Microsoft\\SystemCertificates\\AuthRoot"
+        "\\DisableRootAutoUpdate=1 so Windows Update cannot re-add the removed root (this also "
+        "stops new roots arriving automatically)"
+    )
+    assert policy.params == {"disabled": True}
+    assert policy.previous_value is None
+    done = _plan("broken-r46", strategy="disable_auto_update", policy=True)
+    assert "disable_root_auto_update" not in [a.kind for a in done.actions]
+    assert "Automatic Root Update already disabled by policy" in done.noop_reasons

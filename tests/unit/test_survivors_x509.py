@@ -1,0 +1,336 @@
+"""Tests that kill mutants of x509/paths.py, x509/analyze.py and x509/catalog.py that the rest
+of the suite let live (issue 20; each test names the decision it pins)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from sectigo_chain.testing.lab import make_certificate, new_key
+from sectigo_chain.x509.analyze import _weakness, analyze
+from sectigo_chain.x509.catalog import cross_sign_for, default_catalog
+from sectigo_chain.x509.findings import fingerprint
+from sectigo_chain.x509.paths import build_paths, predict_windows_chain
+
+UTC = dt.timezone.utc
+AT = dt.datetime(2026, 6, 1, tzinfo=UTC)
+YEAR = dt.timedelta(days=365)
+
+
+def _name(cn: str) -> x509.Name:
+    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+
+
+def _ca(
+    cn: str,
+    key: ec.EllipticCurvePrivateKey,
+    issuer: str,
+    issuer_key: ec.EllipticCurvePrivateKey,
+    nb: dt.datetime = AT - YEAR,
+    na: dt.datetime = AT + YEAR,
+    *,
+    ca: bool = True,
+) -> x509.Certificate:
+    return make_certificate(
+        subject=_name(cn),
+        public_key=key.public_key(),
+        issuer=_name(issuer),
+        issuer_key=issuer_key,
+        not_before=nb,
+        not_after=na,
+        ca=ca,
+    )
+
+
+def _hierarchy() -> tuple[x509.Certificate, x509.Certificate, x509.Certificate, object]:
+    root_key, ica_key, leaf_key = (new_key("ECC") for _ in range(3))
+    root = _ca("Root", root_key, "Root", root_key)  # type: ignore[arg-type]
+    ica = _ca("ICA", ica_key, "Root", root_key)  # type: ignore[arg-type]
+    leaf = _ca("leaf", leaf_key, "ICA", ica_key, ca=False)  # type: ignore[arg-type]
+    return root, ica, leaf, root_key
+
+
+def _sorted_before(target: x509.Certificate, make: object) -> x509.Certificate:
+    """A certificate from ``make()`` whose SHA-256 sorts before ``target``'s (the order in which
+    build_paths tries same-name issuers), so it is tried first."""
+    for _ in range(200):
+        cert = make()  # type: ignore[operator]
+        if fingerprint(cert) < fingerprint(target):
+            return cert  # type: ignore[no-any-return]
+    raise AssertionError("no certificate sorted first in 200 tries")
+
+
+# --- paths.build_paths: a same-name issuer that fails is skipped, the search goes on ------------
+
+
+def test_a_same_name_issuer_whose_signature_fails_does_not_end_the_search() -> None:
+    root, ica, leaf, root_key = _hierarchy()
+    impostor = _sorted_before(ica, lambda: _ca("ICA", new_key("ECC"), "Root", root_key))  # type: ignore[arg-type]
+    paths = build_paths(leaf, [impostor, ica], [root], at=AT)
+    assert [p.certificates for p in paths] == [(leaf, ica, root)]
+
+
+def test_a_same_name_non_ca_does_not_end_the_search() -> None:
+    root, ica, leaf, root_key = _hierarchy()
+    # Same subject and key as the real issuer (so the leaf's signature verifies), but not a CA.
+    ica_key = ica.public_key()
+
+    def not_ca() -> x509.Certificate:
+        return make_certificate(
+            subject=_name("ICA"),
+            public_key=ica_key,
+            issuer=_name("Root"),
+            issuer_key=root_key,  # type: ignore[arg-type]
+            not_before=AT - YEAR,
+            not_after=AT + YEAR,
+            ca=False,
+        )
+
+    blocked = _sorted_before(ica, not_ca)
+    paths = build_paths(leaf, [blocked, ica], [root], at=AT)
+    assert [p.certificates for p in paths] == [(leaf, ica, root)]
+
+
+# --- paths._partial_chain: with no trusted path, the issuer valid now wins ---------------------
+
+
+def test_partial_chain_prefers_the_issuer_valid_now_over_a_later_one() -> None:
+    root_key, ica_key, leaf_key = (new_key("ECC") for _ in range(3))
+    root = _ca("Root", root_key, "Root", root_key)  # type: ignore[arg-type]
+    now = _ca("ICA", ica_key, "Root", root_key)  # type: ignore[arg-type]
+    # Same name and key, not yet valid, ends later: only validity puts it second.
+    later = _ca("ICA", ica_key, "Root", root_key, AT + dt.timedelta(days=10), AT + 5 * YEAR)  # type: ignore[arg-type]
+    leaf = _ca("leaf", leaf_key, "ICA", ica_key, ca=False)  # type: ignore[arg-type]
+    prediction = predict_windows_chain(leaf, root=[], ca=[later, now, root], at=AT)
+    assert not prediction.trusted
+    assert prediction.built == (leaf, now, root)
+    assert prediction.served == (leaf, now)
+    assert "the chain ends at the self-signed Root, which is not in Root" in prediction.reason
+
+
+def test_partial_chain_reports_an_invalid_certificate_on_it() -> None:
+    root_key, ica_key, leaf_key = (new_key("ECC") for _ in range(3))
+    root = _ca("Root", root_key, "Root", root_key)  # type: ignore[arg-type]
+    expired = _ca("ICA", ica_key, "Root", root_key, AT - 3 * YEAR, AT - YEAR)  # type: ignore[arg-type]
+    leaf = _ca("leaf", leaf_key, "ICA", ica_key, ca=False)  # type: ignore[arg-type]
+    prediction = predict_windows_chain(leaf, root=[root], ca=[expired], at=AT)
+    assert not prediction.trusted
+    assert prediction.built == (leaf, expired, root)
+    assert "a certificate on the best chain is not valid at that time" in prediction.reason
+    alone = predict_windows_chain(leaf, root=[], ca=[], at=AT)
+    assert alone.built == (leaf,)
+    assert alone.served == (leaf,)
+    assert "the issuer of leaf (ICA) is in no store" in alone.reason
+
+
+# --- analyze._weakness: MD5, MD2 and SHA-1 signature ids ---------------------------------------
+
+_SHA256_RSA = bytes.fromhex("2a864886f70d01010b")  # 1.2.840.113549.1.1.11
+
+
+def _with_signature_oid(cert: x509.Certificate, last: int) -> x509.Certificate:
+    """``cert`` with its sha256WithRSAEncryption id replaced by 1.2.840.113549.1.1.<last> (same
+    length; the signature no longer verifies, which _weakness does not look at)."""
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    der = cert.public_bytes(Encoding.DER)
+    assert der.count(_SHA256_RSA) == 2
+    return x509.load_der_x509_certificate(
+        der.replace(_SHA256_RSA, _SHA256_RSA[:-1] + bytes([last]))
+    )
+
+
+def _rsa_leaf() -> x509.Certificate:
+    from sectigo_chain.testing.lab import default_lab
+
+    return default_lab().issue_leaf(["weak.example.test"], at=AT).cert
+
+
+def test_weak_signature_algorithms_are_named() -> None:
+    leaf = _rsa_leaf()
+    assert _weakness(leaf) is None
+    for last, name in (
+        (4, "md5WithRSAEncryption"),
+        (2, "md2WithRSAEncryption"),
+        (5, "sha1WithRSAEncryption"),
+    ):
+        weak = _with_signature_oid(leaf, last)
+        assert _weakness(weak) == f"signed with {name}"
+        result = analyze([weak], at=AT)
+        found = [f for f in result.findings if f.code == "WEAK_SIGNATURE"]
+        assert len(found) == 1
+        assert found[0].detail == f"weak.example.test: signed with {name}"
+
+
+def test_small_keys_are_weak() -> None:
+    small = new_key("RSA", bits=1024)
+    signer = new_key("ECC")
+    cert = make_certificate(
+        subject=_name("small"),
+        public_key=small.public_key(),
+        issuer=_name("I"),
+        issuer_key=signer,
+        not_before=AT - YEAR,
+        not_after=AT + YEAR,
+        ca=False,
+    )
+    assert _weakness(cert) == "RSA 1024-bit key"
+    p224 = ec.generate_private_key(ec.SECP224R1())
+    cert = make_certificate(
+        subject=_name("p224"),
+        public_key=p224.public_key(),
+        issuer=_name("I"),
+        issuer_key=signer,
+        not_before=AT - YEAR,
+        not_after=AT + YEAR,
+        ca=False,
+    )
+    assert _weakness(cert) == "EC secp224r1 key"
+    ok = ec.generate_private_key(ec.SECP256R1())
+    cert = make_certificate(
+        subject=_name("p256"),
+        public_key=ok.public_key(),
+        issuer=_name("I"),
+        issuer_key=signer,
+        not_before=AT - YEAR,
+        not_after=AT + YEAR,
+        ca=False,
+    )
+    assert _weakness(cert) is None
+
+
+# --- catalog.cross_sign_for: root as leaf, key id before name -----------------------------------
+
+
+def test_a_root_passed_as_leaf_is_not_applicable() -> None:
+    cat = default_catalog()
+    for cid in (
+        "r46-root-selfsigned",
+        "e46-root-selfsigned",
+        "r46-cross-usertrust-rsa",
+        "usertrust-rsa-root-selfsigned",
+    ):
+        answer = cross_sign_for(cat.certificate(cid))
+        assert answer.status == "not_applicable", cid
+        assert answer.method == "none"
+        assert answer.cross_sign is None
+        assert "a root certificate, not a leaf" in answer.explanation
+    # An issuing CA is not a root: it is followed to its root like a leaf.
+    r36 = cross_sign_for(cat.certificate("ca-dv-r36"))
+    assert r36.status == "needs_cross_sign"
+    assert r36.root == "R46"
+    assert r36.method == "signature"
+
+
+def _stand_in(issuer_name: x509.Name, aki_of: x509.Certificate | None) -> x509.Certificate:
+    """A leaf that names ``issuer_name`` and carries the key id of ``aki_of`` (its signature is
+    by a throw-away key, so the issuer can only be recognised by key id or name)."""
+    key = ec.derive_private_key(4242, ec.SECP256R1())
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(_name("stand-in.example.test"))
+        .issuer_name(issuer_name)
+        .public_key(key.public_key())
+        .serial_number(4242)
+        .not_valid_before(AT - YEAR)
+        .not_valid_after(AT + YEAR)
+    )
+    if aki_of is not None:
+        ski = aki_of.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest
+        builder = builder.add_extension(
+            x509.AuthorityKeyIdentifier(ski, None, None), critical=False
+        )
+    return builder.sign(ec.derive_private_key(4243, ec.SECP256R1()), hashes.SHA256())
+
+
+def test_issuer_key_id_is_used_before_the_issuer_name() -> None:
+    cat = default_catalog()
+    r36, e36 = cat.certificate("ca-dv-r36"), cat.certificate("ca-dv-e36")
+    by_key = cross_sign_for(_stand_in(r36.subject, r36))
+    assert (by_key.status, by_key.root, by_key.method) == (
+        "needs_cross_sign",
+        "R46",
+        "issuer_key_id",
+    )
+    assert "issuer recognised by key identifier, signature not checked" in by_key.explanation
+    assert not by_key.guessed
+    # Key id and name disagree: the key id (E36, so E46) decides, not the name (R36).
+    conflict = cross_sign_for(_stand_in(r36.subject, e36))
+    assert (conflict.root, conflict.method) == ("E46", "issuer_key_id")
+    # No key id: the name decides.
+    by_name = cross_sign_for(_stand_in(r36.subject, None))
+    assert (by_name.root, by_name.method) == ("R46", "issuer_name")
+    assert "issuer recognised by name, signature not checked" in by_name.explanation
+
+
+def test_unknown_sectigo_issuer_is_guessed_from_the_key_type() -> None:
+    name = x509.Name(
+        [
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Sectigo Limited"),
+            x509.NameAttribute(NameOID.COMMON_NAME, "Sectigo Some Future CA"),
+        ]
+    )
+    answer = cross_sign_for(_stand_in(name, None))
+    assert (answer.status, answer.root, answer.method) == (
+        "needs_cross_sign",
+        "E46",
+        "key_type_guess",
+    )
+    assert answer.guessed
+    assert "GUESSED" in answer.explanation
+    other = cross_sign_for(_stand_in(_name("Some Other CA"), None))
+    assert (other.status, other.method, other.root) == ("not_r46_e46", "none", None)
+    assert "the R46/E46 IIS fix does not apply" in other.explanation
+
+
+def test_a_disallowed_leaf_is_served_alone_and_untrusted() -> None:
+    root, ica, leaf, _ = _hierarchy()
+    prediction = predict_windows_chain(leaf, root=[root], ca=[ica], at=AT, disallowed=[leaf])
+    assert (prediction.built, prediction.served, prediction.anchor) == ((leaf,), (leaf,), None)
+    assert not prediction.trusted
+    assert prediction.reason == "the certificate itself is in Disallowed"
+    banned_ica = predict_windows_chain(leaf, root=[root], ca=[ica], at=AT, disallowed=[ica])
+    assert not banned_ica.trusted
+    assert predict_windows_chain(leaf, root=[root], ca=[ica], at=AT).trusted
+
+
+# --- catalog entries, built afresh (default_catalog() is cached once per process) --------------
+
+
+def test_catalog_entries_say_what_to_do_with_each_certificate() -> None:
+    from sectigo_chain.x509.catalog import Catalog
+
+    real = default_catalog()
+    ids = ["r46-root-selfsigned", "e46-root-selfsigned", "r46-cross-usertrust-rsa",
+           "usertrust-rsa-root-selfsigned", "ca-dv-r36"]  # fmt: skip
+    fresh = Catalog.from_certificates({cid: real.certificate(cid) for cid in ids})
+    by_id = {e.id: e for e in fresh.entries}
+    assert set(by_id) == set(ids)
+    r46, e46 = by_id["r46-root-selfsigned"], by_id["e46-root-selfsigned"]
+    assert (r46.remove_for_iis_fix, r46.store_name, r46.shipped) == (True, "Root", True)
+    assert r46.note == (
+        "remove from LocalMachine\\Root for the IIS fix: while it is there Windows serves the "
+        "short chain; import the R46 cross-signed by USERTrust RSA into LocalMachine\\CA"
+    )
+    assert e46.note.endswith("import the E46 cross-signed by USERTrust ECC into LocalMachine\\CA")
+    cross = by_id["r46-cross-usertrust-rsa"]
+    assert (cross.remove_for_iis_fix, cross.store_name) == (False, "CA")
+    assert cross.note == "intermediate for the IIS fix: belongs in LocalMachine\\CA, never in Root"
+    usertrust = by_id["usertrust-rsa-root-selfsigned"]
+    assert (usertrust.remove_for_iis_fix, usertrust.store_name, usertrust.note) == (
+        False, "Root", "",
+    )  # fmt: skip
+    ca = by_id["ca-dv-r36"]
+    assert (ca.store_name, ca.note, ca.remove_for_iis_fix) == ("CA", "", False)
+    for cid, entry in by_id.items():
+        cert = real.certificate(cid)
+        assert entry.thumbprint == real.entry(cid).thumbprint
+        assert entry.sha256 == fingerprint(cert)
+        assert entry.ski == real.entry(cid).ski
+    pinned = Catalog.from_certificates({}, pinned_only=True)
+    assert pinned.entries
+    assert all(not e.shipped and e.thumbprint is None for e in pinned.entries)
