@@ -145,8 +145,10 @@ def test_a_misspelt_key_is_one_error_naming_the_likely_key(
 ) -> None:
     with pytest.raises(InputError) as info:
         parse_inventory(document)
-    problems = str(info.value).splitlines()[1:]
-    assert [p.strip() for p in problems] == [expected]
+    message = str(info.value)
+    assert "\n" not in message  # one line (issue 13: bad input is one line)
+    problems = message.split("is not a valid inventory: ", 1)[1].split("; ")
+    assert problems == [expected]
 
 
 def test_sim_faults_are_refused_on_a_real_target(tmp_path: Path) -> None:
