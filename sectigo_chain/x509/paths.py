@@ -226,7 +226,7 @@ ChainPolicy = Callable[[Sequence[CertPath]], CertPath | None]
 """A chain-selection policy: picks one of the trusted paths (or None)."""
 
 #: The rule :func:`shortest_trusted_path` applies, with its sources; every prediction made with
-#: it states it (:attr:`WindowsChainPrediction.tie_rule`). See docs/windows-facts.d/issue-17.md.
+#: it states it (:attr:`WindowsChainPrediction.tie_rule`). See docs/windows-facts.md.
 WINDOWS_TIE_RULE = (
     "fewest certificates wins (Microsoft KB 2831004, documented); among paths of equal length "
     "the anchor with the latest notAfter, then the path whose certificates were issued last "

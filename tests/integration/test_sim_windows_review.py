@@ -3,7 +3,7 @@
 A ``.GroupPolicy`` copy beside ``.Default`` (only the named physical store loses its copy), an
 access-denied store (an error, never "absent"), a partly stopped HTTP service (everything that
 ran runs again, nothing is refreshed, the run fails) and a non-elevated account (every action
-template stops before changing anything). The model follows docs/windows-facts.d/issue-11.md.
+template stops before changing anything). The model follows docs/windows-facts.md.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 <#
 .SYNOPSIS
-    Probe for the open Windows questions of issue 11 (docs/windows-facts.d/issue-11.md).
+    Probe for the open Windows questions of issue 11 (docs/windows-facts.md).
 .DESCRIPTION
     TEST CODE for a throwaway Windows runner, not a template: it changes certificate stores,
     HTTP.sys entries and IIS, and puts back what it can. Writes one JSON document to stdout:

@@ -7,7 +7,7 @@
 * ``SECTIGO_CHAIN_WINDOWS_EXECUTOR`` (``local`` or ``winrm``) restricts a run to one of them.
 
 Everything else skips with the reason printed (``-ra`` is in pytest's addopts). The answers
-to the open questions of docs/windows-facts.d/issue-11.md go into the JSON file named by
+to the open questions of docs/windows-facts.md go into the JSON file named by
 ``SECTIGO_CHAIN_WINDOWS_FACTS`` (default ``windows-facts.json`` in the working directory),
 which the workflow uploads as an artefact. These tests CHANGE the machine they run on
 (certificate stores, IIS bindings, services): only ever point them at a throwaway host.

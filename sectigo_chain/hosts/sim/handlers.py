@@ -232,7 +232,7 @@ def _move_certificate(h: HandlerHost, p: Mapping[str, Any]) -> Doc:
         sc = src[0][1]
         # X509Store.Add carries only the key-provider link: the key stays in its key set (a
         # user key stays a user key). Only with_key exports and re-imports it into the
-        # destination's key set, which needs an exportable key (docs/windows-facts.d/issue-19.md).
+        # destination's key set, which needs an exportable key (docs/windows-facts.md).
         storage = sc.key_storage
         if p.get("with_key") and sc.key is not None:
             if not sc.key_exportable:

@@ -294,7 +294,7 @@ class HostModel:
         """Rebuild the served-chain cache if ``event`` is at least as strong as ``rule``; a
         binding event (``endpoint`` given) re-creates that one HTTP.sys entry and rebuilds
         only its chain (reported: win-acme #1941, #94; that other entries keep theirs is the
-        less kind assumption, docs/windows-facts.d/issue-17.md)."""
+        less kind assumption, docs/windows-facts.md)."""
         if CACHE_EVENTS.index(event) < CACHE_EVENTS.index(rule):
             return
         if endpoint is not None:
