@@ -114,6 +114,8 @@ def _expected_changed(i: int) -> int:
     return 0 if SCENARIOS[i % 4] == "fixed" else 1
 
 
+@pytest.mark.load
+@pytest.mark.timeout(900)
 def test_playbook_check_mode_then_real_mode(installed: Path, tmp_path: Path) -> None:
     stats, out = _play(installed, tmp_path, "--check", "--diff")
     assert sorted(stats) == [f"web{i:02d}" for i in range(20)]

@@ -162,6 +162,7 @@ def test_hostile_values_inside_a_payload_reach_the_host_unchanged(
     assert script.decoded_params()["site"] == site
 
 
+@pytest.mark.load
 def test_a_hundred_hosts_at_once() -> None:
     servers = [WinRMTestServer(SimulatedHost("broken-r46"), at=NOW).start() for _ in range(100)]
     try:
