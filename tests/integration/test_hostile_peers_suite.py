@@ -86,6 +86,7 @@ def _answered(outcome: object) -> bool:
     return isinstance(outcome, (ChainReport, CheckFailure, TLSFetchError))
 
 
+@pytest.mark.load
 def test_each_hostile_peer_is_answered_in_time(peers: dict[str, int], lab: LabHierarchy) -> None:
     times = []
     for _name, port in peers.items():
@@ -103,6 +104,7 @@ def test_each_hostile_peer_is_answered_in_time(peers: dict[str, int], lab: LabHi
     FIGURES["one at a time"] = (len(times), sum(t <= BOUND for t in times), max(times))
 
 
+@pytest.mark.load
 def test_200_hostile_peers_at_once(peers: dict[str, int], lab: LabHierarchy) -> None:
     ports = list(peers.values())
     targets = [f"127.0.0.1:{ports[i % len(ports)]}" for i in range(200)]
