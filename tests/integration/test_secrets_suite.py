@@ -28,6 +28,9 @@ from sectigo_chain.logs import clear_secrets
 from sectigo_chain.testing.lab import LabHierarchy
 from sectigo_chain.testing.tls_servers import server_context
 
+# Sets environment variables while server threads run: see the marker's reason (pyproject).
+pytestmark = pytest.mark.environ_race
+
 pytestmark = pytest.mark.timeout(120)
 PFX_PW = "Pfx-Secret-Q7x!42"
 WINRM_PW = "WinRM-Secret-Z9k!77"

@@ -20,6 +20,9 @@ from sectigo_chain.cli.main import main
 from sectigo_chain.hosts.sim.host import SimulatedHost
 from sectigo_chain.testing.winrm import WinRMTestServer
 
+# Sets environment variables while server threads run: see the marker's reason (pyproject).
+pytestmark = pytest.mark.environ_race
+
 pytest.importorskip("psrpcore", reason="the loopback WinRM endpoint needs the testing extra")
 
 REPO = Path(__file__).resolve().parents[2]
