@@ -118,6 +118,7 @@ def test_200_hostile_peers_at_once(peers: dict[str, int], lab: LabHierarchy) -> 
     FIGURES["200 at once"] = (200, 200 if took <= BOUND else 0, took)
 
 
+@pytest.mark.load  # reports the two load tests' figures: runs with them
 def test_zz_print_figure() -> None:
     for name, (tried, within, slowest) in FIGURES.items():
         print(
