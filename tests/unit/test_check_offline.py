@@ -1,7 +1,7 @@
 """The pure part of ``check``: verdicts of already fetched chains, no network.
 
-The real Sectigo CA certificates (the package's pinned copies) drive the analysis cases: no real leaf
-exists here, so these chains start at the issuing CA and no profile is selected (the analysis
+The real Sectigo CA certificates (the package's pinned copies) drive the analysis cases: no real
+leaf exists here, so these chains start at the issuing CA and no profile is selected (the analysis
 alone decides). Lab chains (with leaves) cover profiles and chains that differ per TLS version.
 """
 
