@@ -76,6 +76,24 @@ def test_a_wrong_password_through_the_cli_is_exit_3_and_no_secret(
     assert "AuthenticationError" in out.err
 
 
+def test_plan_through_the_cli_with_ntlm(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``SECTIGO_CHAIN_WINRM_AUTH=ntlm`` against an endpoint that takes only Negotiate."""
+    with WinRMTestServer(SimulatedHost("broken-r46"), auth="negotiate", record_wire=True) as srv:
+        monkeypatch.setenv("LAB_WINRM_PW", srv.password)
+        monkeypatch.setenv("SECTIGO_CHAIN_WINRM_AUTH", "ntlm")
+        monkeypatch.setenv("SECTIGO_CHAIN_WINRM_CERT_VALIDATION", srv.ca_file)
+        code = main(["plan", "--json", "--target", srv.target, "--password-env", "LAB_WINRM_PW"])
+        out = capsys.readouterr()
+        stats = srv.stats
+    assert code == 0, out.err
+    assert json.loads(out.out)["plan"]["actions"]
+    assert stats.requests["401"] == 2  # the NTLM handshake, then one authenticated connection
+    assert stats.pools_opened == 1
+    assert srv.password not in out.out + out.err
+
+
 def test_a_bad_auth_variable_is_a_usage_error(
     server: WinRMTestServer, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
