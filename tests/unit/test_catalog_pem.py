@@ -65,6 +65,8 @@ class _Remote:
     target = "winrm://somewhere"
 
 
+# Sets an environment variable; threads left by earlier tests may be waiting (see the marker).
+@pytest.mark.environ_race
 def test_the_environment_variable_chooses_the_catalog_of_non_simulated_hosts(
     lab: LabHierarchy, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
