@@ -16,6 +16,7 @@ import datetime as dt
 import re
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pydantic import SecretStr
@@ -203,3 +204,66 @@ def test_two_endpoints_cannot_give_one_ntlm_user_two_passwords() -> None:
         with pytest.raises(ValueError, match="another password"):
             other.start()
         other.stop()
+
+
+def _post(port: int, body: bytes, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
+    import http.client
+
+    conn = _CONNECTIONS.setdefault(port, http.client.HTTPConnection("127.0.0.1", port, timeout=30))
+    conn.request("POST", "/wsman", body=body, headers={"Content-Length": str(len(body)), **headers})
+    response = conn.getresponse()
+    return response.status, dict(response.getheaders()), response.read()
+
+
+_CONNECTIONS: dict[int, Any] = {}
+ENVELOPE = b'<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope"/>'
+
+
+def test_a_sealed_message_altered_on_the_wire_is_refused() -> None:
+    """Message encryption is integrity-protected: flip one sealed byte and the endpoint refuses
+    the message (401) instead of running anything."""
+    import spnego
+    from pypsrp.encryption import WinRMEncryption  # the client's own sealing code
+
+    def seal(message: bytes) -> tuple[str, bytes]:
+        kind, body = WinRMEncryption(client, SPNEGO_ENCRYPTED).wrap_message(message)
+        return f'{kind};protocol="{SPNEGO_ENCRYPTED}";boundary="Encrypted Boundary"', body
+
+    with _ntlm_server(SimulatedHost("broken-r46")) as srv:
+        try:
+            client = spnego.client(
+                srv.username, srv.password, hostname="127.0.0.1", service="http",
+                protocol="ntlm", options=spnego.NegotiateOptions.wrapping_winrm,
+            )  # fmt: skip
+            token = client.step()
+            status, headers, _ = _post(
+                srv.port, b"", {"Authorization": "Negotiate " + base64.b64encode(token).decode()}
+            )
+            assert status == 401
+            challenge = base64.b64decode(headers["WWW-Authenticate"].split(" ", 1)[1])
+            token = client.step(challenge)
+            status, _, _ = _post(
+                srv.port, b"", {"Authorization": "Negotiate " + base64.b64encode(token).decode()}
+            )
+            assert status == 200
+            # the control: the same message, unaltered, gets through (and is answered, sealed,
+            # with a WS-Management fault: it names no action)
+            content_type, sealed = seal(ENVELOPE)
+            status, headers, answer = _post(srv.port, sealed, {"Content-Type": content_type})
+            assert status == 500
+            assert headers["Content-Type"].startswith("multipart/encrypted;")
+            assert b"Envelope" not in answer
+            content_type, sealed = seal(ENVELOPE)
+            marker = b"application/octet-stream\r\n"
+            at = sealed.index(marker) + len(marker) + 4 + 16 + 3  # a byte of the sealed data
+            altered = sealed[:at] + bytes([sealed[at] ^ 0x01]) + sealed[at + 1 :]
+            status, _, _ = _post(srv.port, altered, {"Content-Type": content_type})
+        finally:
+            conn = _CONNECTIONS.pop(srv.port, None)
+            if conn is not None:
+                conn.close()
+        stats = srv.stats
+    assert status == 401
+    # the handshake's 401, the refusal; one message (the control) reached WS-Management
+    assert stats.requests["401"] == 2
+    assert stats.total_requests == 3
