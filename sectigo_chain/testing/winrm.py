@@ -75,6 +75,7 @@ if TYPE_CHECKING:
     from sectigo_chain.templates.render import RenderedScript
 
 __all__ = [
+    "SPNEGO_ENCRYPTED",
     "Received",
     "TransportFaults",
     "WinRMStats",
