@@ -43,3 +43,12 @@ def trust_store_manifest_path() -> Path:
 def lab() -> LabHierarchy:
     """One lab hierarchy for the whole session (real keys)."""
     return default_lab()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Point pyspnego's NTLM acceptor (the loopback WinRM endpoint's NTLM) at its accounts file
+    now, before any test starts a server thread: the one ``setenv`` of ``NTLM_USER_FILE``
+    happens here, so NTLM tests need not be ``environ_race``."""
+    from sectigo_chain.testing.winrm import ntlm_user_file
+
+    ntlm_user_file()

@@ -9,11 +9,13 @@
 
 from __future__ import annotations
 
+import os
+
 from pydantic import SecretStr
 
 from sectigo_chain.errors import InputError
 from sectigo_chain.hosts.base import Executor
-from sectigo_chain.x509.catalog import Catalog, default_catalog
+from sectigo_chain.x509.catalog import Catalog, catalog_from_pem, default_catalog
 
 __all__ = ["catalog_for", "open_target", "parse_target"]
 
@@ -60,7 +62,19 @@ def open_target(target: str, *, password: SecretStr | None = None) -> Executor:
     return WinRMExecutor(parse_winrm_target(target.strip(), password=password, **options))
 
 
+#: The environment variable naming a PEM bundle of stand-ins for the Sectigo CA certificates
+#: (a test PKI such as the loopback endpoint's lab); see :func:`catalog_for`.
+CATALOG_ENV = "SECTIGO_CHAIN_CATALOG"
+
+
 def catalog_for(executor: Executor) -> Catalog:
-    """The CA catalog an executor's certificates belong to (the lab one for simulated hosts)."""
+    """The CA catalog an executor's certificates belong to: the lab one for simulated hosts;
+    else the one in the PEM bundle ``SECTIGO_CHAIN_CATALOG`` names (a rehearsal against a test
+    PKI, :func:`~sectigo_chain.x509.catalog.catalog_from_pem`); else the real Sectigo one."""
     catalog = getattr(executor, "catalog", None)
-    return catalog if isinstance(catalog, Catalog) else default_catalog()
+    if isinstance(catalog, Catalog):
+        return catalog
+    path = os.environ.get(CATALOG_ENV, "").strip()
+    if path:
+        return catalog_from_pem(path)
+    return default_catalog()

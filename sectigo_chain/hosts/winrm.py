@@ -61,6 +61,9 @@ class WinRMSettings:
     ``cert_validation`` is ``True`` (the system CA store), ``False`` (no validation: a lab only)
     or the path of a CA bundle (PEM) that signed the WinRM listener's certificate.
     ``auth="certificate"`` needs ``certificate_pem`` and ``certificate_key_pem`` (paths).
+    ``encryption`` is pypsrp's WinRM message encryption: ``"auto"`` (over HTTP with
+    ``negotiate``/``ntlm``/``kerberos``/``credssp``; over HTTPS TLS is enough), ``"always"``
+    (also inside TLS) or ``"never"`` (only for a host with ``AllowUnencrypted``: avoid).
     """
 
     host: str
@@ -70,6 +73,7 @@ class WinRMSettings:
     ssl: bool = True
     auth: str = "negotiate"
     cert_validation: bool | str = True
+    encryption: str = "auto"
     connection_timeout: int = 15
     operation_timeout: int = 20
     # DESIGN 1.11: keep read_timeout above operation_timeout.
@@ -85,6 +89,10 @@ class WinRMSettings:
         if self.auth not in AUTH_METHODS:
             raise InputError(
                 f"unknown WinRM auth {self.auth!r}; use one of {', '.join(AUTH_METHODS)}"
+            )
+        if self.encryption not in ("auto", "always", "never"):
+            raise InputError(
+                f"unknown WinRM encryption {self.encryption!r}; use auto, always or never"
             )
         if self.auth == "certificate" and not (self.certificate_pem and self.certificate_key_pem):
             raise InputError(
@@ -236,6 +244,7 @@ class _PypsrpSession:
             password=settings.password.get_secret_value() if settings.password else None,
             ssl=settings.ssl,
             auth=settings.auth,
+            encryption=settings.encryption,
             cert_validation=settings.cert_validation,
             connection_timeout=settings.connection_timeout,
             operation_timeout=settings.operation_timeout,

@@ -16,10 +16,17 @@ PSRP WarningRecord messages, and a script that throws (the simulated host's ``Sc
 as PSRP ErrorRecord messages and a ``Failed`` pipeline state. Any other script text is answered
 with an ErrorRecord ("this endpoint only runs the sectigo_chain templates").
 
-Authentication: Basic over HTTPS with a lab certificate for 127.0.0.1 (its CA in
+Authentication (``auth=``): Basic over HTTPS with a lab certificate for 127.0.0.1 (its CA in
 :attr:`WinRMTestServer.ca_file`, for ``cert_validation``), or Basic over plain HTTP when
-``tls=False``. A wrong user name or password gets HTTP 401, as Windows answers. NTLM with
-message encryption is NOT implemented.
+``tls=False``; and ``"negotiate"``: NTLM, raw or inside SPNEGO, in the ``Negotiate`` HTTP
+scheme (what pypsrp's ``auth="ntlm"`` and ``auth="negotiate"`` send), with pyspnego as the
+acceptor, and then WinRM message encryption: every body after the handshake is a
+``multipart/encrypted`` document of protocol ``application/HTTP-SPNEGO-session-encrypted``
+(MS-WSMV 2.2.9.1), sealed with the NTLM session key, both ways. A wrong user name or password
+gets HTTP 401, as Windows answers. pyspnego's NTLM acceptor reads the accepted accounts from
+the file named by the ``NTLM_USER_FILE`` environment variable: :func:`ntlm_user_file` points
+it at a file this module keeps (set once per process; call it before threads start).
+With ``record_wire=True`` every raw HTTP body is kept in :attr:`WinRMTestServer.wire`.
 
 Transport faults (:class:`TransportFaults`, changeable while the server runs) let a test make
 the endpoint misbehave the way a network or a Windows host does: added latency, 401 after the
@@ -36,13 +43,16 @@ Install with ``pip install "sectigo-chain[testing]"`` (psrpcore).
 
 from __future__ import annotations
 
+import atexit
 import base64
 import contextlib
 import datetime as dt
 import ipaddress
 import os
+import re
 import socket
 import ssl
+import struct
 import tempfile
 import threading
 import time
@@ -52,7 +62,7 @@ from collections import Counter, deque
 from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 from xml.sax.saxutils import escape
 
 from cryptography import x509
@@ -64,7 +74,15 @@ if TYPE_CHECKING:
     from sectigo_chain.hosts.sim.host import SimulatedHost
     from sectigo_chain.templates.render import RenderedScript
 
-__all__ = ["Received", "TransportFaults", "WinRMStats", "WinRMTestServer"]
+__all__ = [
+    "SPNEGO_ENCRYPTED",
+    "Received",
+    "TransportFaults",
+    "WinRMStats",
+    "WinRMTestServer",
+    "WireMessage",
+    "ntlm_user_file",
+]
 
 NS = {
     "s": "http://www.w3.org/2003/05/soap-envelope",
@@ -167,6 +185,141 @@ class Received:
     parameters: dict[str, Any]
 
 
+@dataclass(frozen=True)
+class WireMessage:
+    """One HTTP body as it crossed the wire (``record_wire=True``): test use only."""
+
+    direction: Literal["request", "response"]
+    status: int
+    content_type: str
+    body: bytes
+
+
+# ----------------------------------------------------------------------------- NTLM accounts
+
+#: The Content-Type protocol of WinRM message encryption with SPNEGO/NTLM (MS-WSMV 2.2.9.1).
+SPNEGO_ENCRYPTED = "application/HTTP-SPNEGO-session-encrypted"
+_BOUNDARY = "Encrypted Boundary"
+
+_ntlm_lock = threading.Lock()
+_ntlm_dir: tempfile.TemporaryDirectory[str] | None = None
+_ntlm_accounts: dict[str, tuple[str, int]] = {}  # user (lower case) -> (password, servers)
+
+
+def ntlm_user_file() -> str:
+    """The accounts file pyspnego's NTLM acceptor reads, with ``NTLM_USER_FILE`` pointing at it.
+
+    pyspnego takes an NTLM acceptor's accounts only from the file named by the environment
+    variable ``NTLM_USER_FILE`` (lines ``DOMAIN:USER:PASSWORD``), read at every
+    authentication. This module keeps one such file per process and sets the variable once, the
+    first time (changing the process environment while other threads run is unsafe: call this
+    before starting threads, e.g. in a test session's set-up). Each running server with
+    ``auth`` ``"negotiate"`` adds its account and removes it when it stops.
+    """
+    global _ntlm_dir
+    with _ntlm_lock:
+        if _ntlm_dir is None:
+            _ntlm_dir = tempfile.TemporaryDirectory(prefix="sectigo-chain-ntlm-")
+            atexit.register(_ntlm_dir.cleanup)
+            _write_ntlm_accounts()
+        path = os.path.join(_ntlm_dir.name, "ntlm-users")
+    if os.environ.get("NTLM_USER_FILE") != path:
+        os.environ["NTLM_USER_FILE"] = path
+    return path
+
+
+def _write_ntlm_accounts() -> None:
+    """Rewrite the accounts file atomically (caller holds ``_ntlm_lock``)."""
+    assert _ntlm_dir is not None
+    path = os.path.join(_ntlm_dir.name, "ntlm-users")
+    lines = "".join(f":{user}:{password}\n" for user, (password, _) in _ntlm_accounts.items())
+    fd, temporary = tempfile.mkstemp(dir=_ntlm_dir.name)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(lines)
+    os.replace(temporary, path)
+
+
+def _add_ntlm_account(username: str, password: str) -> None:
+    if ":" in username + password or "\n" in username + password or "\\" in username:
+        raise ValueError(
+            "an NTLM account of the loopback endpoint cannot contain ':', '\\' or a newline "
+            "(pyspnego's NTLM_USER_FILE format)"
+        )
+    ntlm_user_file()
+    key = username.lower()
+    with _ntlm_lock:
+        known = _ntlm_accounts.get(key)
+        if known is not None and known[0] != password:
+            raise ValueError(
+                f"another running loopback endpoint accepts NTLM user {username!r} with another "
+                "password; NTLM accounts are per process (pyspnego reads them from one file): "
+                "give this endpoint another user name"
+            )
+        _ntlm_accounts[key] = (password, (known[1] if known else 0) + 1)
+        _write_ntlm_accounts()
+
+
+def _remove_ntlm_account(username: str) -> None:
+    key = username.lower()
+    with _ntlm_lock:
+        known = _ntlm_accounts.get(key)
+        if known is None:
+            return
+        if known[1] <= 1:
+            del _ntlm_accounts[key]
+        else:
+            _ntlm_accounts[key] = (known[0], known[1] - 1)
+        _write_ntlm_accounts()
+
+
+def _unwrap(context: Any, body: bytes, content_type: str) -> bytes:
+    """A ``multipart/encrypted`` WinRM body -> the SOAP envelope (MS-WSMV 2.2.9.1).
+
+    Each part pair: a header part naming the protocol and ``OriginalContent: ...;Length=N``,
+    then an ``application/octet-stream`` part: a 4-byte little-endian signature length, the
+    signature, the sealed message.
+    """
+    found = re.search(r'boundary="?([^";]+)"?', content_type)
+    if not content_type.startswith("multipart/encrypted") or found is None:
+        raise _Fault(INTERNAL_ERROR, "w:InvalidParameter", "not an encrypted WinRM message", 400)
+    marker = ("--" + found.group(1)).encode()
+    parts = [p for p in body.split(marker) if p.strip() and p.strip() != b"--"]
+    if not parts or len(parts) % 2:
+        raise _Fault(INTERNAL_ERROR, "w:InvalidParameter", "bad encrypted message", 400)
+    out = b""
+    for header, sealed in zip(parts[0::2], parts[1::2], strict=True):
+        length = re.search(rb"Length=(\d+)", header)
+        prefix = b"\r\n\tContent-Type: application/octet-stream\r\n"
+        if length is None or not sealed.startswith(prefix):
+            raise _Fault(INTERNAL_ERROR, "w:InvalidParameter", "bad encrypted part", 400)
+        data = sealed[len(prefix) :]
+        (sig_len,) = struct.unpack("<i", data[:4])
+        plain = context.unwrap_winrm(data[4 : 4 + sig_len], data[4 + sig_len :])
+        if len(plain) != int(length.group(1)):
+            raise _Fault(INTERNAL_ERROR, "w:InvalidParameter", "encrypted length mismatch", 400)
+        out += plain
+    return out
+
+
+def _wrap(context: Any, message: bytes) -> tuple[str, bytes]:
+    """The SOAP envelope -> (Content-Type, ``multipart/encrypted`` body), as Windows answers."""
+    signature, sealed, padding = context.wrap_winrm(message)
+    body = (
+        (
+            f"--{_BOUNDARY}\r\n\tContent-Type: {SPNEGO_ENCRYPTED}\r\n"
+            f"\tOriginalContent: type=application/soap+xml;charset=UTF-8;"
+            f"Length={len(message) + padding}\r\n"
+            f"--{_BOUNDARY}\r\n\tContent-Type: application/octet-stream\r\n"
+        ).encode()
+        + struct.pack("<i", len(signature))
+        + signature
+        + sealed
+    )
+    body += f"--{_BOUNDARY}--\r\n".encode()
+    content_type = f'multipart/encrypted;protocol="{SPNEGO_ENCRYPTED}";boundary="{_BOUNDARY}"'
+    return content_type, body
+
+
 class _Fault(Exception):
     def __init__(self, code: int, subcode: str, reason: str, status: int = 500) -> None:
         super().__init__(reason)
@@ -218,6 +371,10 @@ class WinRMTestServer:
     ``winrm://user@127.0.0.1:PORT`` string) with ``auth="basic"``, ``server.password`` and
     ``cert_validation=server.ca_file``; :meth:`settings` builds the
     :class:`~sectigo_chain.hosts.winrm.WinRMSettings` for that.
+
+    ``auth`` lists the schemes the endpoint accepts, as ``WSMan:\\localhost\\Service\\Auth``
+    does on Windows: ``"basic"`` and/or ``"negotiate"`` (NTLM with message encryption; with
+    ``tls=False`` that is the HTTP listener on 5985 of a workgroup host).
     """
 
     def __init__(
@@ -229,6 +386,8 @@ class WinRMTestServer:
         tls: bool = True,
         faults: TransportFaults | None = None,
         at: dt.datetime | None = None,
+        auth: tuple[str, ...] | str = ("basic",),
+        record_wire: bool = False,
     ) -> None:
         if host is None:
             from sectigo_chain.hosts.sim.host import SimulatedHost
@@ -238,6 +397,14 @@ class WinRMTestServer:
         self.username = username
         self.password = password
         self.tls = tls
+        self.auth = (auth,) if isinstance(auth, str) else tuple(auth)
+        unknown = set(self.auth) - {"basic", "negotiate"}
+        if unknown or not self.auth:
+            raise ValueError(f"auth must name 'basic' and/or 'negotiate', not {sorted(unknown)}")
+        self.record_wire = record_wire
+        #: every HTTP body as it crossed the wire (``record_wire=True``): test use only
+        self.wire: list[WireMessage] = []
+        self._ntlm_registered = False
         self.faults = faults or TransportFaults()
         self.stats = WinRMStats()
         #: every script and its parameters as they arrived, secrets included: test use only
@@ -277,15 +444,21 @@ class WinRMTestServer:
             "username": self.username,
             "password": SecretStr(self.password),
             "ssl": self.tls,
-            "auth": "basic",
+            "auth": "basic" if "basic" in self.auth else "ntlm",
             "cert_validation": self.ca_file if self.tls else False,
         }
         values.update(overrides)
+        if values["auth"] == "basic" and not values["ssl"]:
+            # pypsrp cannot seal Basic messages: plain HTTP (a lab only, never a real host)
+            values.setdefault("encryption", "never")
         return WinRMSettings(**values)
 
     def start(self) -> WinRMTestServer:
         if self._httpd is not None:
             return self
+        if "negotiate" in self.auth and not self._ntlm_registered:
+            _add_ntlm_account(self.username, self.password)
+            self._ntlm_registered = True
         server = self
 
         class Handler(_Handler):
@@ -332,6 +505,9 @@ class WinRMTestServer:
         if self._tmp is not None:
             self._tmp.cleanup()
             self._tmp = None
+        if self._ntlm_registered:
+            _remove_ntlm_account(self.username)
+            self._ntlm_registered = False
 
     def __enter__(self) -> WinRMTestServer:
         return self.start()
@@ -367,10 +543,15 @@ class WinRMTestServer:
             self._templates = {template_text(name): name for name in TEMPLATE_NAMES}
         return self._templates
 
-    def authorized(self, header: str | None) -> bool:
-        if self.faults.unauthorized_after is not None and (
+    def revoked(self) -> bool:
+        """True once the ``unauthorized_after`` fault applies (credentials revoked)."""
+        return self.faults.unauthorized_after is not None and (
             self.stats.total_requests >= self.faults.unauthorized_after
-        ):
+        )
+
+    def authorized(self, header: str | None) -> bool:
+        """A valid ``Basic`` Authorization header (when ``"basic"`` is accepted)."""
+        if self.revoked() or "basic" not in self.auth:
             return False
         if not header or not header.startswith("Basic "):
             return False
@@ -759,22 +940,85 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = "Microsoft-HTTPAPI/2.0"
     sys_version = ""
 
+    #: the NTLM/SPNEGO security context of this connection (HTTP authentication in the
+    #: ``Negotiate`` scheme is per connection, and so is the message encryption it keys)
+    security: Any = None
+
     def log_message(self, format: str, *args: Any) -> None:
         """Silent (the default writes every request to stderr)."""
+
+    def _refuse(self) -> None:
+        """401 with the schemes on offer, as Windows lists them (one header each)."""
+        ep = self.endpoint
+        with ep._lock:
+            ep.stats.requests["401"] += 1
+        self.security = None
+        offers = []
+        if "negotiate" in ep.auth:
+            offers.append("Negotiate")
+        if "basic" in ep.auth:
+            offers.append('Basic realm="WSMAN"')
+        self._answer(401, b"", offers=offers)
+
+    def _negotiate(self, token: bytes) -> tuple[bool, bytes | None]:
+        """One step of the NTLM handshake: (complete, token to send back)."""
+        import spnego
+
+        if self.security is None or self.security.complete:
+            self.security = spnego.server(
+                protocol="negotiate",
+                options=spnego.NegotiateOptions.use_negotiate
+                | spnego.NegotiateOptions.wrapping_winrm,
+            )
+        out = self.security.step(token)
+        return bool(self.security.complete), out
 
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         ep = self.endpoint
-        if not ep.authorized(self.headers.get("Authorization")):
+        content_type = self.headers.get("Content-Type") or ""
+        if ep.record_wire:
             with ep._lock:
-                ep.stats.requests["401"] += 1
-            self._answer(401, b"", extra={"WWW-Authenticate": 'Basic realm="WSMAN"'})
+                ep.wire.append(WireMessage("request", 0, content_type, body))
+        header = self.headers.get("Authorization") or ""
+        final: bytes | None = None
+        if ep.revoked():
+            self._refuse()
             return
-        if not body:
-            self._answer(200, b"")
+        if header.startswith("Negotiate ") and "negotiate" in ep.auth:
+            from spnego.exceptions import SpnegoError
+
+            try:
+                complete, out = self._negotiate(base64.b64decode(header[10:]))
+            except (SpnegoError, ValueError):  # a wrong password, an unknown user, junk
+                self._refuse()
+                return
+            if not complete:
+                with ep._lock:
+                    ep.stats.requests["401"] += 1
+                token = "Negotiate " + base64.b64encode(out or b"").decode()
+                self._answer(401, b"", offers=[token])
+                return
+            final = out
+        elif header.startswith("Basic "):
+            if not ep.authorized(header):
+                self._refuse()
+                return
+        elif self.security is None or not self.security.complete:
+            self._refuse()
             return
+        encrypted = content_type.startswith("multipart/")
+        offers = ["Negotiate " + base64.b64encode(final).decode()] if final else None
         try:
+            if encrypted:
+                if self.security is None or not self.security.complete:
+                    self._refuse()
+                    return
+                body = _unwrap(self.security, body, content_type)
+            if not body:
+                self._answer(200, b"", offers=offers)
+                return
             reply = ep.handle(body)
         except _Drop:
             self.close_connection = True
@@ -782,20 +1026,39 @@ class _Handler(BaseHTTPRequestHandler):
                 self.connection.shutdown(socket.SHUT_RDWR)
             return
         except _Fault as fault:
-            self._answer(fault.status, _fault_envelope(fault))
+            self._answer(fault.status, _fault_envelope(fault), encrypt=encrypted, offers=offers)
             return
         except ET.ParseError:
             self._answer(400, b"")
             return
-        self._answer(200, reply)
+        except Exception as exc:  # a message that does not decrypt (a bad signature)
+            if type(exc).__module__.startswith("spnego"):
+                self._refuse()
+                return
+            raise
+        self._answer(200, reply, encrypt=encrypted, offers=offers)
 
-    def _answer(self, status: int, body: bytes, extra: dict[str, str] | None = None) -> None:
+    def _answer(
+        self,
+        status: int,
+        body: bytes,
+        *,
+        encrypt: bool = False,
+        offers: list[str] | None = None,
+    ) -> None:
+        ep = self.endpoint
+        content_type = "application/soap+xml;charset=UTF-8"
+        if encrypt and body:
+            content_type, body = _wrap(self.security, body)
+        if ep.record_wire:
+            with ep._lock:
+                ep.wire.append(WireMessage("response", status, content_type, body))
         try:
             self.send_response(status)
-            self.send_header("Content-Type", "application/soap+xml;charset=UTF-8")
+            self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(body)))
-            for key, value in (extra or {}).items():
-                self.send_header(key, value)
+            for value in offers or ():
+                self.send_header("WWW-Authenticate", value)
             self.end_headers()
             self.wfile.write(body)
         except OSError:

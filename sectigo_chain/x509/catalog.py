@@ -15,6 +15,8 @@ the AAA crosses) and an *issuing CA* (DV/OV/EV R36, DV E36, ...).
 from __future__ import annotations
 
 import functools
+import os
+import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from importlib import resources
 from typing import Literal
@@ -24,7 +26,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from pydantic import BaseModel, ConfigDict
 
-from sectigo_chain.errors import CatalogError
+from sectigo_chain.errors import CatalogError, InputError
 from sectigo_chain.x509.certs import (
     aki_hex,
     common_name,
@@ -40,6 +42,7 @@ __all__ = [
     "CrossSignAnswer",
     "Role",
     "RootKey",
+    "catalog_from_pem",
     "cross_sign_for",
     "default_catalog",
     "identify",
@@ -434,6 +437,59 @@ def default_catalog() -> Catalog:
     entries = [_entry(meta, None, _SHIPPED_FACTS[meta.id]) for meta in _SHIPPED]
     entries.extend(_entry(m, None) for m in _PINNED_ONLY)
     return Catalog(entries, _PackagedFiles(_SHIPPED))
+
+
+_pem_lock = threading.Lock()
+_pem_catalogs: dict[tuple[str, int, int], Catalog] = {}
+
+
+def catalog_from_pem(path: str | os.PathLike[str]) -> Catalog:
+    """A catalog of stand-ins for the Sectigo CA certificates, read from a PEM bundle.
+
+    For rehearsals against a test PKI that copies the Sectigo hierarchy's names (the lab of
+    :mod:`sectigo_chain.testing.lab`, e.g. behind the loopback WinRM endpoint): each certificate
+    takes the id and role of the shipped certificate with the same subject and issuer names.
+    Loaded once per file version (path, size, modification time), so every host of a run shares
+    one catalog. :class:`InputError` if the file cannot be read, holds no certificate, or holds
+    one that stands for no Sectigo CA certificate (or two for the same one).
+    """
+    name = os.fspath(path)
+    try:
+        facts = os.stat(name)
+        key = (os.path.realpath(name), facts.st_size, facts.st_mtime_ns)
+        with _pem_lock:
+            known = _pem_catalogs.get(key)
+        if known is not None:
+            return known
+        with open(name, "rb") as fh:
+            data = fh.read()
+    except OSError as exc:
+        raise InputError(f"cannot read the catalog file {name}: {exc.strerror}") from None
+    try:
+        certs = x509.load_pem_x509_certificates(data)
+    except ValueError:
+        certs = []
+    if not certs:
+        raise InputError(f"{name} holds no PEM certificate (expected the CA certificates of a PKI)")
+    shipped = default_catalog()
+    by_names = {}
+    for meta in _SHIPPED:
+        real = shipped.certificate(meta.id)
+        by_names[(real.subject, real.issuer)] = meta.id
+    found: dict[str, x509.Certificate] = {}
+    for cert in certs:
+        entry_id = by_names.get((cert.subject, cert.issuer))
+        if entry_id is None:
+            raise InputError(
+                f"{name}: {cert.subject.rfc4514_string()} issued by "
+                f"{cert.issuer.rfc4514_string()} stands for no Sectigo CA certificate"
+            )
+        if entry_id in found:
+            raise InputError(f"{name}: two certificates stand for {entry_id}")
+        found[entry_id] = cert
+    catalog = Catalog.from_certificates(found)
+    with _pem_lock:
+        return _pem_catalogs.setdefault(key, catalog)
 
 
 def identify(cert: x509.Certificate, catalog: Catalog | None = None) -> CatalogEntry | None:

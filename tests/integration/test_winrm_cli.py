@@ -13,6 +13,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -75,6 +76,24 @@ def test_a_wrong_password_through_the_cli_is_exit_3_and_no_secret(
     assert "AuthenticationError" in out.err
 
 
+def test_plan_through_the_cli_with_ntlm(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``SECTIGO_CHAIN_WINRM_AUTH=ntlm`` against an endpoint that takes only Negotiate."""
+    with WinRMTestServer(SimulatedHost("broken-r46"), auth="negotiate", record_wire=True) as srv:
+        monkeypatch.setenv("LAB_WINRM_PW", srv.password)
+        monkeypatch.setenv("SECTIGO_CHAIN_WINRM_AUTH", "ntlm")
+        monkeypatch.setenv("SECTIGO_CHAIN_WINRM_CERT_VALIDATION", srv.ca_file)
+        code = main(["plan", "--json", "--target", srv.target, "--password-env", "LAB_WINRM_PW"])
+        out = capsys.readouterr()
+        stats = srv.stats
+    assert code == 0, out.err
+    assert json.loads(out.out)["plan"]["actions"]
+    assert stats.requests["401"] == 2  # the NTLM handshake, then one authenticated connection
+    assert stats.pools_opened == 1
+    assert srv.password not in out.out + out.err
+
+
 def test_a_bad_auth_variable_is_a_usage_error(
     server: WinRMTestServer, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -107,6 +126,87 @@ def test_fleet_plan_over_winrm_for_several_hosts(
     assert code == 0, doc
     assert all(srv.stats.pipelines >= 1 for srv in servers)
     assert all(srv.stats.pools_opened == 1 for srv in servers)
+
+
+def test_fleet_plan_apply_then_a_no_op_apply_over_winrm(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``fleet plan``, ``fleet apply``, ``fleet apply`` again through the CLI against three
+    loopback WinRM endpoints, each with its own simulated host and a TLS listener serving
+    what that host serves. ``SECTIGO_CHAIN_CATALOG`` names the lab's CA certificates, so the
+    run judges the lab chains the way it judges real Sectigo ones on real hosts."""
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    servers = [WinRMTestServer(SimulatedHost("broken-r46")).start() for _ in range(3)]
+    listeners = [srv.host.start_tls() for srv in servers]
+    lab_pem = tmp_path / "lab-ca.pem"
+    lab_pem.write_bytes(
+        b"".join(c.public_bytes(Encoding.PEM) for c in servers[0].host.catalog.certificates())
+    )
+    monkeypatch.setenv("SECTIGO_CHAIN_CATALOG", str(lab_pem))
+    hosts = []
+    for i, (srv, listener) in enumerate(zip(servers, listeners, strict=True)):
+        monkeypatch.setenv(f"LAB_PW_{i}", srv.password)
+        ip, port, name = listener.address_for("Default Web Site")
+        hosts.append(
+            f'[[hosts]]\nname = "web{i}"\ntarget = "{srv.target}"\n'
+            f'password_env = "LAB_PW_{i}"\nwinrm_auth = "basic"\n'
+            f"winrm_cert_validation = {json.dumps(srv.ca_file)}\n"
+            f'check = {{ host = "{ip}", port = {port}, servername = "{name}" }}\n'
+        )
+    inventory = tmp_path / "fleet.toml"
+    inventory.write_text("version = 1\n\n" + "\n".join(hosts), encoding="utf-8")
+    runs: dict[str, tuple[int, dict[str, Any], list[list[str | None]]]] = {}
+
+    def state() -> list[dict[str, Any]]:  # the host's state, without the simulator's counters
+        return [{k: v for k, v in srv.host.snapshot().items() if k != "_sim"} for srv in servers]
+
+    before = state()
+    output = ""
+    try:
+        for run in ("plan", "apply", "again"):
+            seen = [len(srv.received) for srv in servers]
+            mode = "plan" if run == "plan" else "apply"
+            extra = [] if run == "plan" else ["--yes", "--journal-dir", str(tmp_path / "j")]
+            report = tmp_path / f"{run}.json"
+            code = main(["fleet", mode, str(inventory), "--json", "--report", str(report), *extra])
+            out = capsys.readouterr()
+            output += out.out + out.err + report.read_text(encoding="utf-8")
+            templates = [
+                [r.template for r in s.received[n:]] for s, n in zip(servers, seen, strict=True)
+            ]
+            runs[run] = (code, json.loads(out.out), templates)
+            if run == "plan":
+                assert state() == before  # plan changed nothing
+    finally:
+        for listener in listeners:
+            listener.close()
+        for srv in servers:
+            srv.stop()
+    code, planned, templates = runs["plan"]
+    assert code == 0, planned
+    assert [h["status"] for h in planned["hosts"]] == ["planned"] * 3
+    assert all(
+        [a["kind"] for a in h["actions"]]
+        == ["import_cross_sign", "remove_self_signed_root", "restart"]
+        for h in planned["hosts"]
+    )
+    code, applied, templates = runs["apply"]
+    assert code == 0, applied
+    assert [h["status"] for h in applied["hosts"]] == ["applied"] * 3
+    assert all(h["verify"] == "pass" and h["after"]["verdict"] == "pass" for h in applied["hosts"])
+    assert all("import_certificate" in t and "restart" in t for t in templates)
+    assert all(now != old for now, old in zip(state(), before, strict=True))
+    code, again, templates = runs["again"]
+    assert code == 0, again
+    assert [h["status"] for h in again["hosts"]] == ["unchanged"] * 3
+    assert not any(h["changed"] for h in again["hosts"])
+    # the second run only looked: no template that changes anything went over the wire
+    assert all(set(t) <= {"observe", "verify_chain"} for t in templates), templates
+    assert all(srv.password not in output for srv in servers)
+    for journal in (tmp_path / "j").rglob("*"):
+        if journal.is_file():
+            assert servers[0].password not in journal.read_text(encoding="utf-8", errors="replace")
 
 
 def test_demo_over_winrm_in_process(capsys: pytest.CaptureFixture[str]) -> None:

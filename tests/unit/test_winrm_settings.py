@@ -25,6 +25,14 @@ def test_every_pypsrp_auth_is_accepted_and_others_refused() -> None:
         WinRMSettings(host="h", auth="telnet")
 
 
+def test_message_encryption_is_one_of_pypsrps_three_values() -> None:
+    assert WinRMSettings(host="h").encryption == "auto"
+    for value in ("auto", "always", "never"):
+        assert WinRMSettings(host="h", encryption=value).encryption == value
+    with pytest.raises(InputError, match="unknown WinRM encryption 'sometimes'"):
+        WinRMSettings(host="h", encryption="sometimes")
+
+
 def test_certificate_auth_needs_both_pem_paths() -> None:
     with pytest.raises(InputError, match="certificate_pem and certificate_key_pem"):
         WinRMSettings(host="h", auth="certificate", certificate_pem="c.pem")
