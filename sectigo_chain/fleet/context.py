@@ -67,6 +67,7 @@ class FleetContext:
     journal_dir: Path | None = None
     sim_tls: bool = False
     climb_ladder: bool = False
+    entries: bool = False
     tls_timeout: float = 5.0
     executor_factory: ExecutorFactory | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)

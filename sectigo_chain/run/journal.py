@@ -313,6 +313,11 @@ def undo_steps(step: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
                  "ssl_flags_clear": new_flags & ~prev["ssl_flags"]},
             )
         ]  # fmt: skip
+    if t == "rebuild_ccs_pfx":
+        # The original was copied to backup_path before the file was rewritten: copy it back
+        # (nothing happens when the backup was never made). No secret is needed.
+        back = {"mode": "restore", "path": p["path"], "backup_path": p["backup_path"]}
+        return [("rebuild_ccs_pfx", back)]
     return []  # restart: nothing to undo (rollback restarts at the end if one ran)
 
 
@@ -358,7 +363,10 @@ def _observe_state(executor: Executor, timeout: float, pol: RetryPolicy) -> Obse
     if not result.ok or not isinstance(result.data, dict):
         message = (result.error or {}).get("message") or "; ".join(result.errors) or "no data"
         raise ExecutionError(f"observe: {message}", host=executor.target, script="observe")
-    return ObservedState.model_validate(result.data)
+    from sectigo_chain.run.ccs import observe_ccs  # the CCS files' SHA-256 (no password)
+
+    observed = ObservedState.model_validate(result.data)
+    return observe_ccs(executor, observed, timeout=timeout, retry=pol)
 
 
 def _lm_stores_holding(

@@ -36,7 +36,10 @@ __all__ = [
     "ImportCertificateParams",
     "ImportPfxParams",
     "MoveCertificateParams",
+    "InspectCcsParams",
     "ObserveParams",
+    "OutboundTlsTestParams",
+    "RebuildCcsPfxParams",
     "RemoveBindingParams",
     "RemoveCertificateParams",
     "RestartParams",
@@ -155,6 +158,71 @@ class ObserveParams(TemplateParams):
 
     include_current_user: bool = True
     include_system_user: bool = True
+
+
+_CCS_FILE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*\.pfx")
+_SHA256_HEX = re.compile(r"[0-9A-F]{64}")
+
+
+def _check_ccs_file(value: str) -> str:
+    if len(value) > 255 or not _CCS_FILE.fullmatch(value):
+        raise ValueError("a CCS file name is <host>.pfx (letters, digits, '.', '-', '_')")
+    return value
+
+
+CcsFile = Annotated[str, AfterValidator(_check_ccs_file)]
+
+
+class InspectCcsParams(TemplateParams):
+    """``inspect_ccs``: read-only; the Central Certificate Store's settings and what the named
+    PFX files hold (the password opens them; without it only presence and SHA-256)."""
+
+    files: tuple[CcsFile, ...] = Field(default=(), max_length=256)
+    password: SecretStr | None = None
+
+
+class RebuildCcsPfxParams(TemplateParams):
+    """``rebuild_ccs_pfx``: add intermediates to a CCS PFX, the original copied to
+    ``backup_path`` first (``rebuild``); or copy that backup back (``restore``)."""
+
+    mode: Literal["rebuild", "restore"]
+    path: Name
+    backup_path: Name
+    expected_sha256: str | None = None
+    add_der_b64: tuple[DerB64, ...] = ()
+    password: SecretStr | None = None
+
+    @model_validator(mode="after")
+    def _shape(self) -> RebuildCcsPfxParams:
+        if not self.path.lower().endswith(".pfx") or self.backup_path == self.path:
+            raise ValueError("path must name a .pfx file and backup_path another file")
+        if self.backup_path.lower().endswith(".pfx"):
+            raise ValueError("backup_path must not end in .pfx (IIS would read it as a CCS file)")
+        if self.mode == "rebuild":
+            if not self.add_der_b64:
+                raise ValueError("rebuild needs at least one certificate to add")
+            if self.expected_sha256 is None or not _SHA256_HEX.fullmatch(self.expected_sha256):
+                raise ValueError("rebuild needs expected_sha256 (64 upper-case hex digits)")
+        return self
+
+
+_HTTPS_URL = re.compile(
+    r"https://[A-Za-z0-9._-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~!$&'()*+,;=:@%/?-]*)?"
+)
+
+
+def _check_url(value: str) -> str:
+    if len(value) > 2048 or not _HTTPS_URL.fullmatch(value):
+        raise ValueError("an https:// URL (host name, optional port and path, ASCII)")
+    return value
+
+
+class OutboundTlsTestParams(TemplateParams):
+    """``outbound_tls_test``: read-only; one HEAD request to an https URL from the host, its
+    certificate validated by the host's chain engine (the self-test after a distrust)."""
+
+    url: Annotated[str, AfterValidator(_check_url)]
+    timeout_ms: int = Field(15000, ge=1000, le=120000)
 
 
 class ImportCertificateParams(TemplateParams):
@@ -343,4 +411,17 @@ TEMPLATE_SPECS: dict[str, TemplateSpec] = {
     "set_root_auto_update": TemplateSpec(SetRootAutoUpdateParams, False, True),
     "restart": TemplateSpec(RestartParams, read_only=False, idempotent=False),
     "verify_chain": TemplateSpec(VerifyChainParams, read_only=True, idempotent=True),
+    "inspect_ccs": TemplateSpec(
+        InspectCcsParams,
+        read_only=True,
+        idempotent=True,
+        secret_prompts=(("password", "password", "Private-key password of the CCS PFX files"),),
+    ),
+    "outbound_tls_test": TemplateSpec(OutboundTlsTestParams, read_only=True, idempotent=True),
+    "rebuild_ccs_pfx": TemplateSpec(
+        RebuildCcsPfxParams,
+        read_only=False,
+        idempotent=True,
+        secret_prompts=(("password", "password", "Private-key password of the CCS PFX file"),),
+    ),
 }

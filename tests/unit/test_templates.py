@@ -80,6 +80,9 @@ def test_rendered_script_interface() -> None:
         "set_root_auto_update",
         "restart",
         "verify_chain",
+        "inspect_ccs",
+        "rebuild_ccs_pfx",
+        "outbound_tls_test",
     }
 
 

@@ -142,6 +142,11 @@ class HostModel:
         default_factory=lambda: {"HTTP": "Running", "WAS": "Running", "W3SVC": "Running"}
     )
     http_stop_blocked_by: str | None = None
+    # The IIS Central Certificate Store (CentralCertProvider: Enabled, CertStoreLocation) and
+    # the files of its share: file name -> PFX bytes (docs/windows-facts.d/issue-17.md).
+    ccs_enabled: bool = False
+    ccs_location: str = ""
+    ccs_files: dict[str, bytes] = field(default_factory=dict)
 
     # ------------------------------------------------------------------ stores
 
@@ -228,6 +233,14 @@ class HostModel:
         for _, sc in self.copies(entry.certificate_hash, "LocalMachine", entry.store_name):
             return sc
         return None
+
+    def ccs_file(self, path: str) -> str | None:
+        """The share's file name for a full path under the CCS location (None: elsewhere)."""
+        prefix = self.ccs_location.rstrip("\\") + "\\"
+        if not self.ccs_location or not path.lower().startswith(prefix.lower()):
+            return None
+        name = path[len(prefix) :]
+        return None if "\\" in name or "/" in name else name
 
     def drop_unused_sslcert(self) -> None:
         used = {b.endpoint for _, b in self.https_bindings()}
