@@ -19,7 +19,7 @@ from sectigo_chain.hosts.retry import RetryPolicy, run_script
 from sectigo_chain.state.ccs import ccs_file_names
 from sectigo_chain.state.models import ObservedCcs, ObservedState
 
-__all__ = ["inspect_ccs"]
+__all__ = ["observe_ccs"]
 
 
 def observe_ccs(

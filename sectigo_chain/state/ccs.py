@@ -95,6 +95,11 @@ def full_chain_missing(
     return [c for c in wanted if thumbprint(c) not in have], None
 
 
+def _name(catalog: Catalog, cert: x509.Certificate) -> str:
+    entry = catalog.identify(cert)
+    return entry.name if entry is not None else common_name(cert.subject)
+
+
 def _b64(cert: x509.Certificate) -> str:
     import base64
 
@@ -152,7 +157,7 @@ def ccs_plan(
             continue
         if not missing:
             continue
-        lacking = ", ".join(common_name(c.subject) for c in missing)
+        lacking = ", ".join(_name(catalog, c) for c in missing)
         text = (
             f"{where}: {f.file} holds the certificate without {lacking} (win-acme #1347): a "
             "server of the farm whose own CA store lacks them sends a short chain"

@@ -482,6 +482,27 @@ def _rebuild_ccs_pfx(h: HandlerHost, p: Mapping[str, Any]) -> Doc:
     return True, bool(adding), data, None
 
 
+def _outbound_tls_test(h: HandlerHost, p: Mapping[str, Any]) -> Doc:
+    """HttpWebRequest to a URL: its server's chain validated by the host's chain engine
+    (:meth:`HostModel.client_chain`); a URL the model does not list does not resolve."""
+    url = p["url"]
+    data: dict[str, Any] = {"url": url, "web_status": "Success", "http_status": 200}
+    data.update(message=None, leaf_thumbprint=None, chain_status=[])
+    sent = h.model.outbound.get(url)
+    if not sent:
+        data.update(web_status="NameResolutionFailure", http_status=None,
+                    message="The remote name could not be resolved")  # fmt: skip
+        return True, False, data, None
+    pred = h.model.client_chain(sent, h.clock())
+    data["leaf_thumbprint"] = thumbprint(sent[0])
+    if not pred.trusted:
+        status = "PartialChain" if not pred.anchor else "UntrustedRoot"
+        data.update(web_status="TrustFailure", http_status=None, chain_status=[status],
+                    message="The underlying connection was closed: Could not establish trust "
+                    "relationship for the SSL/TLS secure channel.")  # fmt: skip
+    return True, False, data, None
+
+
 HANDLERS: dict[str, Callable[[HandlerHost, Mapping[str, Any]], Doc]] = {
     "observe": _observe,
     "import_certificate": _import_certificate,
@@ -495,5 +516,6 @@ HANDLERS: dict[str, Callable[[HandlerHost, Mapping[str, Any]], Doc]] = {
     "restart": _restart,
     "verify_chain": _verify_chain,
     "inspect_ccs": _inspect_ccs,
+    "outbound_tls_test": _outbound_tls_test,
     "rebuild_ccs_pfx": _rebuild_ccs_pfx,
 }

@@ -147,6 +147,9 @@ class HostModel:
     ccs_enabled: bool = False
     ccs_location: str = ""
     ccs_files: dict[str, bytes] = field(default_factory=dict)
+    # Servers the host's own clients reach (outbound_tls_test): https URL -> the chain that
+    # server sends, leaf first. A URL not listed does not resolve.
+    outbound: dict[str, list[x509.Certificate]] = field(default_factory=dict)
 
     # ------------------------------------------------------------------ stores
 
@@ -277,6 +280,27 @@ class HostModel:
         roots, cas = self.trust_inputs()
         my = [c.cert for c in self.logical("LocalMachine", "My")]
         return predict_windows_chain(leaf, root=roots, ca=cas, my=my, at=at)
+
+    def client_chain(self, sent: list[x509.Certificate], at: dt.datetime) -> Any:
+        """The chain engine as a client on this host validating a server's ``sent`` chain:
+        the host's roots and intermediates (Disallowed excluded) plus what the server sent.
+        With Automatic Root Update on and Windows Update reachable, a CTL root that issued
+        the top of the path is fetched into ``.AuthRoot`` first (unless disallowed), as for
+        the host's own certificates."""
+        from sectigo_chain.x509.paths import predict_windows_chain
+
+        roots, cas = self.trust_inputs()
+        pred = predict_windows_chain(sent[0], root=roots, ca=[*cas, *sent[1:]], my=[], at=at)
+        if pred.trusted or not self.auto_root_update_effective:
+            return pred
+        present = {c.thumbprint for c in self.logical("LocalMachine", "Root")}
+        wanted = {c.issuer for c in sent} | {c.issuer for c in cas}
+        bad = self._disallowed()
+        for thumb, cert in sorted(self.ctl.items()):
+            if thumb not in present and thumb not in bad and cert.subject in wanted:
+                self.add("LocalMachine", "Root", cert, ".AuthRoot")
+        roots, cas = self.trust_inputs()
+        return predict_windows_chain(sent[0], root=roots, ca=[*cas, *sent[1:]], my=[], at=at)
 
     @property
     def auto_root_update_effective(self) -> bool:
