@@ -32,7 +32,7 @@ try {
     $location = ''
     if (Test-Path -LiteralPath $providerKey) {
         $provider = Get-ItemProperty -LiteralPath $providerKey
-        if ($null -ne $provider.Enabled) { $enabled = ([int]$provider.Enabled -eq 1) }
+        if ($null -ne $provider.Enabled) { $enabled = ([int]$provider.Enabled -ne 0) }
         if ($null -ne $provider.CertStoreLocation) { $location = [string]$provider.CertStoreLocation }
     }
     $files = New-Object -TypeName System.Collections.ArrayList
