@@ -227,6 +227,11 @@ class _Host:
             raise
         self.timed("apply", started)
         self.out.update(journal=result.journal, changed=result.changed)
+        if result.outbound is not None and result.outbound.after is not None:
+            self.out["outbound"] = (
+                f"{result.outbound.verdict}: {result.outbound.after.line()} "
+                f"({result.outbound.reason})"
+            )
 
     def _verify(self, desired: DesiredState, *, changed: bool) -> HostStatus:
         from sectigo_chain.run.verifier import verify

@@ -154,6 +154,7 @@ class HostRow(_Model):
     verify_notes: tuple[str, ...] = ()
     entries: tuple[EntryLine, ...] = ()  # --entries: one per HTTP.sys entry x handshake x TLS
     entry_rungs: tuple[str, ...] = ()  # the per-entry ladder's rungs, in order
+    outbound: str | None = None  # the outbound self-test after a distrust: verdict and reason
     converged: bool | None = None
     changed: bool = False
     journal: str | None = None

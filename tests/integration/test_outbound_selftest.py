@@ -166,3 +166,35 @@ def test_cli_apply_reports_the_self_test(
                  "--outbound-url", "http://plain.example/"])  # fmt: skip
     assert code != 0
     assert "https://" in capsys.readouterr().err
+
+
+def test_fleet_rows_carry_the_self_test_and_a_breaking_host_is_rolled_back(
+    tmp_path: Path,
+) -> None:
+    from sectigo_chain.fleet.inventory import HostSecrets, Inventory, ResolvedHost
+    from sectigo_chain.fleet.rollout import run_fleet
+    from sectigo_chain.hosts.base import Executor
+
+    made: dict[str, SimulatedHost] = {}
+
+    def factory(host: ResolvedHost, secrets: HostSecrets) -> Executor:
+        made[host.name] = _host(usertrust_in_root=host.name != "breaks")
+        return made[host.name]
+
+    inv = Inventory.model_validate({
+        "defaults": {"outbound_url": URL},
+        "hosts": [{"name": "fine", "target": "sim://broken-r46"},
+                  {"name": "breaks", "target": "sim://broken-r46"}],
+    })  # fmt: skip
+    report = run_fleet(inv, "apply", executor_factory=factory, journal_dir=tmp_path, retry=FAST,
+                       canary=False, stop_on_failure=False, concurrency=1)  # fmt: skip
+    fine, breaks = report.host("fine"), report.host("breaks")
+    assert fine.status == "applied"
+    assert fine.outbound is not None
+    assert fine.outbound.startswith("ok: ")
+    assert breaks.status == "rolled_back"
+    assert breaks.error is not None
+    assert "outbound self-test failed" in breaks.error.message
+    assert made["breaks"].model.copies(thumbprint(made["breaks"].lab.r46_root.cert),
+                                       "LocalMachine", "Root")  # fmt: skip
+    assert "outbound self-test" in report.to_html()
