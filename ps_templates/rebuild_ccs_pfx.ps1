@@ -1,20 +1,17 @@
 <#
 .SYNOPSIS
     sectigo_chain template "rebuild_ccs_pfx": add the missing intermediates to a Central
-    Certificate Store PFX, keeping the original beside it; or put that original back.
+    Certificate Store PFX, keeping the original beside it (undone by "restore_ccs_pfx").
 .DESCRIPTION
-    Payload: {"mode": "rebuild"|"restore", "path", "backup_path", "expected_sha256",
-              "add_der_b64": [base64 DER, ...], "password": string|null (secret)}
+    Payload: {"path", "backup_path", "expected_sha256", "add_der_b64": [base64 DER, ...],
+              "password": string|null (secret)}
     Python decides everything (which file, which certificates, the backup's name); this
-    template only does it:
-    rebuild: if the file already holds every certificate to add, nothing changes. Else the
-      file must still have the SHA-256 observed when the plan was made (else it stops: the file
-      changed since), the backup path must not exist yet; the file is copied to the backup
-      path first, then opened in memory with the password (Exportable, not persisted), the
-      certificates are added, the collection is exported as PKCS#12 with the same password to
-      a temporary file beside it, and that file replaces the original.
-    restore: if the backup exists, it is copied over the file (the backup is kept); else
-      nothing changes (the rebuild never got as far as the backup).
+    template only does it. If the file already holds every certificate to add, nothing
+    changes. Else the file must still have the SHA-256 observed when the plan was made (else it
+    stops: the file changed since) and the backup path must not exist yet; the file is copied
+    to the backup path first, then opened in memory with the password (Exportable, not
+    persisted), the certificates are added, the collection is exported as PKCS#12 with the same
+    password to a temporary file beside it, and that file replaces the original.
     Windows PowerShell 5.1 compatible. Output: one JSON document (see docs/templates.md).
 #>
 param([Parameter(Mandatory = $true)][string]$Payload)
@@ -42,67 +39,54 @@ $temporary = $null
 try {
     $p = Read-SectigoPayload -Encoded $Payload
     Assert-SectigoElevated
-    $mode = [string]$p.mode
-    Assert-SectigoChoice -Name 'mode' -Value $mode -Allowed @('rebuild', 'restore')
     $path = [string]$p.path
     $backupPath = [string]$p.backup_path
     if (-not $path.EndsWith('.pfx', [System.StringComparison]::OrdinalIgnoreCase) -or $backupPath -eq '' -or $backupPath -eq $path) {
         Stop-Sectigo -Message 'path must name a .pfx file and backup_path another file' -Category 'InvalidArgument'
     }
     $data = [ordered]@{
-        mode            = $mode
         path            = $path
         backup_path     = $backupPath
         previous_sha256 = $null
         sha256          = $null
         added           = @()
-        restored        = $false
     }
-    if ($mode -eq 'restore') {
-        if (Test-Path -LiteralPath $backupPath -PathType Leaf) {
-            Copy-Item -LiteralPath $backupPath -Destination $path -Force
-            $data.restored = $true
-            $changed = $true
-        }
-        $data.sha256 = Get-SectigoFileHash256 -Bytes ([System.IO.File]::ReadAllBytes($path))
-    } else {
-        if ($null -ne $p.password) { $password = [string]$p.password }
-        $bytes = [System.IO.File]::ReadAllBytes($path)
-        $data.previous_sha256 = Get-SectigoFileHash256 -Bytes $bytes
-        $flags = [System.Security.Cryptography.X509Certificates.X509KeyStorageFlags]::Exportable
-        $collection = New-Object -TypeName System.Security.Cryptography.X509Certificates.X509Certificate2Collection
-        $collection.Import($bytes, $password, $flags)
-        $held = @{}
-        foreach ($certificate in $collection) { $held[[string]$certificate.Thumbprint] = $true }
-        $toAdd = New-Object -TypeName System.Collections.ArrayList
-        foreach ($der in @($p.add_der_b64)) {
-            $extra = New-Object -TypeName System.Security.Cryptography.X509Certificates.X509Certificate2 -ArgumentList (, [System.Convert]::FromBase64String([string]$der))
-            if (-not $held.ContainsKey([string]$extra.Thumbprint)) { $null = $toAdd.Add($extra) }
-        }
-        if ($toAdd.Count -gt 0) {
-            if ($data.previous_sha256 -ne [string]$p.expected_sha256) {
-                Stop-Sectigo -Message ('the file changed since it was observed (SHA-256 ' + $data.previous_sha256 + '): plan again') -Category 'InvalidOperation'
-            }
-            if (Test-Path -LiteralPath $backupPath) {
-                Stop-Sectigo -Message ('the backup path exists already: ' + $backupPath) -Category 'ResourceExists'
-            }
-            Copy-Item -LiteralPath $path -Destination $backupPath
-            $added = New-Object -TypeName System.Collections.ArrayList
-            foreach ($extra in $toAdd) {
-                $null = $collection.Add($extra)
-                $null = $added.Add([string]$extra.Thumbprint)
-            }
-            $rebuilt = $collection.Export([System.Security.Cryptography.X509Certificates.X509ContentType]::Pkcs12, $password)
-            $temporary = $path + '.sectigo-new'
-            [System.IO.File]::WriteAllBytes($temporary, $rebuilt)
-            Move-Item -LiteralPath $temporary -Destination $path -Force
-            $temporary = $null
-            $data.added = $added
-            $changed = $true
-        }
-        foreach ($certificate in $collection) { $certificate.Reset() }
-        $data.sha256 = Get-SectigoFileHash256 -Bytes ([System.IO.File]::ReadAllBytes($path))
+    if ($null -ne $p.password) { $password = [string]$p.password }
+    $bytes = [System.IO.File]::ReadAllBytes($path)
+    $data.previous_sha256 = Get-SectigoFileHash256 -Bytes $bytes
+    $flags = [System.Security.Cryptography.X509Certificates.X509KeyStorageFlags]::Exportable
+    $collection = New-Object -TypeName System.Security.Cryptography.X509Certificates.X509Certificate2Collection
+    $collection.Import($bytes, $password, $flags)
+    $held = @{}
+    foreach ($certificate in $collection) { $held[[string]$certificate.Thumbprint] = $true }
+    $toAdd = New-Object -TypeName System.Collections.ArrayList
+    foreach ($der in @($p.add_der_b64)) {
+        $extra = New-Object -TypeName System.Security.Cryptography.X509Certificates.X509Certificate2 -ArgumentList (, [System.Convert]::FromBase64String([string]$der))
+        if (-not $held.ContainsKey([string]$extra.Thumbprint)) { $null = $toAdd.Add($extra) }
     }
+    if ($toAdd.Count -gt 0) {
+        if ($data.previous_sha256 -ne [string]$p.expected_sha256) {
+            Stop-Sectigo -Message ('the file changed since it was observed (SHA-256 ' + $data.previous_sha256 + '): plan again') -Category 'InvalidOperation'
+        }
+        if (Test-Path -LiteralPath $backupPath) {
+            Stop-Sectigo -Message ('the backup path exists already: ' + $backupPath) -Category 'ResourceExists'
+        }
+        Copy-Item -LiteralPath $path -Destination $backupPath
+        $added = New-Object -TypeName System.Collections.ArrayList
+        foreach ($extra in $toAdd) {
+            $null = $collection.Add($extra)
+            $null = $added.Add([string]$extra.Thumbprint)
+        }
+        $rebuilt = $collection.Export([System.Security.Cryptography.X509Certificates.X509ContentType]::Pkcs12, $password)
+        $temporary = $path + '.sectigo-new'
+        [System.IO.File]::WriteAllBytes($temporary, $rebuilt)
+        Move-Item -LiteralPath $temporary -Destination $path -Force
+        $temporary = $null
+        $data.added = $added
+        $changed = $true
+    }
+    foreach ($certificate in $collection) { $certificate.Reset() }
+    $data.sha256 = Get-SectigoFileHash256 -Bytes ([System.IO.File]::ReadAllBytes($path))
 } catch {
     $errorInfo = New-SectigoError -Record $_
 } finally {

@@ -316,8 +316,7 @@ def undo_steps(step: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     if t == "rebuild_ccs_pfx":
         # The original was copied to backup_path before the file was rewritten: copy it back
         # (nothing happens when the backup was never made). No secret is needed.
-        back = {"mode": "restore", "path": p["path"], "backup_path": p["backup_path"]}
-        return [("rebuild_ccs_pfx", back)]
+        return [("restore_ccs_pfx", {"path": p["path"], "backup_path": p["backup_path"]})]
     return []  # restart: nothing to undo (rollback restarts at the end if one ran)
 
 

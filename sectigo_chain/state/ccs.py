@@ -171,7 +171,6 @@ def ccs_plan(
             continue
         keep = backup_path(f.path, at)
         params = {
-            "mode": "rebuild",
             "path": f.path,
             "backup_path": keep,
             "expected_sha256": f.sha256,

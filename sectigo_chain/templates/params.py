@@ -43,6 +43,7 @@ __all__ = [
     "RemoveBindingParams",
     "RemoveCertificateParams",
     "RestartParams",
+    "RestoreCcsPfxParams",
     "SetBindingParams",
     "SetRootAutoUpdateParams",
     "TemplateParams",
@@ -161,7 +162,6 @@ class ObserveParams(TemplateParams):
 
 
 _CCS_FILE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*\.pfx")
-_SHA256_HEX = re.compile(r"[0-9A-F]{64}")
 
 
 def _check_ccs_file(value: str) -> str:
@@ -181,29 +181,29 @@ class InspectCcsParams(TemplateParams):
     password: SecretStr | None = None
 
 
-class RebuildCcsPfxParams(TemplateParams):
-    """``rebuild_ccs_pfx``: add intermediates to a CCS PFX, the original copied to
-    ``backup_path`` first (``rebuild``); or copy that backup back (``restore``)."""
+class RestoreCcsPfxParams(TemplateParams):
+    """``restore_ccs_pfx``: copy the backup a rebuild made back over the CCS file (the undo
+    of ``rebuild_ccs_pfx``; no secret needed)."""
 
-    mode: Literal["rebuild", "restore"]
     path: Name
     backup_path: Name
-    expected_sha256: str | None = None
-    add_der_b64: tuple[DerB64, ...] = ()
-    password: SecretStr | None = None
 
     @model_validator(mode="after")
-    def _shape(self) -> RebuildCcsPfxParams:
+    def _paths(self) -> RestoreCcsPfxParams:
         if not self.path.lower().endswith(".pfx") or self.backup_path == self.path:
             raise ValueError("path must name a .pfx file and backup_path another file")
         if self.backup_path.lower().endswith(".pfx"):
             raise ValueError("backup_path must not end in .pfx (IIS would read it as a CCS file)")
-        if self.mode == "rebuild":
-            if not self.add_der_b64:
-                raise ValueError("rebuild needs at least one certificate to add")
-            if self.expected_sha256 is None or not _SHA256_HEX.fullmatch(self.expected_sha256):
-                raise ValueError("rebuild needs expected_sha256 (64 upper-case hex digits)")
         return self
+
+
+class RebuildCcsPfxParams(RestoreCcsPfxParams):
+    """``rebuild_ccs_pfx``: add intermediates to a CCS PFX, the original copied to
+    ``backup_path`` first; the file must still have ``expected_sha256``."""
+
+    expected_sha256: Annotated[str, Field(pattern=r"^[0-9A-F]{64}$")]
+    add_der_b64: tuple[DerB64, ...] = Field(min_length=1)
+    password: SecretStr | None = None
 
 
 _HTTPS_URL = re.compile(
@@ -424,4 +424,5 @@ TEMPLATE_SPECS: dict[str, TemplateSpec] = {
         idempotent=True,
         secret_prompts=(("password", "password", "Private-key password of the CCS PFX file"),),
     ),
+    "restore_ccs_pfx": TemplateSpec(RestoreCcsPfxParams, read_only=False, idempotent=True),
 }

@@ -278,8 +278,7 @@ def render(name: str, params: Mapping[str, Any] | BaseModel | None = None) -> Re
         text=template_text(name),
         payload=payload,
         params=validated,
-        # only the secrets given: an optional one left out is neither masked nor asked for
-        secret_fields=frozenset(f for f in spec.secret_fields if getattr(validated, f) is not None),
+        secret_fields=spec.secret_fields,
         idempotent=spec.idempotent,
         read_only=spec.read_only,
     )

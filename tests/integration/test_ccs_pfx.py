@@ -135,7 +135,10 @@ def test_rebuild_adds_the_full_chain_keeps_the_original_and_a_second_apply_is_a_
     # no secret in the journal or the restore script; the restore script restores the file
     assert result.journal is not None
     assert result.restore_script is not None
-    text = Path(result.journal).read_text() + Path(result.restore_script).read_text()
+    restore_text = Path(result.restore_script).read_text()
+    assert "template restore_ccs_pfx" in restore_text  # the undo, in the hand-over script
+    assert "Read-Host" not in restore_text  # it needs no password
+    text = Path(result.journal).read_text() + restore_text
     assert CCS_LAB_PASSWORD not in text
     doc = json.loads(Path(result.journal).read_text())
     assert doc["steps"][0]["data"]["added"] == [thumbprint(lab.issuing_ca("RSA").cert),

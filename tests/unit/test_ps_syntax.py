@@ -109,6 +109,7 @@ _MUTATING = re.compile(
     r"\$(store|source|destination)\.(Add|Remove)\(|\.Bindings\.(Add|Remove)\(|CommitChanges"
     r"|\.Recycle\(|SetAttributeValue|New-Item|Remove-Item|Set-ItemProperty|New-ItemProperty"
     r"|Start-Service|Stop-Service|Invoke-SectigoNative|Remove-SectigoPhysicalCopy"
+    r"|Copy-Item|Move-Item|\[System\.IO\.File\]::WriteAll"
 )
 
 
@@ -240,12 +241,15 @@ def ordinary_params() -> dict[str, dict[str, object]]:
         "verify_chain": {"thumbprint": THUMB},
         "inspect_ccs": {"files": ["www.example.pfx", "_.example.pfx"], "password": "ccs pw"},
         "rebuild_ccs_pfx": {
-            "mode": "rebuild",
             "path": "\\\\files01\\ccs\\www.example.pfx",
             "backup_path": "\\\\files01\\ccs\\www.example.pfx.sectigo-backup-20261207T000000Z",
             "expected_sha256": "AB" * 32,
             "add_der_b64": [der],
             "password": "ccs pw",
+        },
+        "restore_ccs_pfx": {
+            "path": "\\\\files01\\ccs\\www.example.pfx",
+            "backup_path": "\\\\files01\\ccs\\www.example.pfx.sectigo-backup-20261207T000000Z",
         },
         "outbound_tls_test": {"url": "https://acme.example/directory"},
     }
@@ -260,6 +264,7 @@ FREE_TEXT = {
     "restart": ["app_pools"],
     "inspect_ccs": ["password"],
     "rebuild_ccs_pfx": ["password", "backup_path"],
+    "restore_ccs_pfx": ["backup_path"],
 }
 
 

@@ -82,6 +82,7 @@ def test_rendered_script_interface() -> None:
         "verify_chain",
         "inspect_ccs",
         "rebuild_ccs_pfx",
+        "restore_ccs_pfx",
         "outbound_tls_test",
     }
 

@@ -88,7 +88,13 @@ def golden_params() -> dict[str, dict[str, Any]]:
         "verify_chain": {"thumbprint": THUMB, "store_location": "LocalMachine", "store_name": "My"},
         "inspect_ccs": {"files": ["www.example.com.pfx", "_.example.com.pfx"]},
         "rebuild_ccs_pfx": {
-            "mode": "restore",
+            "path": "\\\\files01\\ccs\\www.example.com.pfx",
+            "backup_path": "\\\\files01\\ccs\\www.example.com.pfx.sectigo-backup-20261207T000000Z",
+            "expected_sha256": "0123456789ABCDEF" * 4,
+            "add_der_b64": [der],
+            "password": "golden-fixture-password",
+        },
+        "restore_ccs_pfx": {
             "path": "\\\\files01\\ccs\\www.example.com.pfx",
             "backup_path": "\\\\files01\\ccs\\www.example.com.pfx.sectigo-backup-20261207T000000Z",
         },

@@ -431,30 +431,41 @@ def _inspect_ccs(h: HandlerHost, p: Mapping[str, Any]) -> Doc:
     return True, False, data, None
 
 
-def _rebuild_ccs_pfx(h: HandlerHost, p: Mapping[str, Any]) -> Doc:
-    m = h.model
+def _ccs_names(m: HostModel, p: Mapping[str, Any]) -> tuple[str, str]:
     name, backup = m.ccs_file(p["path"]), m.ccs_file(p["backup_path"])
     if name is None or backup is None:
         raise Refused("the simulated host models only files in its CCS share", "NotImplemented")
-    data: dict[str, Any] = {"mode": p["mode"], "path": p["path"], "backup_path": p["backup_path"],
-                            "previous_sha256": None, "sha256": None, "added": [],
-                            "restored": False}  # fmt: skip
+    return name, backup
+
+
+def _sha256(raw: bytes) -> str:
+    return hashlib.sha256(raw).hexdigest().upper()
+
+
+def _restore_ccs_pfx(h: HandlerHost, p: Mapping[str, Any]) -> Doc:
+    m = h.model
+    name, backup = _ccs_names(m, p)
+    data: dict[str, Any] = {"path": p["path"], "backup_path": p["backup_path"],
+                            "restored": False, "sha256": None}  # fmt: skip
+    kept = _share_name(m, backup)
+    if kept is not None:
+        m.ccs_files[_share_name(m, name) or name] = m.ccs_files[kept]
+        data["restored"] = True
+    current = _share_name(m, name)
+    if current is not None:
+        data["sha256"] = _sha256(m.ccs_files[current])
+    return True, kept is not None, data, None
+
+
+def _rebuild_ccs_pfx(h: HandlerHost, p: Mapping[str, Any]) -> Doc:
+    m = h.model
+    name, backup = _ccs_names(m, p)
     stored = _share_name(m, name)
-    if p["mode"] == "restore":
-        changed = False
-        kept = _share_name(m, backup)
-        if kept is not None:
-            m.ccs_files[stored or name] = m.ccs_files[kept]
-            data["restored"] = changed = True
-        current = _share_name(m, name)
-        if current is None:
-            raise Refused(f"Could not find file '{p['path']}'.", "FileNotFoundException")
-        data["sha256"] = hashlib.sha256(m.ccs_files[current]).hexdigest().upper()
-        return True, changed, data, None
     if stored is None:
         raise Refused(f"Could not find file '{p['path']}'.", "FileNotFoundException")
     raw = m.ccs_files[stored]
-    data["previous_sha256"] = hashlib.sha256(raw).hexdigest().upper()
+    data: dict[str, Any] = {"path": p["path"], "backup_path": p["backup_path"]}
+    data.update(previous_sha256=_sha256(raw), sha256=None, added=[])
     password = p.get("password")
     key, leaf, extra = _open_pfx(raw, password)
     held = {thumbprint(c) for c in ([leaf] if leaf is not None else []) + extra}
@@ -478,7 +489,7 @@ def _rebuild_ccs_pfx(h: HandlerHost, p: Mapping[str, Any]) -> Doc:
             None, key, leaf, [*extra, *adding], encryption
         )
         data["added"] = [thumbprint(c) for c in adding]
-    data["sha256"] = hashlib.sha256(m.ccs_files[stored]).hexdigest().upper()
+    data["sha256"] = _sha256(m.ccs_files[stored])
     return True, bool(adding), data, None
 
 
@@ -518,4 +529,5 @@ HANDLERS: dict[str, Callable[[HandlerHost, Mapping[str, Any]], Doc]] = {
     "inspect_ccs": _inspect_ccs,
     "outbound_tls_test": _outbound_tls_test,
     "rebuild_ccs_pfx": _rebuild_ccs_pfx,
+    "restore_ccs_pfx": _restore_ccs_pfx,
 }

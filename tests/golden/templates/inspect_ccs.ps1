@@ -9,8 +9,19 @@
 # ---- sectigo_chain template inspect_ccs (read-only: changes nothing)
 # Parameters (secrets shown as **********):
 #   files = ["www.example.com.pfx", "_.example.com.pfx"]
-#   password = null
+#   password = "**********"
+# Secrets are not in this file: the script asks for them when it runs.
 $SectigoPayload = 'eyJmaWxlcyI6WyJ3d3cuZXhhbXBsZS5jb20ucGZ4IiwiXy5leGFtcGxlLmNvbS5wZngiXSwicGFzc3dvcmQiOm51bGx9'
+$SectigoParams = ConvertFrom-Json -InputObject ([System.Text.Encoding]::UTF8.GetString([System.Convert]::FromBase64String($SectigoPayload)))
+$SectigoSecure = Read-Host -AsSecureString -Prompt 'Private-key password of the CCS PFX files'
+$SectigoBstr = [System.Runtime.InteropServices.Marshal]::SecureStringToBSTR($SectigoSecure)
+try {
+    $SectigoParams.PSObject.Properties['password'].Value = [System.Runtime.InteropServices.Marshal]::PtrToStringBSTR($SectigoBstr)
+} finally {
+    [System.Runtime.InteropServices.Marshal]::ZeroFreeBSTR($SectigoBstr)
+}
+$SectigoPayload = [System.Convert]::ToBase64String([System.Text.Encoding]::UTF8.GetBytes((ConvertTo-Json -InputObject $SectigoParams -Depth 10 -Compress)))
+$SectigoParams = $null
 $SectigoOutput = & {
 <#
 .SYNOPSIS

@@ -8,31 +8,38 @@
 
 # ---- sectigo_chain template rebuild_ccs_pfx (changes the host; re-checks state first, so running it twice is safe)
 # Parameters (secrets shown as **********):
-#   add_der_b64 = []
+#   add_der_b64 = ["MIIFijCCA3KgAwIBAgIQdY39i658BwD6qSWn4cetFDANBgkqhkiG9w0BAQwFADBfMQswCQYDVQQGEw... (1900 characters)
 #   backup_path = "\\\\files01\\ccs\\www.example.com.pfx.sectigo-backup-20261207T000000Z"
-#   expected_sha256 = null
-#   mode = "restore"
-#   password = null
+#   expected_sha256 = "0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF"
+#   password = "**********"
 #   path = "\\\\files01\\ccs\\www.example.com.pfx"
-$SectigoPayload = 'eyJhZGRfZGVyX2I2NCI6W10sImJhY2t1cF9wYXRoIjoiXFxcXGZpbGVzMDFcXGNjc1xcd3d3LmV4YW1wbGUuY29tLnBmeC5zZWN0aWdvLWJhY2t1cC0yMDI2MTIwN1QwMDAwMDBaIiwiZXhwZWN0ZWRfc2hhMjU2IjpudWxsLCJtb2RlIjoicmVzdG9yZSIsInBhc3N3b3JkIjpudWxsLCJwYXRoIjoiXFxcXGZpbGVzMDFcXGNjc1xcd3d3LmV4YW1wbGUuY29tLnBmeCJ9'
+# Secrets are not in this file: the script asks for them when it runs.
+$SectigoPayload = 'eyJhZGRfZGVyX2I2NCI6WyJNSUlGaWpDQ0EzS2dBd0lCQWdJUWRZMzlpNjU4QndENnFTV240Y2V0RkRBTkJna3Foa2lHOXcwQkFRd0ZBREJmTVFzd0NRWURWUVFHRXdKSFFqRVlNQllHQTFVRUNoTVBVMlZqZEdsbmJ5Qk1hVzFwZEdWa01UWXdOQVlEVlFRREV5MVRaV04wYVdkdklGQjFZbXhwWXlCVFpYSjJaWElnUVhWMGFHVnVkR2xqWVhScGIyNGdVbTl2ZENCU05EWXdIaGNOTWpFd016SXlNREF3TURBd1doY05ORFl3TXpJeE1qTTFPVFU1V2pCZk1Rc3dDUVlEVlFRR0V3SkhRakVZTUJZR0ExVUVDaE1QVTJWamRHbG5ieUJNYVcxcGRHVmtNVFl3TkFZRFZRUURFeTFUWldOMGFXZHZJRkIxWW14cFl5QlRaWEoyWlhJZ1FYVjBhR1Z1ZEdsallYUnBiMjRnVW05dmRDQlNORFl3Z2dJaU1BMEdDU3FHU0liM0RRRUJBUVVBQTRJQ0R3QXdnZ0lLQW9JQ0FRQ1R2dFUyVW5YWUFTT2dIRWRDU2U1anRyY2gvY1NWMVVnckpud1VVeERhZWYwcnR5MmsxQ3o2NmpMZFNjSzV2UTlJUFh0YW1GU3ZubDB4ZEU4SC9GQWgzYVRQYUU4YkVtTnRKWmxNS3BuelNEQmgrb0Y4SHFjSVN0dytLeHdmR0V4eHFqV01yZmh1NkR0SzJlV1VBdGFKaEJPcWJjaFBNOHhRbGplU005eGZpT2VmVk5sSThKaEQxbWI5bnhjNFE4VUJVUXZYNHlNUEZGMWJGT2RMdnQzMHlOb0ROOUhXT2FFaFVUQ0RzRzNYTUU2V1c1SHdjQ1NydjBXQlpFTU52U0U2THp6cG5nM0xJTFZDSjh6YWI1dnVaRENRT2MyVFpZRWhNYlVqVURNM0l1TTQ3Zmd4TU14Ri9tTDUwVjB5ZVVLSDMyck1WaGxBVGM2cXUvbTFka21VOFNmNGthV0Q1UWF6WXc2QTNPQVNWWUNtTzJhME9ZY3R5UERRMFJUcDVBMU5EdlpkVjNMRk94eEhWcDNpMWZ1QllZek1UWUNRTkZ1MzF4UjEzTmdFU0ovQXdTaUl0T2tjeXFleDhWYTNlMGxNV2VVZ0ZhaUVBaW42T0pScG1ra0dqODBmZVJRWEVneURldDRmc1pmdStaZDRLS1RJUkpMcGZTWUZwbGh5bTNrVDJCRmZyc1U0WWpSb3NvWXdqdmlRWVo0eWJQVUhOczJpVEc3c2lqYnQ4dWFaRlVSd3czeThuRG5BdE9Gcjk0TWxJMWZaRW9EbFNmQjFEKytONnh5YlZDaTBJVHo4ZkFyLzczdHJkZitMSGFBWkJhdjYrQ3VCUXVnNHVydjdxdjA5NFBQSzMwNlhseW50OHhoVzZhV1dyTDNEa0ppeTRQbWkxS1pIUTN4dHp3SURBUUFCbzBJd1FEQWRCZ05WSFE0RUZnUVVWbk5ZWkpYNWtocXdFaW9FWW5taFFCV0lJVWt3RGdZRFZSMFBBUUgvQkFRREFnR0dNQThHQTFVZEV3RUIvd1FGTUFNQkFmOHdEUVlKS29aSWh2Y05BUUVNQlFBRGdnSUJBQzljbVR6OEJsNk1sQzV3NnRJeU1ZMjA4RkhWdkFyelpKOEhYdFhCYzJoa2VxSzVEdWo1WFlVdHFEZEZxaWowbGdWUVlLbEpmcC9pbVRZcEUwUkhhcDFWSUR6WW0vRURNcnJhUUtGejZvT2h0MFNtRHBrQm0rUzhmNzRUbEg3S3BoNTJnRFk5aEFhTE15WmxiY3ArbnY0ZmpGZzRleHFEc1ErOEZ4Rzc1Z2JNWS9xQjhvRk0yZ3NRYTZINjFTaWx6d1pBRnY5N2ZSaGVPUktrVTU1K01rSVFwaUdScVJ4T0YzeUV2SitNMGVqZjVsRzVOa2Mva0xuSHZBTGNXeHhQRGtqQkpZT2NDaitlc1FNekVob25yUGNpYkNUUkFVSDRXQVArSldnaUg1cGFQSHhzbm5WSTg0SHhabWR1VElMQTdycFhEaGp2THByM0V0aWdhK2tGcGFIcGFQaThURDhTSGtYb1VzQ2p2eEluZWJuTU1UekQ5am9pRmdPZ3lZOW1wRnVpVGRhQkpRYnBkcVFBQ2o3THpUV2I0T0U0eTJCVGhpaENRUnhFVitpb3JhdEY0eVVRdk5zK1pVSDdHNmFYRCt1NWRIbjVIcndkVncxSHI4TXZuNGRHcCtzbVdnOVdZN1ZpWUc0QSsrTW5FU0xuL3BtUE5QVzU2TU9SY3IzWXd4NjVMdktSUkZIUVY4ME1OTlZJSWIvYkUvRm1KVU5TMG5BaU5zMmZ4QngxSUsxamNtTUdEdzRuenRKcURieTFPUnJwMFhaNjBWems1MGxKTFZVM2FQQWFPcGcrVkJlSFZPbW1KMUNKZXlBdlAvKy9vWXRLUjVqL0szdEpQc01wUm1BWVFxc3pLYnJBS2JrVGlkT0lpamxCTzhuOXB1MGY5R0JqMzlJdFZRR0wiXSwiYmFja3VwX3BhdGgiOiJcXFxcZmlsZXMwMVxcY2NzXFx3d3cuZXhhbXBsZS5jb20ucGZ4LnNlY3RpZ28tYmFja3VwLTIwMjYxMjA3VDAwMDAwMFoiLCJleHBlY3RlZF9zaGEyNTYiOiIwMTIzNDU2Nzg5QUJDREVGMDEyMzQ1Njc4OUFCQ0RFRjAxMjM0NTY3ODlBQkNERUYwMTIzNDU2Nzg5QUJDREVGIiwicGFzc3dvcmQiOm51bGwsInBhdGgiOiJcXFxcZmlsZXMwMVxcY2NzXFx3d3cuZXhhbXBsZS5jb20ucGZ4In0='
+$SectigoParams = ConvertFrom-Json -InputObject ([System.Text.Encoding]::UTF8.GetString([System.Convert]::FromBase64String($SectigoPayload)))
+$SectigoSecure = Read-Host -AsSecureString -Prompt 'Private-key password of the CCS PFX file'
+$SectigoBstr = [System.Runtime.InteropServices.Marshal]::SecureStringToBSTR($SectigoSecure)
+try {
+    $SectigoParams.PSObject.Properties['password'].Value = [System.Runtime.InteropServices.Marshal]::PtrToStringBSTR($SectigoBstr)
+} finally {
+    [System.Runtime.InteropServices.Marshal]::ZeroFreeBSTR($SectigoBstr)
+}
+$SectigoPayload = [System.Convert]::ToBase64String([System.Text.Encoding]::UTF8.GetBytes((ConvertTo-Json -InputObject $SectigoParams -Depth 10 -Compress)))
+$SectigoParams = $null
 $SectigoOutput = & {
 <#
 .SYNOPSIS
     sectigo_chain template "rebuild_ccs_pfx": add the missing intermediates to a Central
-    Certificate Store PFX, keeping the original beside it; or put that original back.
+    Certificate Store PFX, keeping the original beside it (undone by "restore_ccs_pfx").
 .DESCRIPTION
-    Payload: {"mode": "rebuild"|"restore", "path", "backup_path", "expected_sha256",
-              "add_der_b64": [base64 DER, ...], "password": string|null (secret)}
+    Payload: {"path", "backup_path", "expected_sha256", "add_der_b64": [base64 DER, ...],
+              "password": string|null (secret)}
     Python decides everything (which file, which certificates, the backup's name); this
-    template only does it:
-    rebuild: if the file already holds every certificate to add, nothing changes. Else the
-      file must still have the SHA-256 observed when the plan was made (else it stops: the file
-      changed since), the backup path must not exist yet; the file is copied to the backup
-      path first, then opened in memory with the password (Exportable, not persisted), the
-      certificates are added, the collection is exported as PKCS#12 with the same password to
-      a temporary file beside it, and that file replaces the original.
-    restore: if the backup exists, it is copied over the file (the backup is kept); else
-      nothing changes (the rebuild never got as far as the backup).
+    template only does it. If the file already holds every certificate to add, nothing
+    changes. Else the file must still have the SHA-256 observed when the plan was made (else it
+    stops: the file changed since) and the backup path must not exist yet; the file is copied
+    to the backup path first, then opened in memory with the password (Exportable, not
+    persisted), the certificates are added, the collection is exported as PKCS#12 with the same
+    password to a temporary file beside it, and that file replaces the original.
     Windows PowerShell 5.1 compatible. Output: one JSON document (see docs/templates.md).
 #>
 param([Parameter(Mandatory = $true)][string]$Payload)
@@ -315,67 +322,54 @@ $temporary = $null
 try {
     $p = Read-SectigoPayload -Encoded $Payload
     Assert-SectigoElevated
-    $mode = [string]$p.mode
-    Assert-SectigoChoice -Name 'mode' -Value $mode -Allowed @('rebuild', 'restore')
     $path = [string]$p.path
     $backupPath = [string]$p.backup_path
     if (-not $path.EndsWith('.pfx', [System.StringComparison]::OrdinalIgnoreCase) -or $backupPath -eq '' -or $backupPath -eq $path) {
         Stop-Sectigo -Message 'path must name a .pfx file and backup_path another file' -Category 'InvalidArgument'
     }
     $data = [ordered]@{
-        mode            = $mode
         path            = $path
         backup_path     = $backupPath
         previous_sha256 = $null
         sha256          = $null
         added           = @()
-        restored        = $false
     }
-    if ($mode -eq 'restore') {
-        if (Test-Path -LiteralPath $backupPath -PathType Leaf) {
-            Copy-Item -LiteralPath $backupPath -Destination $path -Force
-            $data.restored = $true
-            $changed = $true
-        }
-        $data.sha256 = Get-SectigoFileHash256 -Bytes ([System.IO.File]::ReadAllBytes($path))
-    } else {
-        if ($null -ne $p.password) { $password = [string]$p.password }
-        $bytes = [System.IO.File]::ReadAllBytes($path)
-        $data.previous_sha256 = Get-SectigoFileHash256 -Bytes $bytes
-        $flags = [System.Security.Cryptography.X509Certificates.X509KeyStorageFlags]::Exportable
-        $collection = New-Object -TypeName System.Security.Cryptography.X509Certificates.X509Certificate2Collection
-        $collection.Import($bytes, $password, $flags)
-        $held = @{}
-        foreach ($certificate in $collection) { $held[[string]$certificate.Thumbprint] = $true }
-        $toAdd = New-Object -TypeName System.Collections.ArrayList
-        foreach ($der in @($p.add_der_b64)) {
-            $extra = New-Object -TypeName System.Security.Cryptography.X509Certificates.X509Certificate2 -ArgumentList (, [System.Convert]::FromBase64String([string]$der))
-            if (-not $held.ContainsKey([string]$extra.Thumbprint)) { $null = $toAdd.Add($extra) }
-        }
-        if ($toAdd.Count -gt 0) {
-            if ($data.previous_sha256 -ne [string]$p.expected_sha256) {
-                Stop-Sectigo -Message ('the file changed since it was observed (SHA-256 ' + $data.previous_sha256 + '): plan again') -Category 'InvalidOperation'
-            }
-            if (Test-Path -LiteralPath $backupPath) {
-                Stop-Sectigo -Message ('the backup path exists already: ' + $backupPath) -Category 'ResourceExists'
-            }
-            Copy-Item -LiteralPath $path -Destination $backupPath
-            $added = New-Object -TypeName System.Collections.ArrayList
-            foreach ($extra in $toAdd) {
-                $null = $collection.Add($extra)
-                $null = $added.Add([string]$extra.Thumbprint)
-            }
-            $rebuilt = $collection.Export([System.Security.Cryptography.X509Certificates.X509ContentType]::Pkcs12, $password)
-            $temporary = $path + '.sectigo-new'
-            [System.IO.File]::WriteAllBytes($temporary, $rebuilt)
-            Move-Item -LiteralPath $temporary -Destination $path -Force
-            $temporary = $null
-            $data.added = $added
-            $changed = $true
-        }
-        foreach ($certificate in $collection) { $certificate.Reset() }
-        $data.sha256 = Get-SectigoFileHash256 -Bytes ([System.IO.File]::ReadAllBytes($path))
+    if ($null -ne $p.password) { $password = [string]$p.password }
+    $bytes = [System.IO.File]::ReadAllBytes($path)
+    $data.previous_sha256 = Get-SectigoFileHash256 -Bytes $bytes
+    $flags = [System.Security.Cryptography.X509Certificates.X509KeyStorageFlags]::Exportable
+    $collection = New-Object -TypeName System.Security.Cryptography.X509Certificates.X509Certificate2Collection
+    $collection.Import($bytes, $password, $flags)
+    $held = @{}
+    foreach ($certificate in $collection) { $held[[string]$certificate.Thumbprint] = $true }
+    $toAdd = New-Object -TypeName System.Collections.ArrayList
+    foreach ($der in @($p.add_der_b64)) {
+        $extra = New-Object -TypeName System.Security.Cryptography.X509Certificates.X509Certificate2 -ArgumentList (, [System.Convert]::FromBase64String([string]$der))
+        if (-not $held.ContainsKey([string]$extra.Thumbprint)) { $null = $toAdd.Add($extra) }
     }
+    if ($toAdd.Count -gt 0) {
+        if ($data.previous_sha256 -ne [string]$p.expected_sha256) {
+            Stop-Sectigo -Message ('the file changed since it was observed (SHA-256 ' + $data.previous_sha256 + '): plan again') -Category 'InvalidOperation'
+        }
+        if (Test-Path -LiteralPath $backupPath) {
+            Stop-Sectigo -Message ('the backup path exists already: ' + $backupPath) -Category 'ResourceExists'
+        }
+        Copy-Item -LiteralPath $path -Destination $backupPath
+        $added = New-Object -TypeName System.Collections.ArrayList
+        foreach ($extra in $toAdd) {
+            $null = $collection.Add($extra)
+            $null = $added.Add([string]$extra.Thumbprint)
+        }
+        $rebuilt = $collection.Export([System.Security.Cryptography.X509Certificates.X509ContentType]::Pkcs12, $password)
+        $temporary = $path + '.sectigo-new'
+        [System.IO.File]::WriteAllBytes($temporary, $rebuilt)
+        Move-Item -LiteralPath $temporary -Destination $path -Force
+        $temporary = $null
+        $data.added = $added
+        $changed = $true
+    }
+    foreach ($certificate in $collection) { $certificate.Reset() }
+    $data.sha256 = Get-SectigoFileHash256 -Bytes ([System.IO.File]::ReadAllBytes($path))
 } catch {
     $errorInfo = New-SectigoError -Record $_
 } finally {
