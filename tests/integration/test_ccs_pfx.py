@@ -197,3 +197,36 @@ def test_cli_plan_offers_and_plans_the_rebuild(
     out = capsys.readouterr().out
     assert "[rebuild_ccs_pfx]" in out
     assert CCS_LAB_PASSWORD not in out
+
+
+def _ccs_rows(host: SimulatedHost) -> list[tuple[str | None, int]]:
+    """(verdict, served length) of every handshake against the CCS entry, over real TLS."""
+    from sectigo_chain.run.entries import verify_entries
+
+    with host.start_tls() as listener:
+        report = verify_entries(host, "Default Web Site",
+                                lambda p: listener.address_for(p.entry)[:2],
+                                catalog=host.catalog, climb_ladder=False)  # fmt: skip
+    return [(r.verdict, len(r.served)) for r in report.rows if r.probe.kind == "ccs"]
+
+
+def test_a_farm_server_without_the_cross_sign_serves_the_full_chain_once_the_pfx_has_it(
+    tmp_path: Path,
+) -> None:
+    from sectigo_chain.templates.render import render
+
+    host = SimulatedHost("ccs-pfx")
+    # this server has the cross-sign in its own CA store: its CCS entry serves the full chain
+    assert _ccs_rows(host) == [("pass", 3), ("pass", 3)]  # TLS 1.2 and 1.3
+    # another server of the farm reads the same share but lacks the cross-sign
+    other = SimulatedHost("ccs-pfx")
+    other.model.discard(("LocalMachine", "CA", ".Default"), thumbprint(other.lab.r46_cross))
+    other.model.served_cache.clear()
+    assert _ccs_rows(other) == [("fail", 2), ("fail", 2)]  # leaf and R36 only
+    # the rebuild on the first server writes the full chain into the shared PFX
+    desired = _desired(host)
+    p = plan(desired, observe(host, ccs_password=PW), at=_now(host), catalog=host.catalog)
+    apply(p, host, desired=desired, catalog=host.catalog, journal_dir=tmp_path, retry=FAST)
+    other.model.ccs_files = dict(host.model.ccs_files)  # one share for the farm
+    assert other.run(render("restart", {"mode": "iisreset"})).ok
+    assert _ccs_rows(other) == [("pass", 3), ("pass", 3)]  # the cross-sign now from the PFX

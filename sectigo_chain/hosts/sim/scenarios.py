@@ -227,6 +227,7 @@ def _ccs_pfx(lab: LabHierarchy) -> HostModel:
     host.sslcert["ccs:8443"] = SslCertEntry("ccs:8443", "ccs", "")
     host.ccs_enabled = True
     host.ccs_location = CCS_LOCATION
+    host.ccs_key_password = CCS_LAB_PASSWORD
     # what win-acme wrote before #1347 was fixed: the certificate and its key, no chain
     host.ccs_files["ccs.example.test.pfx"] = leaf.pfx(CCS_LAB_PASSWORD)
     return host
