@@ -7,7 +7,8 @@
     One HEAD request with System.Net.HttpWebRequest, the .NET Framework client most Windows
     tools (ACME clients, PowerShell's Invoke-WebRequest) use: the server certificate is
     validated by the machine's chain engine as for any client on this host. No callback
-    replaces the validation. A WebException's Status tells the outcome: TrustFailure is an
+    replaces the validation. The WebException's Status (found in the exception chain: a .NET
+    method's exception arrives wrapped in MethodInvocationException) tells the outcome: TrustFailure is an
     untrusted chain; ProtocolError is an HTTP error after a trusted handshake; NameResolution-
     Failure, ConnectFailure, Timeout and the like say the URL was not reached. Python decides
     what each means (data.web_status is reported as it is). The server's certificate, when
@@ -44,10 +45,18 @@ try {
     try {
         $response = $request.GetResponse()
         $httpStatus = [int]$response.StatusCode
-    } catch [System.Net.WebException] {
-        $webStatus = [string]$_.Exception.Status
-        $message = [string]$_.Exception.Message
-        if ($null -ne $_.Exception.Response) { $httpStatus = [int]$_.Exception.Response.StatusCode }
+    } catch {
+        # A .NET method's exception arrives wrapped (MethodInvocationException): find the
+        # WebException in the chain; anything else is not an answer of the server: rethrow.
+        $webError = $_.Exception
+        while ($null -ne $webError -and -not ($webError -is [System.Net.WebException])) { $webError = $webError.InnerException }
+        if ($null -eq $webError) { throw }
+        $webStatus = [string]$webError.Status
+        $message = [string]$webError.Message
+        if ($null -ne $webError.Response) {
+            $httpStatus = [int]$webError.Response.StatusCode
+            $webError.Response.Close()
+        }
     }
     $leaf = $null
     $chainStatus = New-Object -TypeName System.Collections.ArrayList
