@@ -134,6 +134,15 @@ def _evidence(row: HostRow) -> str:
     if row.journal:
         parts.append(f'<div class="small">journal: {_e(row.journal)}</div>')
     parts += [f'<div class="small">{_e(n)}</div>' for n in row.verify_notes]
+    if row.outbound:
+        parts.append(f'<div class="small">outbound self-test: {_e(row.outbound)}</div>')
+    if row.entries:
+        rungs = ", ".join(row.entry_rungs) or "none"
+        items = "".join(f'<li class="entry">{_e(e.line())}</li>' for e in row.entries)
+        parts.append(
+            f'<div class="small">HTTP.sys entries (rungs: {_e(rungs)}):</div>'
+            f'<ol class="plain">{items}</ol>'
+        )
     if row.remedy:
         parts.append(f"<div><b>to do:</b> {_e(row.remedy)}</div>")
     if row.timings:

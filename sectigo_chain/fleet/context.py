@@ -67,6 +67,7 @@ class FleetContext:
     journal_dir: Path | None = None
     sim_tls: bool = False
     climb_ladder: bool = False
+    entries: bool = False
     tls_timeout: float = 5.0
     executor_factory: ExecutorFactory | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -100,7 +101,7 @@ class FleetContext:
         from sectigo_chain.state.recipe import sectigo_fix
 
         key = (id(catalog), host.site, host.hostname, host.ip, host.port, host.sni, host.pfx,
-               host.pfx_password_env, host.restart, host.strategy)  # fmt: skip
+               host.pfx_password_env, host.restart, host.strategy, host.outbound_url)  # fmt: skip
         with self.lock:
             found = self._desired.get(key)
         if found is None:
@@ -109,6 +110,11 @@ class FleetContext:
                 pfx=host.pfx, pfx_password=secrets.pfx_password, restart=host.restart,
                 root_strategy=host.strategy, catalog=catalog,
             )  # fmt: skip
+            if host.outbound_url is not None:
+                from sectigo_chain.run.outbound import check_outbound_url
+
+                url = check_outbound_url(host.outbound_url)
+                found = found.model_copy(update={"outbound_url": url})
             with self.lock:
                 found = self._desired.setdefault(key, found)
         return found

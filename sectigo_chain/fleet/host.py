@@ -71,6 +71,7 @@ class _Host:
         self.endpoint: Endpoint | None = None
         self.source: Any = "tls"
         self.catalog: Catalog | None = None
+        self.listener: Any = None
 
     def timed(self, name: str, started: float) -> None:
         self.timings[name] = round(time.perf_counter() - started, 4)
@@ -86,8 +87,8 @@ class _Host:
         self.sim = model_of(self.executor)
         self.catalog = catalog_for(self.sim or self.executor)  # type: ignore[arg-type]
         if self.sim is not None and self.host.check is None:
-            if self.ctx.sim_tls and isinstance(self.sim, SimulatedHost):
-                listener = self.sim.start_tls()
+            if (self.ctx.sim_tls or self.ctx.entries) and isinstance(self.sim, SimulatedHost):
+                listener = self.listener = self.sim.start_tls()
                 self.endpoint = listener.address_for(self.host.site)
                 self.source = "sim-tls"
             else:
@@ -142,14 +143,17 @@ class _Host:
 
     def run(self) -> HostStatus:
         mode = self.ctx.mode
-        if mode == "check" and not _needs_executor(self.host):
+        if mode == "check" and not _needs_executor(self.host) and not self.ctx.entries:
             self.endpoint = tls_endpoint(self.host)
             before = self.out["before"] = self.check("before")
             return self._checked(before)
         self.open()
         before = self.out["before"] = self.check("before")
         if mode == "check":
-            return self._checked(before)
+            status = self._checked(before)
+            if self.ctx.entries:  # check mode changes nothing: no ladder
+                status = "failed" if not self._entries(climb=False) else status
+            return status
         assert self.executor is not None
         assert self.catalog is not None
         from sectigo_chain.run.applier import observe
@@ -223,6 +227,11 @@ class _Host:
             raise
         self.timed("apply", started)
         self.out.update(journal=result.journal, changed=result.changed)
+        if result.outbound is not None and result.outbound.after is not None:
+            self.out["outbound"] = (
+                f"{result.outbound.verdict}: {result.outbound.after.line()} "
+                f"({result.outbound.reason})"
+            )
 
     def _verify(self, desired: DesiredState, *, changed: bool) -> HostStatus:
         from sectigo_chain.run.verifier import verify
@@ -263,8 +272,13 @@ class _Host:
         else:
             after = self.check("after")
         passed = report.verdict == "pass" and after.verdict in ("pass", "warn")
-        self.out.update(after=after, converged=report.plan_empty, verify_notes=tuple(notes),
-                        verify="pass" if passed else "fail")  # fmt: skip
+        self.out.update(after=after, converged=report.plan_empty, verify_notes=tuple(notes))
+        if self.ctx.entries:
+            stores_right = report.plan_empty and (
+                report.host_chain is not None and report.host_chain.right
+            )
+            passed = self._entries(climb=self.ctx.climb_ladder and stores_right) and passed
+        self.out["verify"] = "pass" if passed else "fail"
         if passed:
             return "applied" if changed else "unchanged"
         self.out["note"] = (
@@ -273,6 +287,58 @@ class _Host:
             else ("nothing to change, but the host does not verify")
         )
         return "failed"
+
+    def _entries(self, *, climb: bool) -> bool:
+        """``--entries``: every HTTP.sys entry of the site, with and without SNI, per TLS
+        version, and (``climb``) a refresh of each stale entry on its own before ``iisreset``
+        (:func:`sectigo_chain.run.entries.verify_entries`); the rows go into the host's row.
+        True when every handshake passes."""
+        from sectigo_chain.fleet.report import EntryLine
+        from sectigo_chain.run.entries import EntryProbe, verify_entries
+
+        assert self.executor is not None
+        started = time.perf_counter()
+        notes = list(self.out.get("verify_notes", ()))
+        if self.listener is not None:
+            listener = self.listener
+
+            def address(probe: EntryProbe) -> tuple[str, int]:
+                ip, port, _name = listener.address_for(probe.entry)
+                return ip, port
+        elif self.endpoint is not None:
+            host = self.endpoint[0]
+
+            def address(probe: EntryProbe) -> tuple[str, int]:
+                return host, probe.port
+        else:
+            notes.append("the HTTP.sys entries were not checked (no TLS endpoint)")
+            self.out["verify_notes"] = tuple(notes)
+            return False
+        try:
+            report = verify_entries(
+                self.executor, self.host.site, address, profiles=self._profiles(),
+                at=self.ctx.at, catalog=self.catalog, climb_ladder=climb,
+                timeout=self.host.timeout, tls_timeout=self.ctx.tls_timeout,
+                retry=self.ctx.retry,
+            )  # fmt: skip
+        finally:
+            self.timed("entries", started)
+        lines = tuple(
+            EntryLine(
+                entry=r.probe.entry, kind=r.probe.kind, handshake=r.probe.handshake,
+                tls_version=r.tls_version, initial_verdict=r.initial_verdict,
+                verdict=r.verdict, fixed_by=r.fixed_by, served=r.served, error=r.error,
+            )
+            for r in report.rows
+        )  # fmt: skip
+        self.out.update(entries=lines, entry_rungs=report.rungs)
+        bad = sorted({f"{line.entry} ({line.handshake})" for line in lines if not line.ok})
+        if bad:
+            notes.append("HTTP.sys entries failing: " + ", ".join(bad))
+        if report.reboot_required:
+            notes.append("no rung fixed every HTTP.sys entry: a reboot may be required")
+        self.out["verify_notes"] = tuple(notes)
+        return report.verdict == "pass"
 
 
 def _needs_executor(host: ResolvedHost) -> bool:

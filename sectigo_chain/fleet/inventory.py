@@ -105,6 +105,12 @@ class HostSettings(_Strict):
         None, description="fetch the served chain from here instead of the host itself"
     )
     sim_faults: SimFaults | None = Field(None, description="sim:// targets only: inject faults")
+    outbound_url: str | None = Field(
+        None,
+        pattern=r"^https://",
+        description="after a distrust action, test the host's own outbound TLS to this https "
+        "URL (e.g. its ACME directory); trusted before and not after rolls the apply back",
+    )
 
 
 class InventoryHost(HostSettings):
@@ -148,6 +154,7 @@ class ResolvedHost(_Strict):
     timeout: float
     check: CheckEndpoint | None
     sim_faults: SimFaults | None
+    outbound_url: str | None = None
 
     @property
     def is_sim(self) -> bool:

@@ -34,6 +34,7 @@ __all__ = [
     "ActionLine",
     "CertLine",
     "ChainCheck",
+    "EntryLine",
     "FleetReport",
     "HostError",
     "HostRow",
@@ -100,6 +101,33 @@ class ActionLine(_Model):
     reason: str
 
 
+class EntryLine(_Model):
+    """One handshake against one HTTP.sys entry of the host's site, at one TLS version
+    (``verify --entries``, :mod:`sectigo_chain.run.entries`): what it served before and after
+    the per-entry ladder, and which rung fixed it."""
+
+    entry: str
+    kind: str
+    handshake: str
+    tls_version: str | None = None
+    initial_verdict: str | None = None
+    verdict: str | None = None
+    fixed_by: str | None = None
+    served: tuple[str, ...] = ()
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.verdict in ("pass", "warn")
+
+    def line(self) -> str:
+        version = f"TLS {self.tls_version}" if self.tls_version else "-"
+        state = self.verdict or "no handshake"
+        fixed = f" (fixed by {self.fixed_by})" if self.fixed_by else ""
+        why = f": {self.error}" if self.error and not self.ok else ""
+        return f"{self.entry} {self.handshake} {version}: {state}{fixed}{why}"
+
+
 class HostError(_Model):
     """Why a host failed: the error class, its (masked) message, whether it was unreachable."""
 
@@ -124,6 +152,9 @@ class HostRow(_Model):
     after: ChainCheck | None = None
     verify: CheckVerdict | None = None
     verify_notes: tuple[str, ...] = ()
+    entries: tuple[EntryLine, ...] = ()  # --entries: one per HTTP.sys entry x handshake x TLS
+    entry_rungs: tuple[str, ...] = ()  # the per-entry ladder's rungs, in order
+    outbound: str | None = None  # the outbound self-test after a distrust: verdict and reason
     converged: bool | None = None
     changed: bool = False
     journal: str | None = None
@@ -352,7 +383,9 @@ class FleetReport(RichRepr, _Model):
 
     def __str__(self) -> str:
         lines = [self.summary_line()]
-        lines += ["  " + row.line() for row in self.hosts]
+        for row in self.hosts:
+            lines.append("  " + row.line())
+            lines += [f"      entry {e.line()}" for e in row.entries]
         return "\n".join(lines)
 
     def to_html(self) -> str:

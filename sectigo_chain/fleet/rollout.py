@@ -150,6 +150,7 @@ def run_fleet(
     journal_dir: str | os.PathLike[str] | None = None,
     sim_tls: bool | None = None,
     climb_ladder: bool = False,
+    entries: bool = False,
     retry: RetryPolicy | None = None,
     tls_timeout: float = 5.0,
     base_dir: str | os.PathLike[str] | None = None,
@@ -166,6 +167,10 @@ def run_fleet(
     ``journal_dir``: apply journals (default ``sectigo-chain-journals/`` beside the report, or
     in the current folder). ``sim_tls``: check ``sim://`` hosts over a real loopback TLS
     listener (default: when :mod:`sectigo_chain.hosts.sim.listener` is available).
+    ``entries``: also check every HTTP.sys entry of each host's site, with and without SNI, per
+    TLS version (:mod:`sectigo_chain.run.entries`; a ``sim://`` host then always gets a
+    loopback listener); with ``climb_ladder``, a stale entry is refreshed on its own before
+    ``iisreset``. A failing entry fails the host.
     ``executor_factory(host, secrets)`` replaces how executors are opened (tests, benchmarks;
     a wrapper around a ``SimulatedHost`` exposes it as ``.sim_host``). ``at`` is the
     validation time of every check (default: when the run starts). Input problems (bad
@@ -219,7 +224,7 @@ def run_fleet(
     ctx = FleetContext(
         mode=mode, at=started_at, retry=retry, journal_dir=jdir,
         sim_tls=_sim_tls_available() if sim_tls is None else sim_tls, climb_ladder=climb_ladder,
-        tls_timeout=tls_timeout, executor_factory=executor_factory,
+        entries=entries, tls_timeout=tls_timeout, executor_factory=executor_factory,
     )  # fmt: skip
     progress_log = ProgressLog(progress_log_path(report_path), mode) if report_path else None
     run = _Rollout(

@@ -22,10 +22,19 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
 
+from pydantic import SecretStr
+
 from sectigo_chain.errors import ApplyError, ExecutionError, PlanRefused, TemplateError
 from sectigo_chain.hosts.base import Executor
 from sectigo_chain.hosts.retry import RetryPolicy, run_script
 from sectigo_chain.run.journal import Journal, RollbackResult, rollback
+from sectigo_chain.run.outbound import (
+    DISTRUST_KINDS,
+    OutboundCheck,
+    OutboundResult,
+    judge,
+    outbound_self_test,
+)
 from sectigo_chain.state.lifecycle import EXPIRING_WITHIN_DAYS
 from sectigo_chain.state.models import DesiredState, ObservedState
 from sectigo_chain.state.plan_models import Action, ApplyResult, Plan, StepResult
@@ -39,9 +48,16 @@ _log = logging.getLogger(__name__)
 
 
 def observe(
-    executor: Executor, *, timeout: float = 120.0, retry: RetryPolicy | None = None
+    executor: Executor,
+    *,
+    timeout: float = 120.0,
+    retry: RetryPolicy | None = None,
+    ccs_password: SecretStr | None = None,
 ) -> ObservedState:
-    """Run the read-only ``observe`` template and parse its document."""
+    """Run the read-only ``observe`` template and parse its document; a host with a Central
+    Certificate Store binding also gets ``inspect_ccs`` (what its PFX files hold, opened with
+    ``ccs_password``; see :mod:`sectigo_chain.run.ccs`)."""
+    from sectigo_chain.run.ccs import observe_ccs
     from sectigo_chain.templates.render import render
 
     result = run_script(executor, render("observe", {}), timeout=timeout, policy=retry)
@@ -50,7 +66,8 @@ def observe(
         raise ExecutionError(
             f"{executor.target}: observe failed: {message}", host=executor.target, script="observe"
         )
-    return ObservedState.model_validate(result.data)
+    observed = ObservedState.model_validate(result.data)
+    return observe_ccs(executor, observed, password=ccs_password, timeout=timeout, retry=retry)
 
 
 def default_journal_path(target: str, directory: Path | None = None) -> Path:
@@ -122,6 +139,7 @@ def apply(
     steps: list[StepResult] = []
     journal: Journal | None = None
     restore: Path | None = None
+    outbound: OutboundResult | None = None
     if plan.actions:
         # The journal is written (fsync'd) before each step runs. The first write creates it
         # with the plan, every step's backup and step 1 "running"; each later one also carries
@@ -132,19 +150,30 @@ def apply(
         path = journal_path or default_journal_path(target, journal_dir)
         if before is None:
             before = observe(executor, timeout=timeout, retry=retry)
+        baseline = (
+            outbound_self_test(executor, plan.outbound_url, timeout=timeout, retry=retry)
+            if plan.outbound_url
+            else None
+        )  # the host's own outbound TLS before the distrust (read-only)
         journal = Journal.create(
             path, target, plan.model_dump(mode="json"), records,
             before=before.model_dump(mode="json"),
         )  # fmt: skip
         try:
+            if baseline is not None:
+                journal.doc["outbound"] = {"url": plan.outbound_url,
+                                           "before": baseline.model_dump(mode="json")}  # fmt: skip
             steps = _run_steps(plan, executor, journal, progress, timeout, retry)
+            if plan.outbound_url:
+                outbound = _self_test(plan, executor, journal, baseline, steps, timeout, retry)
         finally:
             journal.close()
         restore = _write_restore(journal, executor, timeout, retry)
     after_plan: Plan | None = None
     after_empty = True
     if desired is not None:
-        observed = observe(executor, timeout=timeout, retry=retry)
+        observed = observe(executor, timeout=timeout, retry=retry,
+                           ccs_password=desired.ccs_password)  # fmt: skip
         try:
             after_plan = make_plan(
                 desired,
@@ -165,9 +194,36 @@ def apply(
         changed=any(s.changed for s in steps),
         journal=str(journal.path) if journal else None,
         restore_script=str(restore) if restore else None,
+        outbound=outbound,
         after_plan=after_plan,
         after_plan_empty=after_empty,
     )
+
+
+def _self_test(
+    plan: Plan,
+    executor: Executor,
+    journal: Journal,
+    baseline: OutboundCheck | None,
+    steps: list[StepResult],
+    timeout: float,
+    retry: RetryPolicy | None,
+) -> OutboundResult:
+    """The outbound-TLS self-test after the steps (issue 17; :mod:`sectigo_chain.run.outbound`):
+    journaled; a URL trusted before and untrusted after fails the apply at the last distrust
+    step, which rolls everything back."""
+    assert plan.outbound_url is not None
+    after = outbound_self_test(executor, plan.outbound_url, timeout=timeout, retry=retry)
+    result = judge(plan.outbound_url, baseline, after)
+    journal.doc["outbound"] = result.model_dump(mode="json")
+    if result.verdict == "fail":
+        index = max(i for i, a in enumerate(plan.actions) if a.kind in DISTRUST_KINDS)
+        journal.doc["status"] = "failed"
+        journal.write()
+        failure = f"outbound self-test failed: {result.reason}"
+        _fail(plan, executor, journal, index, plan.actions[index], failure, steps, timeout, retry)
+    journal.write()
+    return result
 
 
 def _write_restore(

@@ -313,6 +313,10 @@ def undo_steps(step: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
                  "ssl_flags_clear": new_flags & ~prev["ssl_flags"]},
             )
         ]  # fmt: skip
+    if t == "rebuild_ccs_pfx":
+        # The original was copied to backup_path before the file was rewritten: copy it back
+        # (nothing happens when the backup was never made). No secret is needed.
+        return [("restore_ccs_pfx", {"path": p["path"], "backup_path": p["backup_path"]})]
     return []  # restart: nothing to undo (rollback restarts at the end if one ran)
 
 
@@ -358,7 +362,10 @@ def _observe_state(executor: Executor, timeout: float, pol: RetryPolicy) -> Obse
     if not result.ok or not isinstance(result.data, dict):
         message = (result.error or {}).get("message") or "; ".join(result.errors) or "no data"
         raise ExecutionError(f"observe: {message}", host=executor.target, script="observe")
-    return ObservedState.model_validate(result.data)
+    from sectigo_chain.run.ccs import observe_ccs  # the CCS files' SHA-256 (no password)
+
+    observed = ObservedState.model_validate(result.data)
+    return observe_ccs(executor, observed, timeout=timeout, retry=pol)
 
 
 def _lm_stores_holding(

@@ -49,6 +49,7 @@ StepTemplate = Literal[
     "set_root_auto_update",
     "set_binding",
     "restart",
+    "rebuild_ccs_pfx",
 ]
 
 
@@ -116,6 +117,11 @@ class _NoParams(_Open):
     pass
 
 
+class _CcsParams(_Open):
+    path: StrictStr = Field(min_length=1)
+    backup_path: StrictStr = Field(min_length=1)
+
+
 _PARAMS: dict[str, type[_Open]] = {
     "import_certificate": _StoreParams,
     "import_pfx": _StoreParams,
@@ -125,6 +131,7 @@ _PARAMS: dict[str, type[_Open]] = {
     "set_root_auto_update": _NoParams,
     "set_binding": _BindingParams,
     "restart": _RestartParams,
+    "rebuild_ccs_pfx": _CcsParams,
 }
 
 
@@ -219,7 +226,8 @@ def state_differences(before: ObservedState, after: ObservedState) -> list[str]:
 
     Compared: every certificate copy (location, store, physical store, thumbprint; friendly
     name and key properties), every site's bindings and state, the app pools' states, the
-    HTTP.sys entries and the ``DisableRootAutoUpdate`` value. Not compared: the computer name,
+    HTTP.sys entries, the ``DisableRootAutoUpdate`` value and the CCS files' SHA-256 (when both
+    states read them). Not compared: the computer name,
     the OS and the PowerShell version (a rollback changes none of them)."""
     out: list[str] = []
     old = {_cert_key(c): c for c in before.certificates}
@@ -258,4 +266,14 @@ def state_differences(before: ObservedState, after: ObservedState) -> list[str]:
             f"DisableRootAutoUpdate was {before.disable_root_auto_update}, "
             f"is {after.disable_root_auto_update}"
         )
+    if before.ccs is not None and after.ccs is not None:
+        # CCS files: by the SHA-256 of their bytes (read without the password), when both
+        # observations could read the file; backups (not *.pfx) are not looked at.
+        files_b = {f.file.lower(): f for f in after.ccs.files}
+        for fa in before.ccs.files:
+            fb = files_b.get(fa.file.lower())
+            if fb is None or fa.sha256 is None or fb.sha256 is None:
+                continue
+            if fa.sha256 != fb.sha256:
+                out.append(f"CCS file {fa.file}: its content differs from before apply")
     return out

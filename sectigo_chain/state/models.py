@@ -29,6 +29,9 @@ __all__ = [
     "DesiredState",
     "ObservedAppPool",
     "ObservedBinding",
+    "ObservedCcs",
+    "ObservedCcsCert",
+    "ObservedCcsFile",
     "ObservedCertificate",
     "ObservedOS",
     "ObservedServed",
@@ -164,6 +167,19 @@ class DesiredState(_Frozen):
     restart: RestartMode = "iisreset"
     root_strategy: RootStrategy = "remove"
     description: str = ""
+    rebuild_ccs: bool = Field(
+        False,
+        description="plan to rebuild a Central Certificate Store PFX that lacks the "
+        "intermediates with the full chain (the original kept beside it); off: only a warning",
+    )
+    ccs_password: SecretStr | None = Field(
+        None, description="the private-key password of the CCS PFX files (None: no password)"
+    )
+    outbound_url: str | None = Field(
+        None,
+        description="after a distrust action, test the host's own outbound TLS to this https "
+        "URL (issue 17; None: no self-test)",
+    )
 
     def __str__(self) -> str:
         """Readable text: each certificate and binding wanted (no DER, no secret)."""
@@ -290,6 +306,55 @@ class ObservedServed(_Frozen):
         return tuple(normalize_thumbprint(t) for t in value)
 
 
+class ObservedCcsCert(_Frozen):
+    """One certificate inside a Central Certificate Store PFX (public part only)."""
+
+    der_b64: str
+    thumbprint: str
+    has_private_key: bool = False
+
+    @field_validator("thumbprint")
+    @classmethod
+    def _norm(cls, value: str) -> str:
+        return normalize_thumbprint(value)
+
+    @property
+    def certificate(self) -> x509.Certificate:
+        return parse_der_b64(self.der_b64)
+
+
+class ObservedCcsFile(_Frozen):
+    """One PFX file of the Central Certificate Store, as ``inspect_ccs`` read it: present or
+    not, the SHA-256 of its bytes (read without the password), and, when the password opened
+    it, the certificates it holds (``error`` says why not)."""
+
+    file: str
+    path: str = ""
+    present: bool = False
+    sha256: str | None = None
+    certificates: tuple[ObservedCcsCert, ...] = ()
+    error: str | None = None
+
+    @property
+    def leaf(self) -> ObservedCcsCert | None:
+        """The certificate with the private key (the one IIS serves)."""
+        return next((c for c in self.certificates if c.has_private_key), None)
+
+
+class ObservedCcs(_Frozen):
+    """The Central Certificate Store as the host's IIS is configured to use it
+    (``HKLM\\SOFTWARE\\Microsoft\\IIS\\CentralCertProvider``) and the PFX files its CCS
+    bindings need (``<host>.pfx``; a wildcard ``_.<domain>.pfx``)."""
+
+    enabled: bool = False
+    location: str = ""
+    files: tuple[ObservedCcsFile, ...] = ()
+    error: str | None = None
+
+    def file(self, name: str) -> ObservedCcsFile | None:
+        return next((f for f in self.files if f.file.lower() == name.lower()), None)
+
+
 class ObservedState(_Frozen):
     """What the ``observe`` template reports about a host (and, in ``served``, what its sites
     serve, when the caller observed that over TLS)."""
@@ -304,6 +369,7 @@ class ObservedState(_Frozen):
     app_pools: tuple[ObservedAppPool, ...] = ()
     sslcert: tuple[ObservedSslCert, ...] = ()
     served: tuple[ObservedServed, ...] = ()
+    ccs: ObservedCcs | None = None  # inspect_ccs: only for hosts with a CCS binding
 
     def find(
         self,

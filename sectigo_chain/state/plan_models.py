@@ -15,6 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from sectigo_chain.display.richrepr import RichRepr
+from sectigo_chain.state.outbound import OutboundResult
 
 __all__ = [
     "Action",
@@ -38,6 +39,7 @@ ActionKind = Literal[
     "move_leaf",
     "set_binding",
     "restart",
+    "rebuild_ccs_pfx",
 ]
 
 
@@ -113,6 +115,11 @@ class Plan(RichRepr, _Frozen):
     warnings: tuple[str, ...] = ()
     root: Literal["R46", "E46"] | None = None
     affected_sites: tuple[str, ...] = ()
+    outbound_url: str | None = Field(
+        None,
+        description="the plan distrusts a root: apply tests the host's own outbound TLS to "
+        "this URL before and after (issue 17; None: no self-test)",
+    )
 
     @property
     def empty(self) -> bool:
@@ -128,6 +135,9 @@ class Plan(RichRepr, _Frozen):
         else:
             lines.append("Nothing to do.")
         lines += [f"  = {r}" for r in self.noop_reasons]
+        if self.outbound_url:
+            lines.append(f"  self-test: the host's outbound TLS to {self.outbound_url}, "
+                         "before and after the distrust step(s)")  # fmt: skip
         lines += [
             f"  review: step {i + 1} [{a.kind}] {a.revert_reason}"
             for i, a in enumerate(self.actions)
@@ -160,6 +170,7 @@ class ApplyResult(RichRepr, _Frozen):
     changed: bool = False
     journal: str | None = None
     restore_script: str | None = None
+    outbound: OutboundResult | None = None  # the self-test, when the plan had one
     after_plan: Plan | None = None
     after_plan_empty: bool = True
 
@@ -174,6 +185,7 @@ class ApplyResult(RichRepr, _Frozen):
             "changed": self.changed,
             "journal": self.journal,
             "restore_script": self.restore_script,
+            "outbound": self.outbound.model_dump(mode="json") if self.outbound else None,
             "steps": [s.model_dump(mode="json") for s in self.steps],
             "after": after,
         }

@@ -18,6 +18,7 @@ from cryptography import x509
 from pydantic import SecretStr
 
 from sectigo_chain.errors import InputError, PlanRefused
+from sectigo_chain.state.ccs import ccs_plan
 from sectigo_chain.state.lifecycle import (
     EXPIRING_WITHIN_DAYS,
     competition_warnings,
@@ -34,6 +35,7 @@ from sectigo_chain.state.models import (
     ObservedState,
     parse_der_b64,
 )
+from sectigo_chain.state.outbound import DISTRUST_KINDS
 from sectigo_chain.state.plan_models import Action, BindingRecord, Plan
 from sectigo_chain.state.rules import CHAIN_KINDS, PHASES, Ctx, absent, backup_of, present
 from sectigo_chain.x509.catalog import Catalog, CrossSignAnswer, cross_sign_for, default_catalog
@@ -425,6 +427,9 @@ def plan(
             guidance=[*ctx.refusals, *_GPO_GUIDANCE],
         )
     actions = [with_revert_date(ctx, a) for p in PHASES for a in ctx.phases[p]]
+    ccs_actions, ccs_warnings = ccs_plan(desired, observed, at, ctx.catalog)
+    actions += ccs_actions
+    ctx.warnings += ccs_warnings
     if actions and desired.restart != "none":
         actions.append(_restart(ctx))
     elif actions:
@@ -447,8 +452,10 @@ def plan(
     root: Literal["R46", "E46"] | None = None
     if ctx.roots == {"R46"} or ctx.roots == {"E46"}:
         root = "R46" if "R46" in ctx.roots else "E46"
+    outbound = desired.outbound_url if any(a.kind in DISTRUST_KINDS for a in actions) else None
     return Plan(
         target=target,
+        outbound_url=outbound,
         actions=tuple(actions),
         noop_reasons=tuple(ctx.noops),
         warnings=tuple(dict.fromkeys(ctx.warnings)),

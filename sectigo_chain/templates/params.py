@@ -35,11 +35,15 @@ __all__ = [
     "DisallowCertificateParams",
     "ImportCertificateParams",
     "ImportPfxParams",
+    "InspectCcsParams",
     "MoveCertificateParams",
     "ObserveParams",
+    "OutboundTlsTestParams",
+    "RebuildCcsPfxParams",
     "RemoveBindingParams",
     "RemoveCertificateParams",
     "RestartParams",
+    "RestoreCcsPfxParams",
     "SetBindingParams",
     "SetRootAutoUpdateParams",
     "TemplateParams",
@@ -155,6 +159,70 @@ class ObserveParams(TemplateParams):
 
     include_current_user: bool = True
     include_system_user: bool = True
+
+
+_CCS_FILE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*\.pfx")
+
+
+def _check_ccs_file(value: str) -> str:
+    if len(value) > 255 or not _CCS_FILE.fullmatch(value):
+        raise ValueError("a CCS file name is <host>.pfx (letters, digits, '.', '-', '_')")
+    return value
+
+
+CcsFile = Annotated[str, AfterValidator(_check_ccs_file)]
+
+
+class InspectCcsParams(TemplateParams):
+    """``inspect_ccs``: read-only; the Central Certificate Store's settings and what the named
+    PFX files hold (the password opens them; without it only presence and SHA-256)."""
+
+    files: tuple[CcsFile, ...] = Field(default=(), max_length=256)
+    password: SecretStr | None = None
+
+
+class RestoreCcsPfxParams(TemplateParams):
+    """``restore_ccs_pfx``: copy the backup a rebuild made back over the CCS file (the undo
+    of ``rebuild_ccs_pfx``; no secret needed)."""
+
+    path: Name
+    backup_path: Name
+
+    @model_validator(mode="after")
+    def _paths(self) -> RestoreCcsPfxParams:
+        if not self.path.lower().endswith(".pfx") or self.backup_path == self.path:
+            raise ValueError("path must name a .pfx file and backup_path another file")
+        if self.backup_path.lower().endswith(".pfx"):
+            raise ValueError("backup_path must not end in .pfx (IIS would read it as a CCS file)")
+        return self
+
+
+class RebuildCcsPfxParams(RestoreCcsPfxParams):
+    """``rebuild_ccs_pfx``: add intermediates to a CCS PFX, the original copied to
+    ``backup_path`` first; the file must still have ``expected_sha256``."""
+
+    expected_sha256: Annotated[str, Field(pattern=r"^[0-9A-F]{64}$")]
+    add_der_b64: tuple[DerB64, ...] = Field(min_length=1)
+    password: SecretStr | None = None
+
+
+_HTTPS_URL = re.compile(
+    r"https://[A-Za-z0-9._-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~!$&'()*+,;=:@%/?-]*)?"
+)
+
+
+def _check_url(value: str) -> str:
+    if len(value) > 2048 or not _HTTPS_URL.fullmatch(value):
+        raise ValueError("an https:// URL (host name, optional port and path, ASCII)")
+    return value
+
+
+class OutboundTlsTestParams(TemplateParams):
+    """``outbound_tls_test``: read-only; one HEAD request to an https URL from the host, its
+    certificate validated by the host's chain engine (the self-test after a distrust)."""
+
+    url: Annotated[str, AfterValidator(_check_url)]
+    timeout_ms: int = Field(15000, ge=1000, le=120000)
 
 
 class ImportCertificateParams(TemplateParams):
@@ -343,4 +411,18 @@ TEMPLATE_SPECS: dict[str, TemplateSpec] = {
     "set_root_auto_update": TemplateSpec(SetRootAutoUpdateParams, False, True),
     "restart": TemplateSpec(RestartParams, read_only=False, idempotent=False),
     "verify_chain": TemplateSpec(VerifyChainParams, read_only=True, idempotent=True),
+    "inspect_ccs": TemplateSpec(
+        InspectCcsParams,
+        read_only=True,
+        idempotent=True,
+        secret_prompts=(("password", "password", "Private-key password of the CCS PFX files"),),
+    ),
+    "outbound_tls_test": TemplateSpec(OutboundTlsTestParams, read_only=True, idempotent=True),
+    "rebuild_ccs_pfx": TemplateSpec(
+        RebuildCcsPfxParams,
+        read_only=False,
+        idempotent=True,
+        secret_prompts=(("password", "password", "Private-key password of the CCS PFX file"),),
+    ),
+    "restore_ccs_pfx": TemplateSpec(RestoreCcsPfxParams, read_only=False, idempotent=True),
 }

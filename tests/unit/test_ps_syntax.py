@@ -109,6 +109,7 @@ _MUTATING = re.compile(
     r"\$(store|source|destination)\.(Add|Remove)\(|\.Bindings\.(Add|Remove)\(|CommitChanges"
     r"|\.Recycle\(|SetAttributeValue|New-Item|Remove-Item|Set-ItemProperty|New-ItemProperty"
     r"|Start-Service|Stop-Service|Invoke-SectigoNative|Remove-SectigoPhysicalCopy"
+    r"|Copy-Item|Move-Item|\[System\.IO\.File\]::WriteAll"
 )
 
 
@@ -238,6 +239,19 @@ def ordinary_params() -> dict[str, dict[str, object]]:
         "set_root_auto_update": {"disabled": True},
         "restart": {"mode": "recycle", "app_pools": ["DefaultAppPool"]},
         "verify_chain": {"thumbprint": THUMB},
+        "inspect_ccs": {"files": ["www.example.pfx", "_.example.pfx"], "password": "ccs pw"},
+        "rebuild_ccs_pfx": {
+            "path": "\\\\files01\\ccs\\www.example.pfx",
+            "backup_path": "\\\\files01\\ccs\\www.example.pfx.sectigo-backup-20261207T000000Z",
+            "expected_sha256": "AB" * 32,
+            "add_der_b64": [der],
+            "password": "ccs pw",
+        },
+        "restore_ccs_pfx": {
+            "path": "\\\\files01\\ccs\\www.example.pfx",
+            "backup_path": "\\\\files01\\ccs\\www.example.pfx.sectigo-backup-20261207T000000Z",
+        },
+        "outbound_tls_test": {"url": "https://acme.example/directory"},
     }
 
 
@@ -248,6 +262,9 @@ FREE_TEXT = {
     "set_binding": ["site"],
     "remove_binding": ["site"],
     "restart": ["app_pools"],
+    "inspect_ccs": ["password"],
+    "rebuild_ccs_pfx": ["password", "backup_path"],
+    "restore_ccs_pfx": ["backup_path"],
 }
 
 

@@ -80,6 +80,10 @@ def test_rendered_script_interface() -> None:
         "set_root_auto_update",
         "restart",
         "verify_chain",
+        "inspect_ccs",
+        "rebuild_ccs_pfx",
+        "restore_ccs_pfx",
+        "outbound_tls_test",
     }
 
 

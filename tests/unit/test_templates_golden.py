@@ -86,6 +86,19 @@ def golden_params() -> dict[str, dict[str, Any]]:
         "set_root_auto_update": {"disabled": True},
         "restart": {"mode": "recycle", "app_pools": ["DefaultAppPool", "shop$(pool)"]},
         "verify_chain": {"thumbprint": THUMB, "store_location": "LocalMachine", "store_name": "My"},
+        "inspect_ccs": {"files": ["www.example.com.pfx", "_.example.com.pfx"]},
+        "rebuild_ccs_pfx": {
+            "path": "\\\\files01\\ccs\\www.example.com.pfx",
+            "backup_path": "\\\\files01\\ccs\\www.example.com.pfx.sectigo-backup-20261207T000000Z",
+            "expected_sha256": "0123456789ABCDEF" * 4,
+            "add_der_b64": [der],
+            "password": "golden-fixture-password",
+        },
+        "restore_ccs_pfx": {
+            "path": "\\\\files01\\ccs\\www.example.com.pfx",
+            "backup_path": "\\\\files01\\ccs\\www.example.com.pfx.sectigo-backup-20261207T000000Z",
+        },
+        "outbound_tls_test": {"url": "https://acme.example.com/directory", "timeout_ms": 15000},
     }
 
 

@@ -175,7 +175,7 @@ def test_action_templates_check_elevation_before_changing_anything(name: str) ->
     mutating = re.search(
         r"\$(store|source|destination)\.(Add|Remove)\(|Bindings\.|CommitChanges|\.Recycle\("
         r"|Set-ItemProperty|New-Item|Remove-Item|Invoke-SectigoNative|Remove-SectigoPhysicalCopy"
-        r"|Import-SectigoCertificate|Open-SectigoStore",
+        r"|Import-SectigoCertificate|Open-SectigoStore|Copy-Item|Move-Item",
         body,
     )
     assert mutating is not None

@@ -80,6 +80,12 @@ def _run(args: argparse.Namespace) -> int:
     else:
         state = "changed" if result.changed else "no change"
         sys.stdout.write(f"Applied ({state}); journal: {result.journal or 'none'}\n")
+        if result.outbound is not None and result.outbound.after is not None:
+            label = "WARNING: " if result.outbound.verdict != "ok" else ""
+            sys.stdout.write(
+                f"{label}outbound self-test: {result.outbound.after.line()} "
+                f"({result.outbound.reason})\n"
+            )
     if not result.after_plan_empty:
         lines = result.after_plan.summary_lines() if result.after_plan else []
         error_line("apply", "observing again still finds work to do:\n" + "\n".join(lines))

@@ -152,6 +152,7 @@ def _run(args: argparse.Namespace) -> int:
                 resume_from=args.resume,
                 journal_dir=args.journal_dir,
                 climb_ladder=args.climb_ladder,
+                entries=args.entries,
                 shard=args.shard,
             )
     except (SectigoChainError, ValueError) as exc:
@@ -259,6 +260,13 @@ def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
         action="store_true",
         help="when the served chain is stale after apply, re-bind/restart until it "
         "refreshes (see 'verify')",
+    )
+    p.add_argument(
+        "--entries",
+        action="store_true",
+        help="also check every HTTP.sys entry of each site (IP:port, host:port, CCS), with and "
+        "without SNI, per TLS version (with --climb-ladder: refresh a stale entry on its own "
+        "before iisreset); a failing entry fails the host",
     )
     p.add_argument("--yes", action="store_true", help="apply without asking")
     p.set_defaults(func=_run)

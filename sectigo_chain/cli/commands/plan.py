@@ -63,6 +63,20 @@ def add_fix_arguments(p: argparse.ArgumentParser) -> None:
         help="also remove intermediates in LocalMachine\\CA that expire within N days "
         "(default: %(default)s)",
     )
+    p.add_argument(
+        "--rebuild-ccs",
+        action="store_true",
+        help="plan to rebuild a Central Certificate Store PFX that lacks the intermediates "
+        "with the full chain (the original is kept beside it; undone by rollback)",
+    )
+    add_secret_options(p, "private-key password of the CCS PFX files", "ccs-password")
+    p.add_argument(
+        "--outbound-url",
+        metavar="URL",
+        help="after a distrust action, test the host's own outbound TLS to this https URL "
+        "(e.g. your ACME directory); a chain that was trusted before and is not after fails "
+        "the apply and rolls it back (default: no self-test)",
+    )
 
 
 def prepare(args: argparse.Namespace) -> tuple[Any, Any, Any, Any]:
@@ -76,6 +90,7 @@ def prepare(args: argparse.Namespace) -> tuple[Any, Any, Any, Any]:
 
     from sectigo_chain.hosts.targets import catalog_for, open_target
     from sectigo_chain.run.applier import observe
+    from sectigo_chain.run.outbound import check_outbound_url
     from sectigo_chain.state.planner import plan
     from sectigo_chain.state.recipe import sectigo_fix
 
@@ -96,7 +111,16 @@ def prepare(args: argparse.Namespace) -> tuple[Any, Any, Any, Any]:
             root_strategy=args.strategy,
             catalog=catalog,
         )
-        observed = observe(executor)
+        ccs_pw = read_secret(getattr(args, "ccs_password_env", None),
+                             getattr(args, "ccs_password_file", None), "CCS password")  # fmt: skip
+        desired = desired.model_copy(
+            update={
+                "rebuild_ccs": bool(getattr(args, "rebuild_ccs", False)),
+                "ccs_password": SecretStr(ccs_pw) if ccs_pw is not None else None,
+                "outbound_url": check_outbound_url(getattr(args, "outbound_url", None)),
+            }
+        )
+        observed = observe(executor, ccs_password=desired.ccs_password)
         if not getattr(args, "no_served", False):
             observed = observed.model_copy(update={"served": (observe_served(args, executor),)})
         the_plan = plan(

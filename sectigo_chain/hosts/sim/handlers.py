@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import hashlib
 from collections.abc import Callable, Mapping
 from typing import Any, Literal, Protocol
 
 from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import Encoding, pkcs12
 
 from sectigo_chain.hosts.sim.model import (
@@ -373,6 +375,145 @@ def _verify_chain(h: HandlerHost, p: Mapping[str, Any]) -> Doc:
     return True, False, {"valid": bool(pred.trusted), "status": status, "elements": elements}, None
 
 
+# ---------------------------------------------------------------------- Central Certificate Store
+
+_BAD_PFX_PASSWORD = "The specified network password is not correct."  # noqa: S105 (a message)
+
+
+def _share_name(model: HostModel, name: str) -> str | None:
+    """The stored name of a share file, compared case-insensitively (NTFS/SMB)."""
+    return next((k for k in model.ccs_files if k.lower() == name.lower()), None)
+
+
+def _open_pfx(raw: bytes, password: str | None) -> tuple[Any, Any, list[x509.Certificate]]:
+    """(key, leaf, extra certificates) of a PFX, as X509Certificate2Collection.Import opens it;
+    a wrong or missing password fails with Windows' message (0x80070056)."""
+    for attempt in [password] if password else [None, ""]:  # Windows tries NULL and ""
+        try:
+            key, cert, extra = pkcs12.load_key_and_certificates(
+                raw, attempt.encode() if attempt is not None else None
+            )
+        except ValueError:
+            continue
+        return key, cert, list(extra)
+    raise Refused(_BAD_PFX_PASSWORD, "CryptographicException")
+
+
+def _inspect_ccs(h: HandlerHost, p: Mapping[str, Any]) -> Doc:
+    m = h.model
+    files = []
+    for name in p.get("files") or []:
+        record: dict[str, Any] = {"file": name, "path": "", "present": False, "sha256": None,
+                                  "certificates": [], "error": None}  # fmt: skip
+        files.append(record)
+        if not m.ccs_location:
+            record["error"] = "no Central Certificate Store location is configured"
+            continue
+        record["path"] = f"{m.ccs_location.rstrip(chr(92))}\\{name}"
+        stored = _share_name(m, name)
+        if stored is None:
+            continue
+        raw = m.ccs_files[stored]
+        record["present"] = True
+        record["sha256"] = hashlib.sha256(raw).hexdigest().upper()
+        try:
+            key, leaf, extra = _open_pfx(raw, p.get("password"))
+        except Refused as exc:
+            record["error"] = exc.message
+            continue
+        for cert in ([leaf] if leaf is not None else []) + extra:
+            record["certificates"].append(
+                {"der_b64": base64.b64encode(cert.public_bytes(_DER)).decode(),
+                 "thumbprint": thumbprint(cert),
+                 "has_private_key": cert is leaf and key is not None}
+            )  # fmt: skip
+    data = {"enabled": m.ccs_enabled, "location": m.ccs_location, "files": files, "error": None}
+    return True, False, data, None
+
+
+def _ccs_names(m: HostModel, p: Mapping[str, Any]) -> tuple[str, str]:
+    name, backup = m.ccs_file(p["path"]), m.ccs_file(p["backup_path"])
+    if name is None or backup is None:
+        raise Refused("the simulated host models only files in its CCS share", "NotImplemented")
+    return name, backup
+
+
+def _sha256(raw: bytes) -> str:
+    return hashlib.sha256(raw).hexdigest().upper()
+
+
+def _restore_ccs_pfx(h: HandlerHost, p: Mapping[str, Any]) -> Doc:
+    m = h.model
+    name, backup = _ccs_names(m, p)
+    data: dict[str, Any] = {"path": p["path"], "backup_path": p["backup_path"],
+                            "restored": False, "sha256": None}  # fmt: skip
+    kept = _share_name(m, backup)
+    if kept is not None:
+        m.ccs_files[_share_name(m, name) or name] = m.ccs_files[kept]
+        data["restored"] = True
+    current = _share_name(m, name)
+    if current is not None:
+        data["sha256"] = _sha256(m.ccs_files[current])
+    return True, kept is not None, data, None
+
+
+def _rebuild_ccs_pfx(h: HandlerHost, p: Mapping[str, Any]) -> Doc:
+    m = h.model
+    name, backup = _ccs_names(m, p)
+    stored = _share_name(m, name)
+    if stored is None:
+        raise Refused(f"Could not find file '{p['path']}'.", "FileNotFoundException")
+    raw = m.ccs_files[stored]
+    data: dict[str, Any] = {"path": p["path"], "backup_path": p["backup_path"]}
+    data.update(previous_sha256=_sha256(raw), sha256=None, added=[])
+    password = p.get("password")
+    key, leaf, extra = _open_pfx(raw, password)
+    held = {thumbprint(c) for c in ([leaf] if leaf is not None else []) + extra}
+    adding = [x509.load_der_x509_certificate(base64.b64decode(d)) for d in p["add_der_b64"]]
+    adding = [c for c in adding if thumbprint(c) not in held]
+    if adding:
+        if data["previous_sha256"] != p.get("expected_sha256"):
+            raise Refused(
+                f"the file changed since it was observed (SHA-256 {data['previous_sha256']}): "
+                "plan again"
+            )
+        if _share_name(m, backup) is not None:
+            raise Refused(f"the backup path exists already: {p['backup_path']}", "ResourceExists")
+        m.ccs_files[backup] = raw
+        encryption = (
+            serialization.BestAvailableEncryption(password.encode())
+            if password
+            else serialization.NoEncryption()
+        )
+        m.ccs_files[stored] = pkcs12.serialize_key_and_certificates(
+            None, key, leaf, [*extra, *adding], encryption
+        )
+        data["added"] = [thumbprint(c) for c in adding]
+    data["sha256"] = _sha256(m.ccs_files[stored])
+    return True, bool(adding), data, None
+
+
+def _outbound_tls_test(h: HandlerHost, p: Mapping[str, Any]) -> Doc:
+    """HttpWebRequest to a URL: its server's chain validated by the host's chain engine
+    (:meth:`HostModel.client_chain`); a URL the model does not list does not resolve."""
+    url = p["url"]
+    data: dict[str, Any] = {"url": url, "web_status": "Success", "http_status": 200}
+    data.update(message=None, leaf_thumbprint=None, chain_status=[])
+    sent = h.model.outbound.get(url)
+    if not sent:
+        data.update(web_status="NameResolutionFailure", http_status=None,
+                    message="The remote name could not be resolved")  # fmt: skip
+        return True, False, data, None
+    pred = h.model.client_chain(sent, h.clock())
+    data["leaf_thumbprint"] = thumbprint(sent[0])
+    if not pred.trusted:
+        status = "PartialChain" if not pred.anchor else "UntrustedRoot"
+        data.update(web_status="TrustFailure", http_status=None, chain_status=[status],
+                    message="The underlying connection was closed: Could not establish trust "
+                    "relationship for the SSL/TLS secure channel.")  # fmt: skip
+    return True, False, data, None
+
+
 HANDLERS: dict[str, Callable[[HandlerHost, Mapping[str, Any]], Doc]] = {
     "observe": _observe,
     "import_certificate": _import_certificate,
@@ -385,4 +526,8 @@ HANDLERS: dict[str, Callable[[HandlerHost, Mapping[str, Any]], Doc]] = {
     "set_root_auto_update": _set_root_auto_update,
     "restart": _restart,
     "verify_chain": _verify_chain,
+    "inspect_ccs": _inspect_ccs,
+    "outbound_tls_test": _outbound_tls_test,
+    "rebuild_ccs_pfx": _rebuild_ccs_pfx,
+    "restore_ccs_pfx": _restore_ccs_pfx,
 }

@@ -258,9 +258,19 @@ class SimulatedHost(ExecutorBase):
                 endpoint = https[0].endpoint
             return self.model.served_for(endpoint, self.clock())
 
-    def tls_entry(self, endpoint: str) -> tuple[list[x509.Certificate], PrivateKey] | None:
-        """(served chain, leaf key) of one HTTP.sys entry, or None when it serves nothing."""
+    def tls_entry(
+        self, endpoint: str, servername: str | None = None
+    ) -> tuple[list[x509.Certificate], PrivateKey] | None:
+        """(served chain, leaf key) of one HTTP.sys entry, or None when it serves nothing. A
+        Central Certificate Store entry serves the PFX named after ``servername``."""
         with self.lock:
+            entry = self.model.sslcert.get(endpoint)
+            if entry is not None and entry.kind == "ccs":
+                found = self.model.ccs_pfx_for(servername or "")
+                if found is None:
+                    return None
+                chain = self.model.served_ccs(endpoint, servername or "", self.clock())
+                return (chain, found[0]) if chain else None
             leaf = self.model.leaf_for(endpoint)
             if leaf is None or leaf.key is None:
                 return None

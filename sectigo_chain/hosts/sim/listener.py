@@ -8,10 +8,12 @@ served-chain cache), with the leaf's key, so the real :mod:`sectigo_chain.tls.fe
 One loopback server (an ephemeral port) stands for each ``IP:port`` the host's https bindings
 listen on (``0.0.0.0:443`` for ``*:443``). At every handshake the server asks the host which
 HTTP.sys entry answers, the way HTTP.sys picks one (as documented, a model): the SNI entry
-``name:port`` first (case-insensitive), then ``IP:port``, then ``0.0.0.0:port``; no entry
-means the handshake is refused (a ``handshake_failure`` alert). The chain is read again at
-every handshake, so a change made by a template (apply, a restart) shows up at the next
-connection; the ``SSLContext`` is cached per chain, so a handshake stays cheap.
+``name:port`` first (case-insensitive), then, for a name on a port with a Central Certificate
+Store entry and no ``IP:port`` one, ``ccs:port`` (the PFX named after the name), then
+``IP:port``, then ``0.0.0.0:port``; no entry means the handshake is refused (a
+``handshake_failure`` alert). The chain is read again at every handshake, so a change made
+by a template (apply, a restart) shows up at the next connection; the ``SSLContext`` is
+cached per chain, so a handshake stays cheap.
 
 >>> host = SimulatedHost("broken-r46")
 >>> with host.start_tls() as listener:            # doctest: +SKIP
@@ -57,7 +59,9 @@ class ListenerHost(Protocol):
     @property
     def target(self) -> str: ...
 
-    def tls_entry(self, endpoint: str) -> tuple[list[x509.Certificate], PrivateKey] | None: ...
+    def tls_entry(
+        self, endpoint: str, servername: str | None = None
+    ) -> tuple[list[x509.Certificate], PrivateKey] | None: ...
 
 
 __all__ = ["ServedHandshake", "SimTLSListener"]
@@ -276,17 +280,20 @@ class SimTLSListener:
             for entry, record in sslcert.items():
                 if record.kind == "hostnameport" and entry.lower() == wanted:
                     return entry
-        for entry in (f"{ip}:{port}", f"0.0.0.0:{port}"):
-            found = sslcert.get(entry)
-            if found is not None and found.kind == "ipport":
-                return entry
-        return None
+        ip_entries = [e for e in (f"{ip}:{port}", f"0.0.0.0:{port}")
+                      if e in sslcert and sslcert[e].kind == "ipport"]  # fmt: skip
+        ccs = sslcert.get(f"ccs:{port}")
+        if servername and ccs is not None and ccs.kind == "ccs" and not ip_entries:
+            # A CCS entry answers a name no SNI entry has. How it ranks against an IP:port
+            # entry on the same port is not modelled (not documented): only a port without one.
+            return f"ccs:{port}"
+        return ip_entries[0] if ip_entries else None
 
     def context_for(self, listen_key: str, servername: str | None) -> ssl.SSLContext | None:
         """The context that serves what the host serves now (None: refuse the handshake)."""
         with self.host.lock:
             entry = self.entry_for(listen_key, servername)
-            served = self.host.tls_entry(entry) if entry is not None else None
+            served = self.host.tls_entry(entry, servername) if entry is not None else None
         if served is None or not served[0]:
             self.served.append(ServedHandshake(listen_key, servername, None))
             return None

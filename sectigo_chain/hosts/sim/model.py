@@ -142,6 +142,16 @@ class HostModel:
         default_factory=lambda: {"HTTP": "Running", "WAS": "Running", "W3SVC": "Running"}
     )
     http_stop_blocked_by: str | None = None
+    # The IIS Central Certificate Store (CentralCertProvider: Enabled, CertStoreLocation) and
+    # the files of its share: file name -> PFX bytes (docs/windows-facts.d/issue-17.md).
+    ccs_enabled: bool = False
+    ccs_location: str = ""
+    ccs_files: dict[str, bytes] = field(default_factory=dict)
+    # the CCS PrivateKeyPassword IIS holds (encrypted in its registry key; IIS can read it)
+    ccs_key_password: str | None = field(default=None, repr=False)
+    # Servers the host's own clients reach (outbound_tls_test): https URL -> the chain that
+    # server sends, leaf first. A URL not listed does not resolve.
+    outbound: dict[str, list[x509.Certificate]] = field(default_factory=dict)
 
     # ------------------------------------------------------------------ stores
 
@@ -229,6 +239,59 @@ class HostModel:
             return sc
         return None
 
+    def ccs_file(self, path: str) -> str | None:
+        """The share's file name for a full path under the CCS location (None: elsewhere)."""
+        prefix = self.ccs_location.rstrip("\\") + "\\"
+        if not self.ccs_location or not path.lower().startswith(prefix.lower()):
+            return None
+        name = path[len(prefix) :]
+        return None if "\\" in name or "/" in name else name
+
+    def ccs_pfx_for(self, name: str) -> tuple[Any, x509.Certificate, list[x509.Certificate]] | None:
+        """(key, leaf, the PFX's other certificates) IIS's CCS serves for an SNI name:
+        ``<name>.pfx``, else ``_.<domain>.pfx``; None when the CCS is off or has no such file
+        (or it does not open with the CCS password)."""
+        from cryptography.hazmat.primitives.serialization import pkcs12
+
+        if not self.ccs_enabled or not name:
+            return None
+        host = name.lower().rstrip(".")
+        wanted = [f"{host}.pfx"]
+        if host.count(".") >= 2:
+            wanted.append(f"_.{host.split('.', 1)[1]}.pfx")
+        files = {k.lower(): v for k, v in self.ccs_files.items()}
+        for file in wanted:
+            raw = files.get(file)
+            if raw is None:
+                continue
+            secret = self.ccs_key_password.encode() if self.ccs_key_password else None
+            try:
+                key, leaf, extra = pkcs12.load_key_and_certificates(raw, secret)
+            except ValueError:
+                return None
+            return (key, leaf, list(extra)) if key is not None and leaf is not None else None
+        return None
+
+    def served_ccs(self, entry: str, name: str, at: dt.datetime) -> list[x509.Certificate]:
+        """The chain a CCS entry serves for an SNI name (cached per entry and name until a
+        refresh, as other entries): the chain engine's path with the PFX's other certificates
+        added to the intermediates (reported: win-acme #1347)."""
+        from sectigo_chain.x509.paths import predict_windows_chain
+
+        key = f"{entry}#{name.lower()}"
+        if key in self.served_cache:
+            return self.served_cache[key]
+        found = self.ccs_pfx_for(name)
+        if found is None:
+            return []
+        _key, leaf, extra = found
+        self.auto_root_update()
+        roots, cas = self.trust_inputs()
+        pred = predict_windows_chain(leaf, root=roots, ca=[*cas, *extra], my=[], at=at)
+        chain = list(pred.served)
+        self.served_cache[key] = chain
+        return chain
+
     def drop_unused_sslcert(self) -> None:
         used = {b.endpoint for _, b in self.https_bindings()}
         for ep in [e for e in self.sslcert if e not in used]:
@@ -264,6 +327,27 @@ class HostModel:
         roots, cas = self.trust_inputs()
         my = [c.cert for c in self.logical("LocalMachine", "My")]
         return predict_windows_chain(leaf, root=roots, ca=cas, my=my, at=at)
+
+    def client_chain(self, sent: list[x509.Certificate], at: dt.datetime) -> Any:
+        """The chain engine as a client on this host validating a server's ``sent`` chain:
+        the host's roots and intermediates (Disallowed excluded) plus what the server sent.
+        With Automatic Root Update on and Windows Update reachable, a CTL root that issued
+        the top of the path is fetched into ``.AuthRoot`` first (unless disallowed), as for
+        the host's own certificates."""
+        from sectigo_chain.x509.paths import predict_windows_chain
+
+        roots, cas = self.trust_inputs()
+        pred = predict_windows_chain(sent[0], root=roots, ca=[*cas, *sent[1:]], my=[], at=at)
+        if pred.trusted or not self.auto_root_update_effective:
+            return pred
+        present = {c.thumbprint for c in self.logical("LocalMachine", "Root")}
+        wanted = {c.issuer for c in sent} | {c.issuer for c in cas}
+        bad = self._disallowed()
+        for thumb, cert in sorted(self.ctl.items()):
+            if thumb not in present and thumb not in bad and cert.subject in wanted:
+                self.add("LocalMachine", "Root", cert, ".AuthRoot")
+        roots, cas = self.trust_inputs()
+        return predict_windows_chain(sent[0], root=roots, ca=[*cas, *sent[1:]], my=[], at=at)
 
     @property
     def auto_root_update_effective(self) -> bool:

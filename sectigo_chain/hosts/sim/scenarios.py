@@ -215,6 +215,24 @@ def _multi_binding(lab: LabHierarchy) -> HostModel:
     return host
 
 
+CCS_LAB_PASSWORD = "ccs-lab-pfx"  # noqa: S105 (the lab PFX's password: lab data)
+CCS_LOCATION = "\\\\files01\\ccs"
+
+
+def _ccs_pfx(lab: LabHierarchy) -> HostModel:
+    host = _base(lab, "RSA", self_signed_physical=None, cross_in_ca=True)
+    leaf = scenario_leaf(lab, "RSA", ("ccs.example.test",))
+    site = host.sites["Default Web Site"]
+    site.bindings.append(SimBinding("https", "*", 8443, "ccs.example.test", 3))
+    host.sslcert["ccs:8443"] = SslCertEntry("ccs:8443", "ccs", "")
+    host.ccs_enabled = True
+    host.ccs_location = CCS_LOCATION
+    host.ccs_key_password = CCS_LAB_PASSWORD
+    # what win-acme wrote before #1347 was fixed: the certificate and its key, no chain
+    host.ccs_files["ccs.example.test.pfx"] = leaf.pfx(CCS_LAB_PASSWORD)
+    return host
+
+
 _ALL = (
     Scenario(
         "broken-r46",
@@ -292,6 +310,14 @@ _ALL = (
         "LocalMachine\\CA, which Windows serves until it expires, and an expired old "
         "intermediate in LocalMachine\\CA and in SYSTEM's CA store",
         _expiring_intermediate,
+    ),
+    Scenario(
+        "ccs-pfx",
+        "stores fixed; 'Default Web Site' also has a Central Certificate Store binding "
+        "(ccs.example.test:8443, sslFlags 3); the CCS share \\\\files01\\ccs holds "
+        "ccs.example.test.pfx with the certificate and its key but no intermediate (win-acme "
+        f"#1347; password {CCS_LAB_PASSWORD!r})",
+        _ccs_pfx,
     ),
 )
 
