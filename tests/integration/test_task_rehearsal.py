@@ -7,6 +7,8 @@ apply is a no-op, each run in a fresh process (the CLI) or a fresh host object.
 from __future__ import annotations
 
 import json
+import os
+import select
 import subprocess
 import sys
 from pathlib import Path
@@ -105,3 +107,70 @@ def test_a_persisted_sim_host_outlives_the_process(tmp_path: Path) -> None:
     assert again["plan"]["actions"] == []  # type: ignore[index]
     fresh = _cli("plan", "--target", "sim://broken-r46", cwd=tmp_path)
     assert fresh["plan"]["actions"]  # type: ignore[index]  # without the file: broken again
+
+
+def test_the_lab_endpoints_process_is_fixed_from_another_process(tmp_path: Path) -> None:
+    """``python -m sectigo_chain.testing.winrm_lab``: loopback WinRM endpoints in a process of
+    their own, with the inventory it writes; this process (another lab cache, the same pinned
+    lab) plans, applies, then finds nothing to do; SIGTERM stops it cleanly."""
+    pytest.importorskip("psrpcore", reason="the loopback WinRM endpoint needs the testing extra")
+    password = "Lab-Rehearsal-Pw-1"
+    inventory = tmp_path / "lab.yml"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sectigo_chain.testing.winrm_lab", "--hosts", "2",
+         "--scenario", "misplaced", "fixed", "--inventory", str(inventory)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "LAB_WINRM_PASSWORD": password},
+    )  # fmt: skip
+    try:
+        lines = []
+        assert proc.stdout is not None
+        while not lines or not lines[-1].startswith("ready"):
+            ready, _, _ = select.select([proc.stdout], [], [], 60)
+            assert ready, f"no 'ready' within 60 s: {lines}"
+            line = proc.stdout.readline()
+            assert line, proc.stderr.read() if proc.stderr else ""
+            lines.append(line)
+        hosts = json.loads(inventory.read_text(encoding="utf-8"))["iis"]["hosts"]
+        assert sorted(hosts) == ["lab01", "lab02"]
+        assert password not in inventory.read_text(encoding="utf-8")
+        results = []
+        for name in ("lab01", "lab02"):
+            v = hosts[name]
+            assert v["ansible_password"] == "{{ lookup('env', 'LAB_WINRM_PASSWORD') }}"
+            entry = {
+                "name": name,
+                "target": f"winrm://{v['ansible_user']}@127.0.0.1:{v['ansible_port']}",
+                "winrm_auth": "basic",
+                "winrm_cert_validation": v["ansible_winrm_ca_trust_path"],
+                "check": v["sectigo_chain_check"],
+            }
+            for mode in ("plan", "apply", "apply"):
+                done = run_task(entry, mode, winrm_password=password, journal_dir=tmp_path,
+                                catalog=default_lab().catalog)  # fmt: skip
+                results.append((name, mode, done["status"], done["changed"]))
+    finally:
+        proc.terminate()
+        code = proc.wait(timeout=30)
+    assert results == [
+        ("lab01", "plan", "planned", True),
+        ("lab01", "apply", "applied", True),
+        ("lab01", "apply", "unchanged", False),
+        ("lab02", "plan", "unchanged", False),
+        ("lab02", "apply", "unchanged", False),
+        ("lab02", "apply", "unchanged", False),
+    ]
+    assert code == 0
+
+
+def test_the_lab_endpoints_process_refuses_bad_input(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "LAB_WINRM_PASSWORD"}
+    done = subprocess.run(
+        [sys.executable, "-m", "sectigo_chain.testing.winrm_lab", "--scenario", "nope",
+         "--inventory", str(tmp_path / "x.yml")],
+        capture_output=True, text=True, env=env, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert "LAB_WINRM_PASSWORD" in done.stderr
+    assert "unknown scenario(s) nope" in done.stderr
+    assert not (tmp_path / "x.yml").exists()
