@@ -161,3 +161,15 @@ def test_a_state_file_of_another_scenario_lab_or_shape_is_refused(tmp_path: Path
         SimulatedHost("broken-r46", state_file=path)
     # a refused file leaves the lock free
     SimState(path, "broken-r46", "x").acquire(wait=0.2)
+
+
+def test_a_persisted_drift_host_keeps_drifting(tmp_path: Path) -> None:
+    """``sim://drift``: the self-signed R46 that apply removed comes back at the next chain
+    build (Automatic Root Update); the next run, from the file, finds it back, as it would on
+    the machine."""
+    host = {"name": "web", "target": f"sim://drift?state={tmp_path / 'web.json'}"}
+    applied = run_task(host, "apply", journal_dir=tmp_path / "j")
+    assert applied["status"] == "failed"
+    assert "still finds work" in " ".join(applied["row"]["verify_notes"])
+    again = run_task(host, "plan")
+    assert "remove_self_signed_root" in [a["kind"] for a in again["row"]["actions"]]
