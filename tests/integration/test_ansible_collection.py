@@ -1,11 +1,11 @@
 """The Ansible collection (ansible/ansible_collections/sectigo_chain/iis) with real ansible-core.
 
 Built and installed with ``ansible-galaxy``, documented with ``ansible-doc``, and its example
-playbook run by ``ansible-playbook`` against 20 inventory hosts with ``--forks 10``, in check
-mode and for real. The hosts are simulated (host variable ``sectigo_chain_target``): each task
-gets a fresh simulated host, so "a second run changes nothing" on the same host needs the
-loopback WinRM endpoint (a host whose state outlives one task); here the ``sim://fixed`` hosts
-show ``changed=0`` and the library's own idempotence is tested by the fleet tests.
+playbook run by ``ansible-playbook`` with ``--forks 10`` against 20 inventory hosts: 10 behind
+loopback WinRM endpoints served by this test process (another process than the Ansible
+workers: both build the same pinned lab, and the hosts say ``sectigo_chain_catalog: lab``),
+and 10 ``sim://`` hosts whose state persists in a file each (``sectigo_chain_sim_state``), in
+check mode, for real, and again (``changed=0`` everywhere).
 """
 
 from __future__ import annotations
