@@ -194,9 +194,11 @@ def open_executor(
         return ctx.executor_factory(host, secrets)
     if host.scheme == "sim":
         from sectigo_chain.hosts.sim.host import Faults, SimulatedHost
+        from sectigo_chain.hosts.sim.state import parse_sim_target
 
         faults = Faults(**host.sim_faults.model_dump()) if host.sim_faults else None
-        return SimulatedHost(host.target.split("://", 1)[1].strip("/"), faults=faults)
+        name, state = parse_sim_target(host.target.split("://", 1)[1])
+        return SimulatedHost(name, faults=faults, state_file=state)
     if host.scheme == "winrm":
         from sectigo_chain.hosts.winrm import WinRMExecutor, parse_winrm_target
 

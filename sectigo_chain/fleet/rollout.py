@@ -76,7 +76,12 @@ def _preflight(
     scenarios: set[str] = set()
     for host in hosts:
         if host.is_sim:
-            scenarios.add(host.target.split("://", 1)[1].strip("/"))
+            from sectigo_chain.hosts.sim.state import parse_sim_target
+
+            try:
+                scenarios.add(parse_sim_target(host.target.split("://", 1)[1])[0])
+            except InputError as exc:
+                problems.append(f"host {host.name}: {exc}")
         if mode == "check":
             secrets[host.name] = HostSecrets(None, None)
             continue

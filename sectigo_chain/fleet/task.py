@@ -25,6 +25,7 @@ from sectigo_chain.errors import InputError, SectigoChainError
 if TYPE_CHECKING:
     from sectigo_chain.hosts.base import Executor
     from sectigo_chain.state.models import ObservedState
+    from sectigo_chain.x509.catalog import Catalog
 
 __all__ = ["observed_lines", "run_task"]
 
@@ -62,9 +63,11 @@ class _Kept:
     """The task's executor, lent to the fleet runner without letting it close the connection
     (the task observes again afterwards for the diff, then closes it itself)."""
 
-    def __init__(self, inner: Executor) -> None:
+    def __init__(self, inner: Executor, catalog: Catalog | None = None) -> None:
         self.inner = inner
         self.sim_host = inner if callable(getattr(inner, "served_chain", None)) else None
+        # what catalog_for() reads: the one asked for, else the executor's own (if any)
+        self.catalog = catalog if catalog is not None else getattr(inner, "catalog", None)
 
     @property
     def target(self) -> str:
@@ -93,9 +96,15 @@ def run_task(
     diff: bool = False,
     at: dt.datetime | None = None,
     sim_tls: bool = False,
+    catalog: Catalog | None = None,
 ) -> dict[str, Any]:
     """Run ``mode`` on one host (see the module docstring). Bad input raises
-    :class:`InputError`; host problems are reported in the result (``failed``), never raised."""
+    :class:`InputError`; host problems are reported in the result (``failed``), never raised.
+
+    ``catalog``: the CA catalog to plan and judge with, instead of the executor's own (the lab
+    catalog for ``sim://``, else the real Sectigo one): a rehearsal against a loopback WinRM
+    endpoint whose simulated host holds the pinned lab hierarchy passes
+    ``default_lab().catalog``."""
     from sectigo_chain.fleet.context import FleetContext, open_executor
     from sectigo_chain.fleet.host import run_host
     from sectigo_chain.fleet.inventory import HostSecrets, Inventory
@@ -124,7 +133,7 @@ def run_task(
     if jdir is not None:
         jdir.mkdir(parents=True, exist_ok=True)
     executor = open_executor(resolved, secrets)
-    kept = _Kept(executor)
+    kept = _Kept(executor, catalog)
     ctx = FleetContext(
         mode=mode, at=at or dt.datetime.now(dt.timezone.utc), journal_dir=jdir, sim_tls=sim_tls,
         executor_factory=lambda _host, _secrets: kept,

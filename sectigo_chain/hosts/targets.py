@@ -1,7 +1,8 @@
 """The single place that parses a target string into an :class:`Executor`.
 
 * ``sim://NAME``: a :class:`~sectigo_chain.hosts.sim.host.SimulatedHost` running scenario
-  ``NAME`` (see :data:`~sectigo_chain.hosts.sim.scenarios.SCENARIOS`);
+  ``NAME`` (see :data:`~sectigo_chain.hosts.sim.scenarios.SCENARIOS`); ``sim://NAME?state=FILE``
+  keeps its state in ``FILE`` across runs (:mod:`sectigo_chain.hosts.sim.state`);
 * ``local``: :class:`~sectigo_chain.hosts.local.LocalExecutor` (Windows PowerShell here);
 * ``winrm://[user@]host[:port]``: :class:`~sectigo_chain.hosts.winrm.WinRMExecutor` (the
   password comes from the caller, never from the target string).
@@ -50,8 +51,10 @@ def open_target(target: str, *, password: SecretStr | None = None) -> Executor:
     scheme, rest = parse_target(target)
     if scheme == "sim":
         from sectigo_chain.hosts.sim.host import SimulatedHost
+        from sectigo_chain.hosts.sim.state import parse_sim_target
 
-        return SimulatedHost(rest.strip("/"))
+        name, state = parse_sim_target(rest)
+        return SimulatedHost(name, state_file=state)
     if scheme == "local":
         from sectigo_chain.hosts.local import LocalExecutor
 

@@ -5,18 +5,27 @@ AAA Certificate Services, R46/E46 self-signed and cross-signed with the same sub
 CA DV R36/E36 issuing CAs) but have their own keys, so leaves can be issued and TLS served.
 ``lab.catalog`` is the matching :class:`~sectigo_chain.x509.catalog.Catalog` (same ids and roles,
 lab fingerprints). Nothing here is trusted anywhere: it is test material.
+
+:func:`default_lab` is the *pinned* lab (``LabHierarchy.create(pinned=True)``): its keys are
+shipped in ``lab_keys.pem`` beside this module, its serial numbers are fixed and its signatures
+deterministic (RSA PKCS#1 v1.5; ECDSA per RFC 6979), so every process on every machine builds
+byte-identical lab CA certificates. That is what lets a simulated host behind a loopback WinRM
+endpoint in one process be judged by a controller (an Ansible worker) in another with the same
+lab catalog.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import functools
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from importlib import resources
 from typing import Literal
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
@@ -165,6 +174,13 @@ def make_certificate(
             ),
             critical=False,
         )
+    if isinstance(issuer_key, ec.EllipticCurvePrivateKey):
+        # Deterministic ECDSA (RFC 6979): the same key and contents give the same certificate.
+        return builder.sign(
+            issuer_key,
+            _hash_for(issuer_key),  # type: ignore[arg-type]
+            ecdsa_deterministic=True,
+        )
     return builder.sign(issuer_key, _hash_for(issuer_key))  # type: ignore[arg-type]
 
 
@@ -222,16 +238,27 @@ class LabHierarchy:
     catalog: Catalog = field(repr=False)
 
     @classmethod
-    def create(cls, *, at: dt.datetime | None = None) -> LabHierarchy:
-        """Make a new lab hierarchy (real keys; takes well under a second)."""
+    def create(cls, *, at: dt.datetime | None = None, pinned: bool = False) -> LabHierarchy:
+        """Make a lab hierarchy: new random keys (well under a second), or with ``pinned`` the
+        keys shipped in ``lab_keys.pem`` and fixed serial numbers, which gives the same
+        certificates in every process (that is :func:`default_lab`)."""
         t0 = dt.datetime(2021, 3, 22, tzinfo=UTC)
         old = dt.datetime(2010, 2, 1, tzinfo=UTC)
         end_2038 = dt.datetime(2038, 1, 18, 23, 59, 59, tzinfo=UTC)
         end_2046 = dt.datetime(2046, 3, 21, 23, 59, 59, tzinfo=UTC)
         end_2036 = dt.datetime(2036, 3, 21, 23, 59, 59, tzinfo=UTC)
         end_2028 = dt.datetime(2028, 12, 31, 23, 59, 59, tzinfo=UTC)
+        shipped = _pinned_keys() if pinned else {}
 
-        def root(name: x509.Name, key: PrivateKey, nb: dt.datetime, na: dt.datetime) -> LabCA:
+        def key(name: str, family: Family, curve: ec.EllipticCurve | None = None) -> PrivateKey:
+            return shipped[name] if pinned else new_key(family, curve=curve)
+
+        def serial(cert_id: str) -> int | None:
+            return _PINNED_SERIALS[cert_id] if pinned else None
+
+        def root(
+            cert_id: str, name: x509.Name, key: PrivateKey, nb: dt.datetime, na: dt.datetime
+        ) -> LabCA:
             cert = make_certificate(
                 subject=name,
                 public_key=key.public_key(),
@@ -240,10 +267,12 @@ class LabHierarchy:
                 not_before=nb,
                 not_after=na,
                 ca=True,
+                serial=serial(cert_id),
             )
             return LabCA(cert, key)
 
         def issued(
+            cert_id: str,
             name: x509.Name,
             key: PrivateKey,
             by: LabCA,
@@ -260,28 +289,38 @@ class LabHierarchy:
                 not_after=na,
                 ca=True,
                 path_length=path_length,
+                serial=serial(cert_id),
                 issuer_ski=_ski(by.cert),
             )
 
-        aaa = root(_AAA, new_key("RSA"), dt.datetime(2004, 1, 1, tzinfo=UTC), end_2028)
-        ut_rsa = root(_USERTRUST_RSA, new_key("RSA"), old, end_2038)
-        ut_ecc = root(_USERTRUST_ECC, new_key("ECC", curve=ec.SECP384R1()), old, end_2038)
+        aaa = root(
+            "aaa-certificate-services-root", _AAA, key("aaa", "RSA"),
+            dt.datetime(2004, 1, 1, tzinfo=UTC), end_2028,
+        )  # fmt: skip
+        ut_rsa = root(
+            "usertrust-rsa-root-selfsigned", _USERTRUST_RSA, key("usertrust-rsa", "RSA"),
+            old, end_2038,
+        )  # fmt: skip
+        ut_ecc = root(
+            "usertrust-ecc-root-selfsigned", _USERTRUST_ECC,
+            key("usertrust-ecc", "ECC", ec.SECP384R1()), old, end_2038,
+        )  # fmt: skip
         r46_name = _sectigo("Sectigo Public Server Authentication Root R46")
         e46_name = _sectigo("Sectigo Public Server Authentication Root E46")
-        r46 = root(r46_name, new_key("RSA"), t0, end_2046)
-        e46 = root(e46_name, new_key("ECC", curve=ec.SECP384R1()), t0, end_2046)
-        r36_key = new_key("RSA")
-        e36_key = new_key("ECC")
+        r46 = root("r46-root-selfsigned", r46_name, key("r46", "RSA"), t0, end_2046)
+        e46 = root("e46-root-selfsigned", e46_name, key("e46", "ECC", ec.SECP384R1()), t0, end_2046)
+        r36_key = key("r36", "RSA")
+        e36_key = key("e36", "ECC")
         r36 = LabCA(
             issued(
-                _sectigo("Sectigo Public Server Authentication CA DV R36"),
+                "ca-dv-r36", _sectigo("Sectigo Public Server Authentication CA DV R36"),
                 r36_key, r46, t0, end_2036, path_length=0,
             ),
             r36_key,
         )  # fmt: skip
         e36 = LabCA(
             issued(
-                _sectigo("Sectigo Public Server Authentication CA DV E36"),
+                "ca-dv-e36", _sectigo("Sectigo Public Server Authentication CA DV E36"),
                 e36_key, e46, t0, end_2036, path_length=0,
             ),
             e36_key,
@@ -290,12 +329,20 @@ class LabHierarchy:
             "aaa-certificate-services-root": aaa.cert,
             "usertrust-rsa-root-selfsigned": ut_rsa.cert,
             "usertrust-ecc-root-selfsigned": ut_ecc.cert,
-            "usertrust-rsa-cross-aaa": issued(_USERTRUST_RSA, ut_rsa.key, aaa, t0, end_2028),
-            "usertrust-ecc-cross-aaa": issued(_USERTRUST_ECC, ut_ecc.key, aaa, t0, end_2028),
+            "usertrust-rsa-cross-aaa": issued(
+                "usertrust-rsa-cross-aaa", _USERTRUST_RSA, ut_rsa.key, aaa, t0, end_2028
+            ),
+            "usertrust-ecc-cross-aaa": issued(
+                "usertrust-ecc-cross-aaa", _USERTRUST_ECC, ut_ecc.key, aaa, t0, end_2028
+            ),
             "r46-root-selfsigned": r46.cert,
-            "r46-cross-usertrust-rsa": issued(r46_name, r46.key, ut_rsa, t0, end_2038),
+            "r46-cross-usertrust-rsa": issued(
+                "r46-cross-usertrust-rsa", r46_name, r46.key, ut_rsa, t0, end_2038
+            ),
             "e46-root-selfsigned": e46.cert,
-            "e46-cross-usertrust-ecc": issued(e46_name, e46.key, ut_ecc, t0, end_2038),
+            "e46-cross-usertrust-ecc": issued(
+                "e46-cross-usertrust-ecc", e46_name, e46.key, ut_ecc, t0, end_2038
+            ),
             "ca-dv-r36": r36.cert,
             "ca-dv-e36": e36.cert,
         }
@@ -381,7 +428,34 @@ class LabHierarchy:
         return chain
 
 
+# Fixed serial numbers of the pinned lab (one per catalog id; any distinct positive values).
+_PINNED_IDS = (
+    "aaa-certificate-services-root", "usertrust-rsa-root-selfsigned",
+    "usertrust-ecc-root-selfsigned", "usertrust-rsa-cross-aaa", "usertrust-ecc-cross-aaa",
+    "r46-root-selfsigned", "r46-cross-usertrust-rsa", "e46-root-selfsigned",
+    "e46-cross-usertrust-ecc", "ca-dv-r36", "ca-dv-e36",
+)  # fmt: skip
+_PINNED_SERIALS = {cert_id: 0x5EC7_1600 + n for n, cert_id in enumerate(_PINNED_IDS, start=1)}
+_KEY_BLOCK = re.compile(
+    r"^lab key: ([a-z0-9-]+)\n(-----BEGIN PRIVATE KEY-----\n.*?\n-----END PRIVATE KEY-----)",
+    re.M | re.S,
+)
+
+
+@functools.lru_cache(maxsize=1)
+def _pinned_keys() -> dict[str, PrivateKey]:
+    """The shipped lab keys by name (``lab_keys.pem``: each block after a ``lab key: NAME``)."""
+    text = resources.files("sectigo_chain.testing").joinpath("lab_keys.pem").read_text("ascii")
+    keys: dict[str, PrivateKey] = {}
+    for name, pem in _KEY_BLOCK.findall(text):
+        key = serialization.load_pem_private_key(pem.encode("ascii"), password=None)
+        assert isinstance(key, (rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey))
+        keys[name] = key
+    return keys
+
+
 @functools.lru_cache(maxsize=1)
 def default_lab() -> LabHierarchy:
-    """One lab hierarchy per process (keys are expensive; reuse it in tests and the demo)."""
-    return LabHierarchy.create()
+    """The pinned lab hierarchy (the same certificates in every process; cached per process).
+    A test that needs a lab of its own, unlike any other, calls ``LabHierarchy.create()``."""
+    return LabHierarchy.create(pinned=True)

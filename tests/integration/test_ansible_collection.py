@@ -1,15 +1,16 @@
 """The Ansible collection (ansible/ansible_collections/sectigo_chain/iis) with real ansible-core.
 
 Built and installed with ``ansible-galaxy``, documented with ``ansible-doc``, and its example
-playbook run by ``ansible-playbook`` against 20 inventory hosts with ``--forks 10``, in check
-mode and for real. The hosts are simulated (host variable ``sectigo_chain_target``): each task
-gets a fresh simulated host, so "a second run changes nothing" on the same host needs the
-loopback WinRM endpoint (a host whose state outlives one task); here the ``sim://fixed`` hosts
-show ``changed=0`` and the library's own idempotence is tested by the fleet tests.
+playbook run by ``ansible-playbook`` with ``--forks 10`` against 20 inventory hosts: 10 behind
+loopback WinRM endpoints served by this test process (another process than the Ansible
+workers: both build the same pinned lab, and the hosts say ``sectigo_chain_catalog: lab``),
+and 10 ``sim://`` hosts whose state persists in a file each (``sectigo_chain_sim_state``), in
+check mode, for real, and again (``changed=0`` everywhere).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -19,6 +20,10 @@ import tarfile
 from pathlib import Path
 
 import pytest
+
+from sectigo_chain.hosts.sim.host import SimulatedHost
+from sectigo_chain.templates.params import TEMPLATE_SPECS
+from sectigo_chain.testing.winrm import WinRMTestServer
 
 REPO = Path(__file__).resolve().parents[2]
 COLLECTION = REPO / "ansible" / "ansible_collections" / "sectigo_chain" / "iis"
@@ -84,19 +89,45 @@ def test_ansible_doc_renders_both_modules(installed: Path) -> None:
     assert {"site", "pfx", "pfx_password", "strategy", "journal_dir"} <= set(fix["options"])
 
 
-def _inventory(tmp: Path) -> Path:
-    lines = ["[iis]"]
-    lines += [f"web{i:02d} sectigo_chain_target=sim://{SCENARIOS[i % 4]}" for i in range(20)]
-    lines += ["", "[iis:vars]", "ansible_connection=local"]
-    lines += [f"ansible_python_interpreter={sys.executable}", f"ansible_password={SECRET}"]
-    path = tmp / "inventory.ini"
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+def _inventory(
+    tmp: Path, servers: list[tuple[WinRMTestServer, tuple[str, int, str | None]]]
+) -> Path:
+    """20 hosts: web00..web09 behind loopback WinRM endpoints (in this process: another process
+    than the Ansible worker), web10..web19 ``sim://`` with a state file each; scenarios
+    broken-r46, broken-e46, fixed, misplaced in turn. Written as JSON, which is YAML."""
+    hosts: dict[str, dict[str, object]] = {}
+    for i in range(20):
+        name = f"web{i:02d}"
+        if i < len(servers):
+            server, (ip, port, servername) = servers[i]
+            hosts[name] = {
+                "ansible_host": "127.0.0.1", "ansible_port": server.port,
+                "ansible_user": server.username, "ansible_password": server.password,
+                "ansible_winrm_transport": "basic",
+                # the endpoint's lab CA, or no validation: both ways of the connection variables
+                **({"ansible_winrm_ca_trust_path": server.ca_file} if i % 2 == 0
+                   else {"ansible_winrm_server_cert_validation": "ignore"}),
+                "sectigo_chain_catalog": "lab",
+                "sectigo_chain_check": {"host": ip, "port": port, "servername": servername},
+            }  # fmt: skip
+        else:
+            hosts[name] = {
+                "sectigo_chain_target": f"sim://{SCENARIOS[i % 4]}",
+                "sectigo_chain_sim_state": str(tmp / "state" / f"{name}.json"),
+                "ansible_password": SECRET,
+            }
+    inventory = {"iis": {"hosts": hosts, "vars": {
+        "ansible_connection": "local", "ansible_python_interpreter": sys.executable}}}  # fmt: skip
+    path = tmp / "inventory.yml"
+    path.write_text(json.dumps(inventory, indent=1), encoding="utf-8")
     return path
 
 
-def _play(installed: Path, tmp: Path, *extra: str) -> tuple[dict[str, dict[str, int]], str]:
+def _play(
+    installed: Path, tmp: Path, inventory: Path, *extra: str
+) -> tuple[dict[str, dict[str, int]], str]:
     run = subprocess.run(
-        [str(BIN / "ansible-playbook"), "-i", str(_inventory(tmp)), "sectigo_chain.iis.fix_chain",
+        [str(BIN / "ansible-playbook"), "-i", str(inventory), "sectigo_chain.iis.fix_chain",
          "--forks", "10", "-e", f"journal_dir={tmp / 'journals'}", *extra],
         capture_output=True, text=True, check=False, env=_env(installed), cwd=tmp,
         timeout=600,
@@ -107,6 +138,9 @@ def _play(installed: Path, tmp: Path, *extra: str) -> tuple[dict[str, dict[str, 
         host: {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", counters)}
         for host, counters in re.findall(r"^(\S+)\s+:\s+(.*)$", recap, flags=re.M)
     }
+    assert sorted(stats) == [f"web{i:02d}" for i in range(20)]
+    for host, s in stats.items():
+        assert (s["failed"], s["unreachable"]) == (0, 0), (host, s, run.stdout[-3000:])
     return stats, run.stdout + run.stderr
 
 
@@ -114,28 +148,66 @@ def _expected_changed(i: int) -> int:
     return 0 if SCENARIOS[i % 4] == "fixed" else 1
 
 
+def _stores(host: SimulatedHost) -> dict[str, object]:
+    """Stores, sites and HTTP.sys of a host (not the served-chain cache a handshake fills)."""
+    return {k: v for k, v in host.snapshot().items() if k != "_sim"}
+
+
 @pytest.mark.load
 @pytest.mark.timeout(900)
-def test_playbook_check_mode_then_real_mode(installed: Path, tmp_path: Path) -> None:
-    stats, out = _play(installed, tmp_path, "--check", "--diff")
-    assert sorted(stats) == [f"web{i:02d}" for i in range(20)]
-    for i in range(20):
-        s = stats[f"web{i:02d}"]
-        assert (s["failed"], s["unreachable"]) == (0, 0)
-        assert s["changed"] == _expected_changed(i), (i, s)
-    assert not (tmp_path / "journals").exists() or not any((tmp_path / "journals").iterdir())
-    assert re.search(r"planned \(import_cross_sign", out)
+def test_playbook_check_then_real_then_no_change(installed: Path, tmp_path: Path) -> None:
+    """The example playbook, --forks 10, against 10 loopback WinRM hosts and 10 persisted
+    ``sim://`` hosts: check mode plans (changed where broken) and changes nothing; real mode
+    fixes the broken ones; a second real run reports changed=0 on every host."""
+    pytest.importorskip("psrpcore", reason="the loopback WinRM endpoint needs the testing extra")
+    with contextlib.ExitStack() as stack:
+        servers = []
+        for i in range(10):
+            host = SimulatedHost(SCENARIOS[i % 4])
+            server = stack.enter_context(WinRMTestServer(host))
+            listener = stack.enter_context(host.start_tls())
+            servers.append((server, listener.address_for("Default Web Site")))
+        inventory = _inventory(tmp_path, servers)
+        states = tmp_path / "state"
+        sims = [server.host for server, _ in servers]
 
-    stats, out = _play(installed, tmp_path, "-v")  # -v prints every task result
-    for i in range(20):
-        s = stats[f"web{i:02d}"]
-        assert (s["failed"], s["unreachable"]) == (0, 0)
-        assert s["changed"] == _expected_changed(i), (i, s)
-    journals = sorted(p.name for p in (tmp_path / "journals").glob("*.json"))
-    assert len(journals) == 15  # one per changed host (each with its restore .ps1 beside it)
-    assert len(list((tmp_path / "journals").glob("*.restore.ps1"))) == 15
-    assert "applied (import_cross_sign, remove_self_signed_root, restart)" in out
-    assert "'msg': 'web00: applied" in out or '"msg": "web00: applied' in out
+        start = [_stores(h) for h in sims]
+        stats, out = _play(installed, tmp_path, inventory, "--check", "--diff")
+        for i in range(20):
+            assert stats[f"web{i:02d}"]["changed"] == _expected_changed(i), (i, stats)
+        assert [_stores(h) for h in sims] == start  # check mode changed no WinRM host
+        assert not list(states.glob("*.json"))  # nor a sim:// host (only its lock files exist)
+        assert not (tmp_path / "journals").exists() or not any((tmp_path / "journals").iterdir())
+        assert re.search(r"planned \(import_cross_sign", out)
+
+        stats, out = _play(installed, tmp_path, inventory, "-v")  # -v prints every result
+        for i in range(20):
+            assert stats[f"web{i:02d}"]["changed"] == _expected_changed(i), (i, stats)
+        fixed = [_stores(h) for h in sims]
+        assert [a != b for a, b in zip(start, fixed, strict=True)] == [
+            bool(_expected_changed(i)) for i in range(10)
+        ]
+        saved = {p.name: p.read_bytes() for p in states.glob("*.json")}
+        assert sorted(saved) == [f"web{i}.json" for i in range(10, 20) if _expected_changed(i)]
+        journals = sorted(p.name for p in (tmp_path / "journals").glob("*.json"))
+        assert len(journals) == 15  # one per changed host (each with its restore .ps1 beside it)
+        assert len(list((tmp_path / "journals").glob("*.restore.ps1"))) == 15
+        assert "applied (import_cross_sign, remove_self_signed_root, restart)" in out
+        assert "'msg': 'web00: applied" in out or '"msg": "web00: applied' in out
+        assert "'msg': 'web12: applied" in out or '"msg": "web12: applied' in out
+
+        pipelines = [len(server.received) for server, _ in servers]
+        stats, out = _play(installed, tmp_path, inventory, "-v")
+        assert {s["changed"] for s in stats.values()} == {0}
+        assert [_stores(h) for h in sims] == fixed
+        assert {p.name: p.read_bytes() for p in states.glob("*.json")} == saved
+        assert len(list((tmp_path / "journals").glob("*.json"))) == 15  # no new journal
+        second = [server.received[n:] for (server, _), n in zip(servers, pipelines, strict=True)]
+        assert all(second)  # every WinRM host was observed again, over WinRM ...
+        templates = {r.template for run in second for r in run}
+        assert "observe" in templates  # ... and verified, with read-only scripts only
+        assert all(t is not None and TEMPLATE_SPECS[t].read_only for t in templates), templates
+        assert out.count("unchanged (no action)") >= 20
 
 
 def test_secrets_reach_the_library_and_never_the_output(installed: Path, tmp_path: Path) -> None:
@@ -174,11 +246,10 @@ def test_secrets_reach_the_library_and_never_the_output(installed: Path, tmp_pat
     )  # fmt: skip
     out = run.stdout + run.stderr
     assert re.search(r"remote\s+:.*failed=1", out), out[-2000:]
-    # The PFX's leaf comes from this process's lab; the Ansible worker's simulated host has a
-    # lab of its own (other keys), so the imported leaf does not verify there: the task fails
-    # after the change. What matters here is that the PFX password was really used.
-    assert re.search(r"rehearsal\s+:.*failed=1", out), out[-2000:]
-    assert "the host does not verify after the change" in out
+    # The PFX's leaf comes from this process's default lab, which is the pinned lab: the same
+    # CA certificates as the Ansible worker's simulated host, so the imported leaf is bound and
+    # verifies there (the PFX password was really used).
+    assert re.search(r"rehearsal\s+:.*changed=1.*failed=0", out), out[-2000:]
     assert "import_pfx" in out
     journals = list((tmp_path / "journals").iterdir())
     assert journals

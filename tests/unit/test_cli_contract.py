@@ -25,7 +25,7 @@ REPO = Path(__file__).resolve().parents[2]
 PACKAGE = REPO / "sectigo_chain"
 CERT = PACKAGE / "data" / "sectigo" / "ca-dv-r36.pem"
 # where printing is the job: the command modules, the CLI itself, the demo script
-PRINT_ALLOWED = ("cli/", "demo.py", "__main__.py")
+PRINT_ALLOWED = ("cli/", "demo.py", "__main__.py", "testing/winrm_lab.py")  # programs
 
 
 def _subcommands() -> dict[str, argparse.ArgumentParser]:

@@ -18,12 +18,18 @@ the admin's machine): :class:`SimulatedKill` (a ``BaseException``, so nothing in
 catches it) is raised before script N reaches the host, or after it ran and before its reply
 is read. A test then rolls back from the journal file with a new host object carrying the same
 model: the equivalent of a fresh process against the same host.
+
+``state_file`` (``sim://NAME?state=FILE``) persists the model across processes (a rehearsal
+feature, :mod:`sectigo_chain.hosts.sim.state`): the host starts from the file when it exists,
+writes it back after every script that may change it, and holds the file's lock until
+:meth:`SimulatedHost.close`.
 """
 
 from __future__ import annotations
 
 import copy
 import datetime as dt
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -32,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 from cryptography import x509
 
-from sectigo_chain.errors import ConnectionFailed, ScriptFailed, ScriptTimeout
+from sectigo_chain.errors import ConnectionFailed, InputError, ScriptFailed, ScriptTimeout
 from sectigo_chain.hosts.base import ExecutorBase, ScriptResult
 from sectigo_chain.hosts.sim.handlers import HANDLERS, Refused
 from sectigo_chain.hosts.sim.model import (
@@ -40,6 +46,7 @@ from sectigo_chain.hosts.sim.model import (
     HostModel,
 )
 from sectigo_chain.hosts.sim.scenarios import SCENARIOS, Scenario, build_scenario
+from sectigo_chain.hosts.sim.state import SimState, lab_id
 from sectigo_chain.x509.certs import PrivateKey, thumbprint
 
 if TYPE_CHECKING:
@@ -82,11 +89,28 @@ class SimulatedHost(ExecutorBase):
         clock: Callable[[], dt.datetime] | None = None,
         faults: Faults | None = None,
         served_cache_refresh: CacheEvent = "iisreset",
+        state_file: str | os.PathLike[str] | None = None,
     ) -> None:
         from sectigo_chain.testing.lab import default_lab
 
         self.lab = lab or default_lab()
-        if isinstance(scenario, HostModel):
+        #: the state file of a persisted host (``sim://NAME?state=FILE``), else None
+        self.state: SimState | None = None
+        if state_file is not None:
+            if not isinstance(scenario, str):
+                raise InputError("a sim:// state file needs a scenario name")
+            self.scenario_name = scenario
+            self.state = SimState(
+                state_file, scenario, lab_id(list(self.lab.catalog.certificates()))
+            )
+            self.state.acquire()  # held until close(): one run of this host at a time
+            try:
+                saved = self.state.load()
+            except BaseException:
+                self.state.release()
+                raise
+            self.model = saved if saved is not None else build_scenario(scenario, self.lab)[1]
+        elif isinstance(scenario, HostModel):
             self.scenario_name = "custom"
             self.model = scenario
         elif isinstance(scenario, Scenario):
@@ -118,9 +142,15 @@ class SimulatedHost(ExecutorBase):
         return self.lab.catalog
 
     def run(self, script: RenderedScript, *, timeout: float = 60.0) -> ScriptResult:
-        """Execute one rendered template against the model."""
+        """Execute one rendered template against the model (a persisted host writes its
+        state file after every script that may change it, even one that failed midway)."""
         with self.lock:
-            return self._run(script, timeout)
+            if self.state is None or script.read_only:
+                return self._run(script, timeout)
+            try:
+                return self._run(script, timeout)
+            finally:
+                self.state.save(self.model)
 
     def _run(self, script: RenderedScript, timeout: float) -> ScriptResult:
         start = time.perf_counter()
@@ -294,6 +324,9 @@ class SimulatedHost(ExecutorBase):
         return listener
 
     def close(self) -> None:
-        """Stop the TLS listeners started with :meth:`start_tls`."""
+        """Stop the TLS listeners started with :meth:`start_tls`; a persisted host releases
+        its state file's lock."""
         while self._listeners:
             self._listeners.pop().close()
+        if self.state is not None:
+            self.state.release()

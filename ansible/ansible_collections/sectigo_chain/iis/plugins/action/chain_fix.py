@@ -12,6 +12,7 @@ from typing import Any
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 from ansible_collections.sectigo_chain.iis.plugins.plugin_utils.common import (
+    host_catalog,
     host_target,
     load_library,
     winrm_password,
@@ -34,9 +35,9 @@ class ActionModule(ActionBase):
         library = load_library()
         from sectigo_chain.errors import SectigoChainError
 
-        entry = host_target(task_vars, self._templar)
         if args.get("target"):
-            entry["target"] = args["target"]
+            task_vars = {**task_vars, "sectigo_chain_target": args["target"]}
+        entry = host_target(task_vars, self._templar)
         for key in SETTINGS:
             if args.get(key) is not None:
                 entry[key] = args[key]
@@ -49,6 +50,7 @@ class ActionModule(ActionBase):
                 pfx_password=args.get("pfx_password"),
                 journal_dir=args.get("journal_dir"),
                 diff=bool(self._play_context.diff),
+                catalog=host_catalog(task_vars, self._templar),
             )
         except SectigoChainError as exc:  # bad input; host problems come back as failed
             raise AnsibleActionFail(str(exc)) from None

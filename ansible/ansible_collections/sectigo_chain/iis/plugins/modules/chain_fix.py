@@ -18,8 +18,18 @@ description:
     must be installed in the controller's Python (C(pip install sectigo-chain)). It reaches the
     host over WinRM from the host's own connection variables (C(ansible_host),
     C(ansible_port), C(ansible_user), C(ansible_password), C(ansible_winrm_transport),
-    C(ansible_winrm_server_cert_validation)), or from the host variable
-    C(sectigo_chain_target) (for example C(sim://broken-r46) to rehearse on the simulated host).
+    C(ansible_winrm_server_cert_validation), C(ansible_winrm_ca_trust_path)), or from the host
+    variable C(sectigo_chain_target) (for example C(sim://broken-r46) to rehearse on the
+    simulated host).
+  - The served chain is fetched over TLS from the binding's address on the host, or from the
+    host variable C(sectigo_chain_check) (C(HOST:PORT), or a mapping with C(host), C(port),
+    C(servername)) when the site is reached elsewhere (a load balancer, a test endpoint).
+  - Rehearsal host variables. C(sectigo_chain_sim_state) names a file on the controller that
+    keeps a C(sim://) host's state between tasks and runs, so a second run finds the host as
+    the first left it (the file holds the simulated host's private keys; rehearse with lab
+    material). C(sectigo_chain_catalog=lab) judges the host with the lab CA catalog of
+    C(sectigo_chain.testing) instead of the real Sectigo certificates (a loopback WinRM
+    endpoint whose simulated host holds the pinned lab hierarchy).
   - Every change is written to a journal (backups first) before it is made; a failed change
     is rolled back automatically. A second run changes nothing.
   - Check mode plans only (C(changed) when the plan is not empty); diff mode shows the
