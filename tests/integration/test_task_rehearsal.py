@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import json
 import os
-import select
 import subprocess
 import sys
+import threading
 from pathlib import Path
+from queue import Empty, Queue
+from typing import IO
 
 import pytest
 
@@ -109,6 +111,12 @@ def test_a_persisted_sim_host_outlives_the_process(tmp_path: Path) -> None:
     assert fresh["plan"]["actions"]  # type: ignore[index]  # without the file: broken again
 
 
+def _lines_into(stream: IO[str], queue: Queue[str]) -> None:
+    for line in stream:
+        queue.put(line)
+    queue.put("")  # end of the stream
+
+
 def test_the_lab_endpoints_process_is_fixed_from_another_process(tmp_path: Path) -> None:
     """``python -m sectigo_chain.testing.winrm_lab``: loopback WinRM endpoints in a process of
     their own, with the inventory it writes; this process (another lab cache, the same pinned
@@ -123,13 +131,18 @@ def test_the_lab_endpoints_process_is_fixed_from_another_process(tmp_path: Path)
         env={**os.environ, "LAB_WINRM_PASSWORD": password},
     )  # fmt: skip
     try:
-        lines = []
+        lines: list[str] = []
         assert proc.stdout is not None
+        # A reader thread, not select(): a text pipe's buffer may already hold the next lines
+        # (even "ready") when the descriptor has nothing more to read.
+        queue: Queue[str] = Queue()
+        threading.Thread(target=_lines_into, args=(proc.stdout, queue), daemon=True).start()
         while not lines or not lines[-1].startswith("ready"):
-            ready, _, _ = select.select([proc.stdout], [], [], 180)  # generous: a busy CI box
-            assert ready, f"no 'ready' within 180 s: {lines}"
-            line = proc.stdout.readline()
-            assert line, proc.stderr.read() if proc.stderr else ""
+            try:
+                line = queue.get(timeout=180)  # generous: a busy CI box
+            except Empty:
+                raise AssertionError(f"no 'ready' within 180 s: {lines}") from None
+            assert line, proc.stderr.read() if proc.stderr else ""  # ended without "ready"
             lines.append(line)
         hosts = json.loads(inventory.read_text(encoding="utf-8"))["iis"]["hosts"]
         assert sorted(hosts) == ["lab01", "lab02"]

@@ -187,6 +187,8 @@ class SimState:
 def _encode(value: Any) -> Any:
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
+    if isinstance(value, bytes):  # e.g. the PFX files of a Central Certificate Store share
+        return {"$bytes": base64.b64encode(value).decode("ascii")}
     if isinstance(value, x509.Certificate):
         return {"$cert": base64.b64encode(value.public_bytes(serialization.Encoding.DER)).decode()}
     if isinstance(value, (rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey)):
@@ -218,6 +220,8 @@ def _decode(value: Any) -> Any:
         return [_decode(v) for v in value]
     if not isinstance(value, dict):
         return value
+    if "$bytes" in value:
+        return base64.b64decode(value["$bytes"])
     if "$cert" in value:
         return x509.load_der_x509_certificate(base64.b64decode(value["$cert"]))
     if "$key" in value:
