@@ -59,7 +59,8 @@ def test_plan_apply_rollback_through_the_cli(
     }
     templates = [r.template for r in server.received]
     assert templates[0] == "observe"
-    assert "import_certificate" in templates
+    assert templates.count("apply_plan") == 1  # every action of the plan in one pipeline
+    assert "import_certificate" in server.host.calls
     assert None not in templates
     assert server.password not in json.dumps([planned, applied])
 

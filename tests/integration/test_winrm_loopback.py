@@ -181,7 +181,8 @@ def test_a_hundred_hosts_at_once() -> None:
 
 
 def test_a_full_fix_round_trips_are_counted_and_printed(tmp_path: Path) -> None:
-    """observe, plan, apply (every action), re-observe, verify on the host: count per host."""
+    """observe, plan, apply (every action), verify on the host: at most 3 pipelines on one
+    runspace pool (issue 12, point 3), counted per host and printed."""
     from sectigo_chain.run.verifier import verify
 
     host = SimulatedHost("broken-r46")
@@ -189,18 +190,27 @@ def test_a_full_fix_round_trips_are_counted_and_printed(tmp_path: Path) -> None:
     endpoint = listener.address_for(SITE)
     with WinRMTestServer(host, at=NOW) as srv, WinRMExecutor(srv.settings()) as ex:
         desired = sectigo_fix(site=SITE, catalog=host.catalog, root_strategy="remove")
-        the_plan = plan(desired, observe(ex), at=NOW, catalog=host.catalog, target=ex.target)
+        before = observe(ex)
+        the_plan = plan(desired, before, at=NOW, catalog=host.catalog, target=ex.target)
         result = apply(
-            the_plan, ex, desired=desired, catalog=host.catalog, journal_dir=tmp_path, at=NOW
-        )
+            the_plan, ex, desired=desired, catalog=host.catalog, journal_dir=tmp_path, at=NOW,
+            before=before,
+        )  # fmt: skip
         report = verify(ex, desired, endpoint=endpoint, catalog=host.catalog)
         stats = srv.stats
     host.close()
     assert result.after_plan_empty
     assert report.ok
-    # one runspace pool for the whole fix; one pipeline per template run, no more
+    assert len(the_plan.actions) >= 3  # import the cross-sign, remove the root, iisreset
+    # observe; every action and the re-observe in one apply_plan; verify_host
+    assert stats.templates == ["observe", "apply_plan", "verify_host"]
+    assert stats.pipelines == 3
     assert stats.pools_opened == 1
-    assert stats.pipelines == len(host.calls) == len(stats.templates)
+    assert host.invocations == stats.templates
+    # the host ran every action, observed again, and built the bound certificate's chain
+    assert host.calls == [
+        "observe", *[a.template for a in the_plan.actions], "observe", "observe", "verify_chain",
+    ]  # fmt: skip
     # per pipeline: Command, Receive(s) until the state is Completed, Signal (Terminate)
     assert stats.requests["Command"] == stats.requests["Signal"] == stats.pipelines
     assert stats.requests["Receive"] >= stats.pipelines
