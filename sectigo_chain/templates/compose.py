@@ -31,6 +31,8 @@ from pathlib import Path
 
 __all__ = ["COMPOSITES", "entry_names", "generate", "main"]
 
+_COMMAND = "python -m sectigo_chain.templates.compose"
+
 _REGION_END = re.compile(r"^#endregion sectigo_chain (\w+)$", re.M)
 _REGION_STUB = re.compile(r"^#region sectigo_chain (\w+)[^\n]*\n#endregion sectigo_chain \1$", re.M)
 _BODY_MARK = "# ---- template body"
@@ -310,10 +312,10 @@ def main(argv: list[str] | None = None) -> int:
         if not args.check:
             path.write_text(text, encoding="ascii", newline="\n")
     if args.check and stale:
-        print(f"stale: {', '.join(stale)}; run python -m sectigo_chain.templates.compose")
+        sys.stderr.write(f"stale: {', '.join(stale)}; run {_COMMAND}\n")
         return 1
     for name in stale:
-        print(f"wrote ps_templates/{name}")
+        sys.stderr.write(f"wrote ps_templates/{name}\n")
     return 0
 
 

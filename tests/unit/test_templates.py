@@ -80,6 +80,8 @@ def test_rendered_script_interface() -> None:
         "set_root_auto_update",
         "restart",
         "verify_chain",
+        "apply_plan",
+        "verify_host",
     }
 
 
