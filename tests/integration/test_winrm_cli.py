@@ -45,9 +45,13 @@ def test_plan_apply_rollback_through_the_cli(
     assert main(["plan", "--json", *target]) == 0
     planned = json.loads(capsys.readouterr().out)
     assert [a["kind"] for a in planned["plan"]["actions"]] == ["import_cross_sign", "restart"]
+    mark = len(server.received)
     code = main(["apply", "--json", "--yes", "--journal-dir", str(tmp_path), *target])
     applied = json.loads(capsys.readouterr().out)
     assert code == 0, applied
+    # the apply command: observe (the plan's, also apply's "before"), then every action and
+    # the re-observe in one pipeline
+    assert [r.template for r in server.received[mark:]] == ["observe", "apply_plan"]
     assert applied["changed"] is True
     assert server.host.snapshot() != before
     journal = applied["journal"]
