@@ -173,11 +173,18 @@ def apply(
             after_empty = after_plan.empty
         except PlanRefused:
             after_empty = False
+    changed = any(s.changed for s in steps)
+    if not changed and steps and before is not None and after is not None:
+        # A plan sent again whole after its reply was lost: the second run found every action
+        # done already (changed: false), yet the first one changed the host.
+        from sectigo_chain.run.journal_schema import state_differences
+
+        changed = bool(state_differences(before, after))
     return ApplyResult(
         target=target,
         plan=plan,
         steps=tuple(steps),
-        changed=any(s.changed for s in steps),
+        changed=changed,
         journal=str(journal.path) if journal else None,
         restore_script=str(restore) if restore else None,
         after_plan=after_plan,

@@ -164,6 +164,7 @@ def test_a_dropped_reply_is_retried_and_the_apply_converges(tmp_path: Path) -> N
             assert changing == planned + planned, (index, faults)
             assert [s.template for s in result.steps] == planned
             assert [s.changed for s in result.steps] == [False] * len(planned)  # the retry's
+            assert result.changed  # yet the host did change (the first run)
 
 
 def test_a_lost_reply_of_a_plan_with_a_restart_rolls_back(tmp_path: Path) -> None:
