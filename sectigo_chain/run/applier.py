@@ -33,6 +33,7 @@ from sectigo_chain.errors import (
     ExecutionError,
     InputError,
     PlanRefused,
+    ScriptFailed,
     TemplateError,
 )
 from sectigo_chain.hosts.base import Executor
@@ -276,18 +277,17 @@ def _run_steps(
     try:
         # Each action keeps the deadline one script had: the pipeline gets their sum.
         result = run_script(executor, script, timeout=timeout * total, policy=retry)
+    except ScriptFailed as exc:
+        # An executor raises when the document says ok=false: an action failed, and the
+        # document still holds every action's result. Without one, the outcome is unknown.
+        if exc.result is None or not _has_results(exc.result.data, total):
+            _lost(plan, executor, journal, exc, timeout, retry)
+        result = exc.result
     except ExecutionError as exc:
-        # The result is lost: any action may have run. Every step stays "running": rollback
-        # undoes them all (idempotent inverses) and checks the host against "before".
-        failure = f"{type(exc).__name__}: {exc}"
-        journal.doc["status"] = "failed"
-        journal.doc["outcome_unknown"] = True
-        journal.write()
-        what = f"the pipeline running all {total} step(s) (its result was lost)"
-        _fail(plan, executor, journal, what, failure, [], timeout, retry)
+        _lost(plan, executor, journal, exc, timeout, retry)
     data = result.data if isinstance(result.data, dict) else {}
-    items = data.get("results")
-    if not isinstance(items, list) or len(items) != total:
+    items: list[Any] = data.get("results") or []
+    if not _has_results(data, total):
         message = (result.error or {}).get("message") or "; ".join(result.errors)
         failure = f"apply_plan returned no result per action ({message or 'no data'})"
         journal.doc["status"] = "failed"
@@ -343,6 +343,30 @@ def _run_steps(
         except ValueError as exc:  # observed again separately below
             _log.warning("the state observed after the actions is unreadable: %s", exc)
     return steps, after
+
+
+def _has_results(data: Any, total: int) -> bool:
+    """Whether an apply_plan document's data holds a result for each of ``total`` actions."""
+    items = data.get("results") if isinstance(data, dict) else None
+    return isinstance(items, list) and len(items) == total
+
+
+def _lost(
+    plan: Plan,
+    executor: Executor,
+    journal: Journal,
+    exc: ExecutionError,
+    timeout: float,
+    retry: RetryPolicy | None,
+) -> NoReturn:
+    """The result is lost: any action may have run. Every step stays "running": rollback
+    undoes them all (idempotent inverses) and checks the host against "before"."""
+    failure = f"{type(exc).__name__}: {exc}"
+    journal.doc["status"] = "failed"
+    journal.doc["outcome_unknown"] = True
+    journal.write()
+    what = f"the pipeline running all {len(plan.actions)} step(s) (its result was lost)"
+    _fail(plan, executor, journal, what, failure, [], timeout, retry)
 
 
 def _what(plan: Plan, index: int) -> str:
