@@ -985,7 +985,8 @@ function Invoke-SectigoEntry {
             $message = 'not a template this script runs: ' + $Name
             Stop-Sectigo -Message $message -Category 'InvalidArgument'
         }
-        $sectigoItems = & $SectigoEntries[$Name] -Payload $Encoded 2>&1
+        $sectigoBlock = $SectigoEntries[$Name]
+        $sectigoItems = & $sectigoBlock -Payload $Encoded 2>&1
         foreach ($sectigoItem in @($sectigoItems)) {
             if ($sectigoItem -is [System.Management.Automation.ErrorRecord]) {
                 $null = $sectigoOutcome.errors.Add([string]$sectigoItem)
@@ -994,10 +995,21 @@ function Invoke-SectigoEntry {
             }
         }
         if ($null -ne $sectigoOutcome.document) {
-            $sectigoParsed = ConvertFrom-Json -InputObject $sectigoOutcome.document
+            # Write-SectigoResult writes "ok" then "changed" first, compressed: read them from
+            # the text (ConvertFrom-Json in 5.1 refuses text over 2 MB, as observe's can be).
+            $sectigoText = $sectigoOutcome.document
+            $sectigoOrdinal = [System.StringComparison]::Ordinal
             $sectigoClean = ($sectigoOutcome.errors.Count -eq 0)
-            $sectigoOutcome.ok = ($sectigoParsed.ok -eq $true) -and $sectigoClean
-            $sectigoOutcome.changed = ($sectigoParsed.changed -eq $true)
+            $sectigoOk = $sectigoText.StartsWith('{"ok":true,', $sectigoOrdinal)
+            $sectigoOutcome.ok = $sectigoOk -and $sectigoClean
+            $sectigoChanged = $false
+            $sectigoHeads = @('{"ok":true,"changed":true,', '{"ok":false,"changed":true,')
+            foreach ($sectigoHead in $sectigoHeads) {
+                if ($sectigoText.StartsWith($sectigoHead, $sectigoOrdinal)) {
+                    $sectigoChanged = $true
+                }
+            }
+            $sectigoOutcome.changed = $sectigoChanged
         }
     } catch {
         $sectigoOutcome.ok = $false

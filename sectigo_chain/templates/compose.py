@@ -3,7 +3,7 @@
 A composite template runs several templates in one PowerShell invocation (one WinRM pipeline):
 each template's own code, from after its shared regions to its end, becomes a script block in a
 dispatch table keyed by the template's name and is called with that template's own encoded
-payload (``& $SectigoEntries[name] -Payload $encoded 2>&1``). The composite's text is still
+payload (``& $sectigoBlock -Payload $Encoded 2>&1``). The composite's text is still
 static, generated from the other templates' files and checked in:
 
     python -m sectigo_chain.templates.compose          # rewrite ps_templates/*.ps1
@@ -103,8 +103,8 @@ _HEADERS = {
     verify_chain.ps1: do not edit; change those and run the generator again.
     Payload: {"include_current_user": bool, "include_system_user": bool} (observe's payload)
     Runs observe's code with the payload, then verify_chain's code once per distinct
-    (certificate hash, store) of the https bindings it observed (store WebHosting when the
-    binding names it, else My). Changes nothing.
+    (certificate hash, store) of the https bindings in IIS, read as observe reads them (store
+    WebHosting when the binding names it, else My). Changes nothing.
     Output data: {"observed": str|null, "observe_error": Error|null, "observe_errors": [str],
     "chains": [{"thumbprint", "store_name", "document": str|null, "error": Error|null,
     "errors": [str]}]}. Documents travel as JSON text.
@@ -132,7 +132,8 @@ _INVOKE = """function Invoke-SectigoEntry {
             $message = 'not a template this script runs: ' + $Name
             Stop-Sectigo -Message $message -Category 'InvalidArgument'
         }
-        $sectigoItems = & $SectigoEntries[$Name] -Payload $Encoded 2>&1
+        $sectigoBlock = $SectigoEntries[$Name]
+        $sectigoItems = & $sectigoBlock -Payload $Encoded 2>&1
         foreach ($sectigoItem in @($sectigoItems)) {
             if ($sectigoItem -is [System.Management.Automation.ErrorRecord]) {
                 $null = $sectigoOutcome.errors.Add([string]$sectigoItem)
@@ -141,10 +142,21 @@ _INVOKE = """function Invoke-SectigoEntry {
             }
         }
         if ($null -ne $sectigoOutcome.document) {
-            $sectigoParsed = ConvertFrom-Json -InputObject $sectigoOutcome.document
+            # Write-SectigoResult writes "ok" then "changed" first, compressed: read them from
+            # the text (ConvertFrom-Json in 5.1 refuses text over 2 MB, as observe's can be).
+            $sectigoText = $sectigoOutcome.document
+            $sectigoOrdinal = [System.StringComparison]::Ordinal
             $sectigoClean = ($sectigoOutcome.errors.Count -eq 0)
-            $sectigoOutcome.ok = ($sectigoParsed.ok -eq $true) -and $sectigoClean
-            $sectigoOutcome.changed = ($sectigoParsed.changed -eq $true)
+            $sectigoOk = $sectigoText.StartsWith('{"ok":true,', $sectigoOrdinal)
+            $sectigoOutcome.ok = $sectigoOk -and $sectigoClean
+            $sectigoChanged = $false
+            $sectigoHeads = @('{"ok":true,"changed":true,', '{"ok":false,"changed":true,')
+            foreach ($sectigoHead in $sectigoHeads) {
+                if ($sectigoText.StartsWith($sectigoHead, $sectigoOrdinal)) {
+                    $sectigoChanged = $true
+                }
+            }
+            $sectigoOutcome.changed = $sectigoChanged
         }
     } catch {
         $sectigoOutcome.ok = $false
@@ -225,34 +237,47 @@ try {
         $message = 'observe failed (see observed, observe_error)'
         Stop-Sectigo -Message $message -Category 'InvalidOperation'
     }
-    $state = (ConvertFrom-Json -InputObject $observed.document).data
-    $seen = @{}
-    foreach ($site in $state.sites) {
-        foreach ($binding in $site.bindings) {
-            $hash = [string]$binding.certificate_hash
-            if ([string]$binding.protocol -ne 'https' -or $hash -eq '') { continue }
-            $thumbprint = $hash.ToUpperInvariant()
-            $storeName = 'My'
-            if ([string]$binding.certificate_store -eq 'WebHosting') { $storeName = 'WebHosting' }
-            if ($seen.ContainsKey($thumbprint + '|' + $storeName)) { continue }
-            $seen[$thumbprint + '|' + $storeName] = $true
-            $chainPayload = [ordered]@{
-                store_location = 'LocalMachine'
-                store_name     = $storeName
-                thumbprint     = $thumbprint
+    # The https bindings as observe reads them (Get-SectigoBindingRecord), from IIS itself:
+    # observe's document is not parsed here (ConvertFrom-Json in 5.1 refuses text over 2 MB).
+    $records = New-Object -TypeName System.Collections.ArrayList
+    $manager = $null
+    try { $manager = Get-SectigoServerManager } catch { $manager = $null }
+    if ($null -ne $manager) {
+        try {
+            foreach ($site in $manager.Sites) {
+                foreach ($binding in $site.Bindings) {
+                    $null = $records.Add((Get-SectigoBindingRecord -Site $site -Binding $binding))
+                }
             }
-            $json = ConvertTo-Json -InputObject $chainPayload -Depth 2 -Compress
-            $bytes = [System.Text.Encoding]::UTF8.GetBytes($json)
-            $encoded = [System.Convert]::ToBase64String($bytes)
-            $outcome = Invoke-SectigoEntry -Name 'verify_chain' -Encoded $encoded
-            $null = $chains.Add([ordered]@{
-                    thumbprint = $thumbprint
-                    store_name = $storeName
-                    document   = $outcome.document
-                    error      = $outcome.error
-                    errors     = $outcome.errors
-                })
+        } finally {
+            $manager.Dispose()
         }
+    }
+    $seen = @{}
+    foreach ($record in $records) {
+        $hash = [string]$record.certificate_hash
+        if ([string]$record.protocol -ne 'https' -or $hash -eq '') { continue }
+        $thumbprint = $hash.ToUpperInvariant()
+        $storeName = 'My'
+        if ([string]$record.certificate_store -eq 'WebHosting') { $storeName = 'WebHosting' }
+        if ($seen.ContainsKey($thumbprint + '|' + $storeName)) { continue }
+        $seen[$thumbprint + '|' + $storeName] = $true
+        $chainPayload = [ordered]@{
+            store_location = 'LocalMachine'
+            store_name     = $storeName
+            thumbprint     = $thumbprint
+        }
+        $json = ConvertTo-Json -InputObject $chainPayload -Depth 2 -Compress
+        $bytes = [System.Text.Encoding]::UTF8.GetBytes($json)
+        $encoded = [System.Convert]::ToBase64String($bytes)
+        $outcome = Invoke-SectigoEntry -Name 'verify_chain' -Encoded $encoded
+        $null = $chains.Add([ordered]@{
+                thumbprint = $thumbprint
+                store_name = $storeName
+                document   = $outcome.document
+                error      = $outcome.error
+                errors     = $outcome.errors
+            })
     }
 } catch {
     $errorInfo = New-SectigoError -Record $_

@@ -70,7 +70,12 @@ def test_each_entry_is_its_template_code_verbatim(composite: str) -> None:
 
 def test_each_entry_runs_with_its_error_stream_merged_and_its_own_payload() -> None:
     text = template_text("apply_plan")
-    assert "$sectigoItems = & $SectigoEntries[$Name] -Payload $Encoded 2>&1" in text
+    assert "$sectigoItems = & $sectigoBlock -Payload $Encoded 2>&1" in text
+    # ok/changed are read from the head Write-SectigoResult writes, never by parsing a
+    # document on the host (ConvertFrom-Json in 5.1 refuses text over 2 MB)
+    for composite in compose.COMPOSITES:
+        driver = template_text(composite).split("\nfunction Invoke-SectigoEntry", 1)[1]
+        assert "ConvertFrom-Json -" not in driver, composite
     assert "-is [System.Management.Automation.ErrorRecord]" in text
     assert "$SectigoKeyCache.Clear()" in text  # an earlier entry may have changed the stores
     # No value is pasted: the only string literals naming templates are fixed names.
