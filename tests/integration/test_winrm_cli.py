@@ -122,6 +122,7 @@ def test_demo_over_winrm_in_process(capsys: pytest.CaptureFixture[str]) -> None:
     assert doc["target"].startswith("winrm://lab-admin@127.0.0.1:")
     winrm = doc["winrm"]
     assert winrm["pools_opened"] == 1
+    assert winrm["pipelines"] == 3  # observe, apply_plan, verify_host (issue 12, point 3)
     print(
         f"\ndemo over WinRM: {winrm['pipelines']} pipelines, {winrm['requests']} WSMan "
         f"requests {winrm['requests_by_action']}"
