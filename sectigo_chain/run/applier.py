@@ -36,7 +36,7 @@ from sectigo_chain.errors import (
     ScriptFailed,
     TemplateError,
 )
-from sectigo_chain.hosts.base import Executor
+from sectigo_chain.hosts.base import Executor, entry_result
 from sectigo_chain.hosts.retry import RetryPolicy, run_script
 from sectigo_chain.run.journal import Journal, RollbackResult, rollback
 from sectigo_chain.state.lifecycle import EXPIRING_WITHIN_DAYS
@@ -305,8 +305,9 @@ def _run_steps(
         if status == "not_run":
             record["status"] = "not_run"
             continue
-        if status == "done" and doc is not None and doc.get("ok") is True:
-            changed, out = bool(doc.get("changed")), doc.get("data")
+        outcome = entry_result(item)  # the rule the host applies: ok and no error record
+        if status == "done" and outcome.ok:
+            changed, out = outcome.changed, outcome.data
             record["status"], record["changed"], record["data"] = "done", changed, out
             unfinished = _unfinished_removal(action, out)
             if unfinished is None:
