@@ -1,7 +1,8 @@
 """Fleet rollout benchmark: N simulated hosts, 100 ms of latency per pipeline, concurrency C.
 
-A ``fleet apply`` of ``sim://broken-r46`` hosts (observe, three actions with a journal, then
-verify = observe + verify_chain: 6 pipelines per host) where every pipeline first sleeps
+A ``fleet apply`` of ``sim://broken-r46`` hosts (observe, the three actions in one
+``apply_plan`` with a journal, then verify = one ``verify_host``: 3 pipelines per host; 6
+before issue 12 point 3) where every pipeline first sleeps
 ``--latency`` seconds, the way a WinRM round trip would. The served chain is read from the
 model (``sim-model``, no TLS: 1,000 loopback listeners would measure TLS, not the fleet).
 Two kinds of host (``--hosts``):

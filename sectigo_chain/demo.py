@@ -283,11 +283,13 @@ def run_demo(
         lap("check_before")
         desired = sectigo_fix(site=DEMO_SITE, catalog=catalog, root_strategy=strategy)
         when = at or dt.datetime.now(dt.timezone.utc)
-        the_plan = make_plan(
-            desired, observe(executor), at=when, catalog=catalog, target=executor.target
-        )
+        observed = observe(executor)
+        the_plan = make_plan(desired, observed, at=when, catalog=catalog, target=executor.target)
         lap("plan")
-        result = apply(the_plan, executor, desired=desired, catalog=catalog, journal_dir=directory)
+        result = apply(
+            the_plan, executor, desired=desired, catalog=catalog, journal_dir=directory,
+            before=observed,
+        )  # fmt: skip
         lap("apply")
         after, after_error = check()
         lap("check_after")

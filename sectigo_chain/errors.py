@@ -98,7 +98,9 @@ class ScriptTimeout(ExecutionError, TimeoutError):
 
 
 class ScriptFailed(ExecutionError):
-    """The script ran and reported errors. ``records`` hold the error records, secrets masked."""
+    """The script ran and reported errors. ``records`` hold the error records, secrets masked;
+    ``result``: the script's parsed document (a ``ScriptResult``) when it wrote one (an
+    ``apply_plan`` that stopped at a failing action still carries every action's result)."""
 
     def __init__(
         self,
@@ -107,8 +109,10 @@ class ScriptFailed(ExecutionError):
         host: str = "",
         script: str = "",
         records: Sequence[str] = (),
+        result: Any = None,
     ) -> None:
         self.records = list(records)
+        self.result = result
         super().__init__(message, host=host, script=script)
 
 

@@ -16,7 +16,14 @@ from pydantic import BaseModel, ConfigDict, Field
 if TYPE_CHECKING:
     from sectigo_chain.templates.render import RenderedScript
 
-__all__ = ["Executor", "ExecutorBase", "ScriptResult", "mask_secrets", "parse_document"]
+__all__ = [
+    "Executor",
+    "ExecutorBase",
+    "ScriptResult",
+    "entry_result",
+    "mask_secrets",
+    "parse_document",
+]
 
 
 class ScriptResult(BaseModel):
@@ -130,6 +137,35 @@ def parse_document(
     )
 
 
+def entry_result(item: Any) -> ScriptResult:
+    """One entry of a composite template's result (``apply_plan``, ``verify_host``: its JSON
+    document as text, the terminating error that escaped it, the error records it wrote) as a
+    :class:`ScriptResult`. ``ok`` only when its document says so and it wrote no error record
+    (a non-terminating error fails the entry, as the composite itself decides)."""
+    import json
+
+    item = item if isinstance(item, dict) else {}
+    records = [str(r) for r in item.get("errors") or ()]
+    escaped = item.get("error") if isinstance(item.get("error"), dict) else None
+    document: Any = None
+    if isinstance(item.get("document"), str):
+        try:
+            document = json.loads(item["document"])
+        except ValueError:
+            document = None
+    if not isinstance(document, dict) or "ok" not in document:
+        return ScriptResult(ok=False, error=escaped or {"message": "no result document"},
+                            errors=records)  # fmt: skip
+    error = document.get("error")
+    return ScriptResult(
+        ok=document.get("ok") is True and not records and escaped is None,
+        changed=bool(document.get("changed", False)),
+        data=document.get("data"),
+        error=error if isinstance(error, dict) else escaped,
+        errors=records,
+    )
+
+
 def mask_secrets(text: str, script: RenderedScript, extra: tuple[str, ...] = ()) -> str:
     """``text`` with the script's secret values (and its payload, when it holds secrets), any
     ``extra`` secrets (a WinRM password) and every registered secret masked.
@@ -141,8 +177,8 @@ def mask_secrets(text: str, script: RenderedScript, extra: tuple[str, ...] = ())
     from sectigo_chain.logs import bounded, mask_text
 
     secrets = list(extra)
-    if script.secret_fields:
-        params = script.decoded_params()
-        secrets.extend(v for name in script.secret_fields if isinstance(v := params.get(name), str))
+    held = script.secret_values()  # an apply_plan's actions' secrets too
+    if held or script.secret_fields:
+        secrets.extend(held)
         secrets.append(script.payload)
     return bounded(mask_text(text, secrets))

@@ -154,5 +154,6 @@ class LocalExecutor(ExecutorBase):
                 host="local",
                 script=script.name,
                 records=result.errors,
+                result=result,
             )
         return result

@@ -481,6 +481,7 @@ class WinRMExecutor(ExecutorBase):
                 host=self.target,
                 script=script.name,
                 records=result.errors,
+                result=result,
             )
         return result
 

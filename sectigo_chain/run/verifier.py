@@ -35,7 +35,7 @@ from sectigo_chain.errors import (
     TemplateError,
     TLSFetchError,
 )
-from sectigo_chain.hosts.base import Executor
+from sectigo_chain.hosts.base import Executor, ScriptResult, entry_result
 from sectigo_chain.hosts.retry import RetryPolicy, run_script
 from sectigo_chain.run.verify_report import (
     LADDER,
@@ -63,6 +63,7 @@ __all__ = [
     "RungResult",
     "VerifyReport",
     "judged_chain",
+    "observe_with_chains",
     "verify",
 ]
 
@@ -98,6 +99,41 @@ def _message(result: Any) -> str:
     return str(error.get("message") or "; ".join(result.errors) or "the script reported failure")
 
 
+def observe_with_chains(
+    executor: Executor, *, timeout: float = 120.0, retry: RetryPolicy | None = None
+) -> tuple[ObservedState, dict[tuple[str, str], ScriptResult]]:
+    """The host observed and, from the same invocation (``verify_host``: one pipeline), the
+    ``verify_chain`` result of every certificate bound to an https binding, keyed by
+    ``(thumbprint, store)``."""
+    from sectigo_chain.templates.render import render
+
+    result = run_script(executor, render("verify_host", {}), timeout=timeout, policy=retry)
+    data = result.data if isinstance(result.data, dict) else {}
+    seen = entry_result(
+        {"document": data.get("observed"), "error": data.get("observe_error"),
+         "errors": data.get("observe_errors")}
+    )  # fmt: skip
+    if not seen.ok or not isinstance(seen.data, dict):
+        message = (
+            (seen.error or {}).get("message")
+            or "; ".join(seen.errors)
+            or (result.error or {}).get("message")
+            or "; ".join(result.errors)
+            or "no data"
+        )
+        raise ExecutionError(
+            f"{executor.target}: observe failed: {message}",
+            host=executor.target,
+            script="verify_host",
+        )
+    chains = {
+        (str(item.get("thumbprint")), str(item.get("store_name"))): entry_result(item)
+        for item in data.get("chains") or ()
+        if isinstance(item, dict)
+    }
+    return ObservedState.model_validate(seen.data), chains
+
+
 def _host_chain(
     executor: Executor,
     tp: str,
@@ -109,14 +145,21 @@ def _host_chain(
     catalog: Catalog,
     timeout: float,
     retry: RetryPolicy | None,
+    known: ScriptResult | None = None,
 ) -> HostChain:
+    """Judge the chain Windows builds for ``tp``: ``known`` is verify_chain's result from
+    ``verify_host``; without it verify_chain runs now."""
     from sectigo_chain.templates.render import render
 
     params = {"thumbprint": tp, "store_location": "LocalMachine", "store_name": store}
-    try:
-        result = run_script(executor, render("verify_chain", params), timeout=timeout, policy=retry)
-    except (ExecutionError, TemplateError) as exc:
-        return HostChain(thumbprint=tp, problem=f"verify_chain failed: {exc}")
+    if known is not None:
+        result = known
+    else:
+        try:
+            script = render("verify_chain", params)
+            result = run_script(executor, script, timeout=timeout, policy=retry)
+        except (ExecutionError, TemplateError) as exc:
+            return HostChain(thumbprint=tp, problem=f"verify_chain failed: {exc}")
     if not result.ok or not isinstance(result.data, dict):
         return HostChain(thumbprint=tp, problem=f"verify_chain failed: {_message(result)}")
     data = result.data
@@ -331,7 +374,6 @@ def verify(
     bounds how long to wait for the endpoint to answer again after a rung.
     """
     from sectigo_chain.hosts.targets import catalog_for
-    from sectigo_chain.run.applier import observe
     from sectigo_chain.state.planner import plan as make_plan
 
     started = time.monotonic()
@@ -341,7 +383,8 @@ def verify(
     wanted = site or (desired.bindings[0].site if desired.bindings else None)
     if wanted is None:
         raise InputError("no site to verify: pass site= or a desired state with a binding")
-    observed = observe(executor, timeout=timeout, retry=retry)
+    # One pipeline: observe and the chain of every bound certificate (verify_host).
+    observed, chains = observe_with_chains(executor, timeout=timeout, retry=retry)
     site_name, binding = _find_binding(observed, desired, wanted)
     notes: list[str] = []
 
@@ -364,9 +407,10 @@ def verify(
         notes.append(f"site {site_name!r} has no https binding with a certificate")
     else:
         record = BindingRecord(site=site_name, **binding.model_dump())
+        store = _store(binding.certificate_store)
         host_chain = _host_chain(
-            executor, tp, _store(binding.certificate_store), resolved, hostname=hostname, at=when,
-            catalog=cat, timeout=timeout, retry=retry,
+            executor, tp, store, resolved, hostname=hostname, at=when,
+            catalog=cat, timeout=timeout, retry=retry, known=chains.get((tp, store)),
         )  # fmt: skip
 
     served: ChainReport | None = None

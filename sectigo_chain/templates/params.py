@@ -32,6 +32,8 @@ from pydantic import (
 
 __all__ = [
     "TEMPLATE_SPECS",
+    "ApplyPlanEntry",
+    "ApplyPlanParams",
     "DisallowCertificateParams",
     "ImportCertificateParams",
     "ImportPfxParams",
@@ -49,6 +51,7 @@ __all__ = [
     "TemplateParams",
     "TemplateSpec",
     "VerifyChainParams",
+    "VerifyHostParams",
     "normalize_thumbprint",
 ]
 
@@ -372,6 +375,30 @@ class VerifyChainParams(TemplateParams):
     store_name: StoreName = "My"
 
 
+class ApplyPlanEntry(TemplateParams):
+    """One action of ``apply_plan``: a template and its own encoded payload (which may hold
+    secrets: it is masked wherever it is shown)."""
+
+    template: Literal[
+        "import_certificate", "remove_certificate", "disallow_certificate", "import_pfx",
+        "move_certificate", "set_binding", "remove_binding", "set_root_auto_update", "restart",
+    ]  # fmt: skip
+    payload: SecretStr
+
+
+class ApplyPlanParams(TemplateParams):
+    """``apply_plan``: run the actions in order in one invocation, stop at the first failure;
+    ``observe``: observe's payload, run after the last action when every one was done."""
+
+    actions: tuple[ApplyPlanEntry, ...] = Field(min_length=1)
+    observe: str | None = None
+
+
+class VerifyHostParams(ObserveParams):
+    """``verify_host``: observe (these are its parameters), then ``verify_chain`` for every
+    certificate bound to an https binding."""
+
+
 @dataclass(frozen=True)
 class TemplateSpec:
     """What ``templates.py`` needs to know about one template."""
@@ -381,6 +408,8 @@ class TemplateSpec:
     idempotent: bool
     # secret field -> how the standalone script asks for it on the host ("password"/"file")
     secret_prompts: tuple[tuple[str, str, str], ...] = ()
+    # Generated from other templates (templates/compose.py): runs several in one invocation.
+    composite: bool = False
 
     @property
     def secret_fields(self) -> frozenset[str]:
@@ -425,4 +454,8 @@ TEMPLATE_SPECS: dict[str, TemplateSpec] = {
         secret_prompts=(("password", "password", "Private-key password of the CCS PFX file"),),
     ),
     "restore_ccs_pfx": TemplateSpec(RestoreCcsPfxParams, read_only=False, idempotent=True),
+    # Composites (templates/compose.py). apply_plan's idempotence is its actions': render_plan
+    # sets it per plan (a plan with a restart is never retried).
+    "apply_plan": TemplateSpec(ApplyPlanParams, read_only=False, idempotent=False, composite=True),
+    "verify_host": TemplateSpec(VerifyHostParams, read_only=True, idempotent=True, composite=True),
 }

@@ -20,7 +20,7 @@ import json
 import logging
 import re
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,6 +44,7 @@ __all__ = [
     "encode_payload",
     "ps_quote",
     "render",
+    "render_plan",
     "template_dir",
     "template_text",
 ]
@@ -221,6 +222,31 @@ class RenderedScript:
         """The parameters as JSON values with every secret replaced by ``**********``."""
         return _masked(self.params, self.secret_fields)
 
+    def secret_values(self) -> list[str]:
+        """Every secret value the payload carries (for masking), those of the actions inside
+        an ``apply_plan`` included, and each such action's encoded payload."""
+        if not self.secret_fields and self.name != "apply_plan":
+            return []
+        try:
+            params = self.decoded_params()
+        except ValueError:  # not a payload this library made (a test's hostile parameter)
+            return []
+        found = [v for name in self.secret_fields if isinstance(v := params.get(name), str)]
+        if self.name == "apply_plan":
+            for entry in params.get("actions") or ():
+                spec = TEMPLATE_SPECS.get(entry.get("template"))
+                if spec is None or not spec.secret_fields:
+                    continue
+                inner = decode_payload(entry["payload"])
+                found += [v for n in spec.secret_fields if isinstance(v := inner.get(n), str)]
+                found.append(entry["payload"])
+        return found
+
+    @property
+    def holds_secrets(self) -> bool:
+        """Whether the payload carries a secret (its own field or a nested action's)."""
+        return bool(self.secret_fields) or bool(self.secret_values())
+
     def __repr__(self) -> str:
         params = json.dumps(
             {key: abbreviate(value) for key, value in self.masked_params().items()},
@@ -284,6 +310,23 @@ def render(name: str, params: Mapping[str, Any] | BaseModel | None = None) -> Re
     )
     log.debug("rendered %r", script)
     return script
+
+
+def render_plan(
+    scripts: Sequence[RenderedScript], *, observe_after: bool = False
+) -> RenderedScript:
+    """``apply_plan`` running ``scripts`` (rendered action templates) in order in one
+    invocation; with ``observe_after``, ``observe`` runs after the last one when every action
+    was done. Each action keeps its own payload, carried inside the one encoded payload. The
+    result is idempotent (safe to retry after a lost connection) only when every action is."""
+    from dataclasses import replace
+
+    params: dict[str, Any] = {
+        "actions": [{"template": s.name, "payload": s.payload} for s in scripts],
+        "observe": render("observe", {}).payload if observe_after else None,
+    }
+    script = render("apply_plan", params)
+    return replace(script, idempotent=all(s.idempotent for s in scripts))
 
 
 # The five characters that open and close a PowerShell single-quoted string.

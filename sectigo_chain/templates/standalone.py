@@ -23,6 +23,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from sectigo_chain.errors import TemplateError
 from sectigo_chain.templates.params import TEMPLATE_SPECS
 from sectigo_chain.templates.render import RenderedScript, encode_payload, ps_quote
 
@@ -95,6 +96,12 @@ def _secret_prompts(script: RenderedScript) -> list[str]:
 
 
 def _block(script: RenderedScript, embed_secrets: bool, position: str = "") -> list[str]:
+    if not embed_secrets and not script.secret_fields and script.holds_secrets:
+        # An apply_plan whose actions carry secrets: they cannot be asked for on the host.
+        raise TemplateError(
+            f"{script.name} carries secrets inside its actions' payloads: render the actions "
+            "one by one (each asks for its secrets on the host), or embed the secrets"
+        )
     values = script.decoded_params()
     prompt = bool(script.secret_fields) and not embed_secrets
     if prompt:

@@ -146,21 +146,49 @@ def test_failure_at_every_action_restores_the_exact_state(name: str, tmp_path: P
 
 
 def test_a_dropped_reply_is_retried_and_the_apply_converges(tmp_path: Path) -> None:
-    desired, p = _fault_plan("misplaced")
-    for index, action in enumerate(p.actions):
-        if action.template == "restart":
-            continue  # never retried: see the next test
+    """A plan without a restart is one apply_plan whose every action re-checks state: when its
+    reply is lost (after the host ran it), the whole pipeline is run again and converges."""
+    desired, full = _fault_plan("misplaced")
+    p = full.model_copy(
+        update={"actions": tuple(a for a in full.actions if a.template != "restart")}
+    )
+    planned = [a.template for a in p.actions]
+    for index in range(len(p.actions)):
         for faults in (Faults(drop_connection_at=index), Faults(timeout_at=index)):
             host = SimulatedHost("misplaced", faults=faults)
             result = _apply(host, p, desired, tmp_path)
-            assert result.after_plan_empty
-            # The lost reply was retried: the action at ``index`` ran twice, back to back, and
-            # every other action once (no rollback, no second pass).
+            # One pipeline that ran every action and lost its reply, then the retry: every
+            # action once more, back to back (no rollback, no second pass).
+            assert host.invocations.count("apply_plan") == 2, (index, faults)
             changing = [c for c in host.calls if not TEMPLATE_SPECS[c].read_only]
-            planned = [a.template for a in p.actions]
-            expected = [*planned[: index + 1], planned[index], *planned[index + 1 :]]
-            assert changing == expected, (index, faults)
+            assert changing == planned + planned, (index, faults)
             assert [s.template for s in result.steps] == planned
+            assert [s.changed for s in result.steps] == [False] * len(planned)  # the retry's
+            assert result.changed  # yet the host did change (the first run)
+
+
+def test_a_lost_reply_of_a_plan_with_a_restart_rolls_back(tmp_path: Path) -> None:
+    """With a restart in the plan the pipeline is never run twice: a lost reply leaves every
+    step "may have run"; the rollback undoes them all and the host is as before."""
+    desired, p = _fault_plan("misplaced")
+    assert "restart" in [a.template for a in p.actions]
+    for index in range(len(p.actions)):
+        host = SimulatedHost("misplaced", faults=Faults(drop_connection_at=index))
+        host.tls_chains()  # serving: a warm HTTP.sys cache (the rollback restarts IIS)
+        before = host.snapshot()
+        with pytest.raises(ApplyError, match="result was lost") as info:
+            _apply(host, p, desired, tmp_path)
+        assert info.value.rollback_complete, str(info.value)
+        assert host.invocations.count("apply_plan") == 1
+        assert host.snapshot() == before
+        assert info.value.journal is not None
+        doc = json.loads(Path(info.value.journal).read_text())
+        assert doc["outcome_unknown"] is True
+        assert doc["status"] == "rolled_back"
+        # every backup the plan took was on disk before the pipeline started
+        assert [s["backup"] for s in doc["steps"]] == [
+            a.backup.model_dump(mode="json") if a.backup else None for a in p.actions
+        ]
 
 
 def test_restart_is_never_retried_after_a_timeout(tmp_path: Path) -> None:
@@ -179,6 +207,9 @@ def test_restart_is_never_retried_after_a_timeout(tmp_path: Path) -> None:
 def test_host_gone_mid_apply_then_rollback_from_the_journal_file(tmp_path: Path) -> None:
     desired, p = _fault_plan("misplaced")
     host = SimulatedHost("misplaced", faults=Faults(drop_connection_at=2, persistent=True))
+    # Serving (a warm HTTP.sys cache): the restart step's outcome is unknown, so the rollback
+    # restarts IIS, which serves the chain the untouched host served.
+    host.tls_chains()
     before = host.snapshot()
     with pytest.raises(ApplyError) as info:
         _apply(host, p, desired, tmp_path)

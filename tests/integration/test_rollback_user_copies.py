@@ -4,6 +4,7 @@ view of LocalMachine's store that CurrentUser's CA/Root/Disallowed also show."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from sectigo_chain.hosts.sim.host import Faults, SimulatedHost
 from sectigo_chain.run.applier import apply, observe
 from sectigo_chain.state.planner import plan
 from sectigo_chain.state.recipe import sectigo_fix
+from sectigo_chain.templates.render import decode_payload, render
 from sectigo_chain.x509.certs import thumbprint
 
 
@@ -64,10 +66,27 @@ class _RemovesNothing:
         return self.inner.target
 
     def run(self, script: Any, *, timeout: float) -> ScriptResult:
-        if script.name == "remove_certificate" and not self.answered:  # the apply's, not undo's
-            self.answered += 1
-            data = {"removed": False, "still_present": True, "backup": None}
-            return ScriptResult(ok=True, changed=False, data=data)
+        if script.name == "apply_plan" and not self.answered:  # the apply's, not undo's
+            # What apply_plan.ps1 returns: each entry's document as text; the removal answers
+            # ok and removes nothing (the host's copy stays), the other entries really run.
+            params = script.decoded_params()
+            results = []
+            for index, entry in enumerate(params["actions"]):
+                template = entry["template"]
+                if template == "remove_certificate" and not self.answered:
+                    self.answered += 1
+                    data = {"removed": False, "still_present": True, "backup": None}
+                    doc = {"ok": True, "changed": False, "data": data, "error": None}
+                else:
+                    inner = render(template, decode_payload(entry["payload"]))
+                    r = self.inner.run(inner, timeout=timeout)
+                    doc = {"ok": r.ok, "changed": r.changed, "data": r.data, "error": r.error}
+                item = {"index": index, "template": template, "status": "done"}
+                results.append({**item, "document": json.dumps(doc), "error": None, "errors": []})
+            observed = self.inner.run(render("observe", {}), timeout=timeout)
+            after = {"ok": True, "changed": False, "data": observed.data, "error": None}
+            data = {"results": results, "observed": json.dumps(after)}
+            return ScriptResult(ok=True, changed=True, data=data)
         return self.inner.run(script, timeout=timeout)
 
     def close(self) -> None:

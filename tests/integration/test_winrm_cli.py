@@ -46,9 +46,13 @@ def test_plan_apply_rollback_through_the_cli(
     assert main(["plan", "--json", *target]) == 0
     planned = json.loads(capsys.readouterr().out)
     assert [a["kind"] for a in planned["plan"]["actions"]] == ["import_cross_sign", "restart"]
+    mark = len(server.received)
     code = main(["apply", "--json", "--yes", "--journal-dir", str(tmp_path), *target])
     applied = json.loads(capsys.readouterr().out)
     assert code == 0, applied
+    # the apply command: observe (the plan's, also apply's "before"), then every action and
+    # the re-observe in one pipeline
+    assert [r.template for r in server.received[mark:]] == ["observe", "apply_plan"]
     assert applied["changed"] is True
     assert server.host.snapshot() != before
     journal = applied["journal"]
@@ -60,7 +64,8 @@ def test_plan_apply_rollback_through_the_cli(
     }
     templates = [r.template for r in server.received]
     assert templates[0] == "observe"
-    assert "import_certificate" in templates
+    assert templates.count("apply_plan") == 1  # every action of the plan in one pipeline
+    assert "import_certificate" in server.host.calls
     assert None not in templates
     assert server.password not in json.dumps([planned, applied])
 
@@ -217,6 +222,7 @@ def test_demo_over_winrm_in_process(capsys: pytest.CaptureFixture[str]) -> None:
     assert doc["target"].startswith("winrm://lab-admin@127.0.0.1:")
     winrm = doc["winrm"]
     assert winrm["pools_opened"] == 1
+    assert winrm["pipelines"] == 3  # observe, apply_plan, verify_host (issue 12, point 3)
     print(
         f"\ndemo over WinRM: {winrm['pipelines']} pipelines, {winrm['requests']} WSMan "
         f"requests {winrm['requests_by_action']}"

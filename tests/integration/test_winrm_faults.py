@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
 import socket
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -191,3 +193,109 @@ def test_slow_responses_still_complete_and_are_counted(server: WinRMTestServer) 
     elapsed = time.monotonic() - started
     assert elapsed >= 0.1 * server.stats.total_requests
     print(f"\n100 ms per request: {server.stats.summary()} in {elapsed:.2f} s")
+
+
+# ------------------------------------------------------- a connection lost inside apply_plan
+
+
+def _fix(ex: WinRMExecutor, host: SimulatedHost) -> tuple[object, object, object]:
+    from sectigo_chain.run.applier import observe
+    from sectigo_chain.state.planner import plan
+    from sectigo_chain.state.recipe import sectigo_fix
+
+    desired = sectigo_fix(site="Default Web Site", catalog=host.catalog, root_strategy="remove")
+    before = observe(ex)
+    return desired, before, plan(desired, before, at=NOW, catalog=host.catalog, target=ex.target)
+
+
+@pytest.mark.parametrize("fault", ["socket closed mid-Receive", "shell closed mid-script",
+                                   "host drops the reply after action 2"])  # fmt: skip
+def test_a_connection_lost_inside_apply_plan_rolls_back_from_the_backups_on_disk(
+    fault: str, tmp_path: Path
+) -> None:
+    """The actions of the plan ran (or may have run) on the host, the reply never came: a
+    typed ApplyError, the journal on disk holds every backup the plan took (written before
+    the pipeline), and the rollback it triggered leaves the host as it was."""
+    from sectigo_chain.errors import ApplyError
+    from sectigo_chain.run.applier import apply
+
+    faults = Faults(drop_connection_at=1) if fault.startswith("host") else None
+    host = SimulatedHost("broken-r46", faults=faults)
+    host.tls_chains()  # serving: a warm HTTP.sys cache (the rollback restarts IIS)
+    snapshot = host.snapshot()
+    with WinRMTestServer(host, at=NOW) as srv, WinRMExecutor(srv.settings(**QUICK)) as ex:
+        desired, before, the_plan = _fix(ex, host)
+        assert "restart" in [a.template for a in the_plan.actions]  # so never run twice
+        if fault == "socket closed mid-Receive":
+            srv.faults.drop_receives = 1
+        elif fault == "shell closed mid-script":
+            srv.faults.pipeline_delay = 2
+            srv.faults.close_shell_after = 0.5
+        with pytest.raises(ApplyError) as info:
+            apply(the_plan, ex, desired=desired, catalog=host.catalog, journal_dir=tmp_path,  # type: ignore[arg-type]
+                  at=NOW, before=before, retry=FAST)  # type: ignore[arg-type]  # fmt: skip
+        templates = list(srv.stats.templates)
+        print(f"\n{fault}: {srv.stats.summary()}; templates {templates}")
+    assert "ConnectionFailed" in str(info.value)
+    assert "result was lost" in str(info.value)
+    assert info.value.rollback_complete, str(info.value)
+    assert templates.count("apply_plan") == 1  # never sent twice (it holds a restart)
+    # every action ran on the host before the connection was lost
+    actions = [a.template for a in the_plan.actions]  # type: ignore[attr-defined]
+    assert host.calls[1 : 1 + len(actions)] == actions
+    # the journal: every backup the plan took, every step undone, the host as before
+    assert info.value.journal is not None
+    doc = json.loads(Path(info.value.journal).read_text())
+    assert doc["outcome_unknown"] is True
+    assert doc["status"] == "rolled_back"
+    removal = next(s for s in doc["steps"] if s["template"] == "remove_certificate")
+    assert removal["backup"]["der_b64"]
+    assert {s["status"] for s in doc["steps"]} == {"rolled_back"}
+    assert host.snapshot() == snapshot
+
+
+class _JournalWitness:
+    """An executor that, when apply_plan arrives, reads the journal file from disk (what a
+    crash at that instant would leave) before handing the script to the host."""
+
+    def __init__(self, inner: SimulatedHost, folder: Path) -> None:
+        self.inner, self.folder = inner, folder
+        self.seen: list[dict[str, object]] = []
+
+    @property
+    def target(self) -> str:
+        return self.inner.target
+
+    def run(self, script: object, *, timeout: float) -> object:
+        if getattr(script, "name", "") == "apply_plan":
+            (path,) = self.folder.glob("sectigo-chain-journal-*.json")
+            self.seen.append(json.loads(path.read_text()))
+        return self.inner.run(script, timeout=timeout)  # type: ignore[arg-type]
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def test_every_backup_is_on_disk_before_the_pipeline_that_changes_anything(
+    tmp_path: Path,
+) -> None:
+    from sectigo_chain.run.applier import apply, observe
+    from sectigo_chain.state.planner import plan
+    from sectigo_chain.state.recipe import sectigo_fix
+
+    host = SimulatedHost("misplaced")
+    desired = sectigo_fix(site="Default Web Site", catalog=host.catalog)
+    before = observe(host)
+    the_plan = plan(desired, before, at=NOW, catalog=host.catalog)
+    witness = _JournalWitness(host, tmp_path)
+    result = apply(the_plan, witness, desired=desired, catalog=host.catalog,  # type: ignore[arg-type]
+                   journal_dir=tmp_path, at=NOW, before=before)  # fmt: skip
+    assert result.after_plan_empty
+    (journal,) = witness.seen
+    assert journal["status"] == "in_progress"
+    assert [s["status"] for s in journal["steps"]] == ["running"] * len(the_plan.actions)
+    assert [s["backup"] for s in journal["steps"]] == [
+        a.backup.model_dump(mode="json") if a.backup else None for a in the_plan.actions
+    ]
+    assert any(s["backup"] for s in journal["steps"])
+    assert journal["before"] == before.model_dump(mode="json")

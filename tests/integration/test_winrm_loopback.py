@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -181,7 +182,8 @@ def test_a_hundred_hosts_at_once() -> None:
 
 
 def test_a_full_fix_round_trips_are_counted_and_printed(tmp_path: Path) -> None:
-    """observe, plan, apply (every action), re-observe, verify on the host: count per host."""
+    """observe, plan, apply (every action), verify on the host: at most 3 pipelines on one
+    runspace pool (issue 12, point 3), counted per host and printed."""
     from sectigo_chain.run.verifier import verify
 
     host = SimulatedHost("broken-r46")
@@ -189,18 +191,27 @@ def test_a_full_fix_round_trips_are_counted_and_printed(tmp_path: Path) -> None:
     endpoint = listener.address_for(SITE)
     with WinRMTestServer(host, at=NOW) as srv, WinRMExecutor(srv.settings()) as ex:
         desired = sectigo_fix(site=SITE, catalog=host.catalog, root_strategy="remove")
-        the_plan = plan(desired, observe(ex), at=NOW, catalog=host.catalog, target=ex.target)
+        before = observe(ex)
+        the_plan = plan(desired, before, at=NOW, catalog=host.catalog, target=ex.target)
         result = apply(
-            the_plan, ex, desired=desired, catalog=host.catalog, journal_dir=tmp_path, at=NOW
-        )
+            the_plan, ex, desired=desired, catalog=host.catalog, journal_dir=tmp_path, at=NOW,
+            before=before,
+        )  # fmt: skip
         report = verify(ex, desired, endpoint=endpoint, catalog=host.catalog)
         stats = srv.stats
     host.close()
     assert result.after_plan_empty
     assert report.ok
-    # one runspace pool for the whole fix; one pipeline per template run, no more
+    assert len(the_plan.actions) >= 3  # import the cross-sign, remove the root, iisreset
+    # observe; every action and the re-observe in one apply_plan; verify_host
+    assert stats.templates == ["observe", "apply_plan", "verify_host"]
+    assert stats.pipelines == 3
     assert stats.pools_opened == 1
-    assert stats.pipelines == len(host.calls) == len(stats.templates)
+    assert host.invocations == stats.templates
+    # the host ran every action, observed again, and built the bound certificate's chain
+    assert host.calls == [
+        "observe", *[a.template for a in the_plan.actions], "observe", "observe", "verify_chain",
+    ]  # fmt: skip
     # per pipeline: Command, Receive(s) until the state is Completed, Signal (Terminate)
     assert stats.requests["Command"] == stats.requests["Signal"] == stats.pipelines
     assert stats.requests["Receive"] >= stats.pipelines
@@ -208,3 +219,62 @@ def test_a_full_fix_round_trips_are_counted_and_printed(tmp_path: Path) -> None:
         f"\nfull fix of one host over WinRM ({len(the_plan.actions)} plan actions): "
         f"{stats.summary()}; templates {stats.templates}"
     )
+
+
+def test_hostile_values_inside_an_apply_plan_reach_the_host_unchanged(
+    server: WinRMTestServer, executor: WinRMExecutor
+) -> None:
+    """Each action's own payload travels inside the one apply_plan payload, through CLIXML,
+    and reaches the host's handler byte for byte (here: a site that does not exist)."""
+    from sectigo_chain.hosts.base import entry_result
+    from sectigo_chain.templates.render import render_plan
+
+    site = "".join(HOSTILE[:8])
+    inner = render("remove_binding", {"site": site, "ip": "*", "port": 443, "host": ""})
+    script = render_plan([inner, render("set_root_auto_update", {"disabled": True})])
+    with pytest.raises(ScriptFailed, match="action 1 of 2 failed") as info:
+        executor.run(script, timeout=30)
+    received = server.received[-1]
+    assert received.template == "apply_plan"
+    assert received.parameters["Payload"] == script.payload
+    assert script.decoded_params()["actions"][0]["payload"] == inner.payload
+    result = info.value.result  # the document, every action's result in it
+    assert result is not None
+    assert result.ok is False
+    first, second = result.data["results"]
+    assert first["status"] == "failed"
+    assert second["status"] == "not_run"
+    assert entry_result(first).error["message"] == f"Cannot find site '{site}'."  # type: ignore[index]
+    assert server.host.calls[-1] == "remove_binding"
+
+
+def test_a_failing_action_over_winrm_is_journaled_per_action_and_rolled_back(
+    tmp_path: Path,
+) -> None:
+    """Action 2 fails on the host: apply_plan stops there; the journal records action 1 done,
+    action 2 failed with its error, the rest not run; the rollback undoes action 1."""
+    from sectigo_chain.errors import ApplyError
+
+    host = SimulatedHost("broken-r46", faults=Faults(fail_action=1))
+    host.tls_chains()
+    snapshot = host.snapshot()
+    with WinRMTestServer(host, at=NOW) as srv, WinRMExecutor(srv.settings()) as ex:
+        desired = sectigo_fix(site=SITE, catalog=host.catalog, root_strategy="remove")
+        before = observe(ex)
+        the_plan = plan(desired, before, at=NOW, catalog=host.catalog, target=ex.target)
+        with pytest.raises(ApplyError, match="step 2/3") as info:
+            apply(the_plan, ex, desired=desired, catalog=host.catalog, journal_dir=tmp_path,
+                  at=NOW, before=before, retry=FAST)  # fmt: skip
+        templates = list(srv.stats.templates)
+    assert templates.count("apply_plan") == 1
+    assert info.value.rollback_complete, str(info.value)
+    assert "injected failure" in str(info.value)
+    assert info.value.journal is not None
+    doc = json.loads(Path(info.value.journal).read_text())
+    assert "outcome_unknown" not in doc
+    statuses = [s["status"] for s in doc["steps"]]
+    assert statuses == ["rolled_back", "rolled_back", "not_run"]  # done, failed, not run
+    assert "injected failure" in doc["steps"][1]["error"]
+    # the plan's restart never ran and only store changes were undone: nothing restarted
+    assert "restart" not in host.calls
+    assert host.snapshot() == snapshot

@@ -113,6 +113,9 @@ def test_local_secret_never_on_command_line_and_masked(
     assert "boom" in text
     assert "Import-PfxCertificate" in text
     assert "Pa$$w0rd" not in text
+    # the document the script wrote travels with the error (apply reads apply_plan's from it)
+    assert info.value.result is not None
+    assert info.value.result.ok is False
     (call,) = [json.loads(line) for line in fake_shell.read_text().splitlines()]
     assert call["payload"]["password"] == "Pa$$w0rd'; Remove-Item C:\\"  # arrived intact
     assert "Pa$$w0rd" not in " ".join(call["argv"])

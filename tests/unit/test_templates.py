@@ -84,6 +84,8 @@ def test_rendered_script_interface() -> None:
         "rebuild_ccs_pfx",
         "restore_ccs_pfx",
         "outbound_tls_test",
+        "apply_plan",
+        "verify_host",
     }
 
 

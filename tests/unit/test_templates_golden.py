@@ -46,7 +46,7 @@ def _r46_der_b64() -> str:
 
 def golden_params() -> dict[str, dict[str, Any]]:
     der = _r46_der_b64()
-    return {
+    base: dict[str, dict[str, Any]] = {
         "observe": {"include_current_user": True, "include_system_user": True},
         "import_certificate": {"der_b64": der, "store_name": "CA", "friendly_name": "R46 cross"},
         "remove_certificate": {
@@ -100,6 +100,18 @@ def golden_params() -> dict[str, dict[str, Any]]:
         },
         "outbound_tls_test": {"url": "https://acme.example.com/directory", "timeout_ms": 15000},
     }
+
+    def payload(name: str) -> str:
+        return templates.render(name, base[name]).payload
+
+    # Composites carry other templates' payloads (the fixed renders above).
+    steps = ("import_certificate", "remove_certificate", "restart")
+    base["apply_plan"] = {
+        "actions": [{"template": name, "payload": payload(name)} for name in steps],
+        "observe": payload("observe"),
+    }
+    base["verify_host"] = {"include_current_user": True, "include_system_user": True}
+    return base
 
 
 def _record(name: str, params: dict[str, Any]) -> tuple[str, str]:

@@ -45,7 +45,7 @@ def _run(args: argparse.Namespace) -> int:
             error_line("apply", f"cannot create the journal folder {journal_dir}: {exc.strerror}")
             return USAGE
     try:
-        executor, desired, the_plan, catalog = prepare(args)
+        executor, desired, the_plan, catalog, observed = prepare(args)
     except (SectigoChainError, ValueError) as exc:
         return handle_errors("apply", args, exc)
     with executor:
@@ -72,6 +72,7 @@ def _run(args: argparse.Namespace) -> int:
                 expiring_within_days=args.expiring_days,
                 journal_dir=journal_dir,
                 progress=progress,
+                before=observed,  # the state the plan was made from: no second observe
             )
         except (SectigoChainError, ValueError) as exc:
             return handle_errors("apply", args, exc)

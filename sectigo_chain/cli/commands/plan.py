@@ -79,10 +79,10 @@ def add_fix_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
-def prepare(args: argparse.Namespace) -> tuple[Any, Any, Any, Any]:
+def prepare(args: argparse.Namespace) -> tuple[Any, Any, Any, Any, Any]:
     """Open the target, observe it and build desired state and plan.
 
-    Returns ``(executor, desired, plan, catalog)``; raises the library's errors.
+    Returns ``(executor, desired, plan, catalog, observed)``; raises the library's errors.
     """
     import datetime as dt
 
@@ -135,7 +135,7 @@ def prepare(args: argparse.Namespace) -> tuple[Any, Any, Any, Any]:
     except BaseException:
         executor.close()
         raise
-    return executor, desired, the_plan, catalog
+    return executor, desired, the_plan, catalog, observed
 
 
 def observe_served(args: argparse.Namespace, executor: Any) -> Any:
@@ -204,7 +204,7 @@ def _run(args: argparse.Namespace) -> int:
     from sectigo_chain.errors import SectigoChainError
 
     try:
-        executor, _desired, the_plan, _cat = prepare(args)
+        executor, _desired, the_plan, _cat, _observed = prepare(args)
     except (SectigoChainError, ValueError) as exc:
         return handle_errors("plan", args, exc)
     executor.close()

@@ -28,7 +28,9 @@ writes it back after every script that may change it, and holds the file's lock 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import datetime as dt
+import json
 import os
 import threading
 import time
@@ -122,7 +124,10 @@ class SimulatedHost(ExecutorBase):
         self.clock = clock or (lambda: dt.datetime.now(dt.timezone.utc))
         self.faults = faults or Faults()
         self.served_cache_refresh: CacheEvent = served_cache_refresh
+        # Every template run (the entries of a composite one by one), and every invocation
+        # (one per pipeline: a composite counts once).
         self.calls: list[str] = []
+        self.invocations: list[str] = []
         self._action_count = 0
         self._gone = False
         # One lock for the model: scripts and the TLS listener's thread (which reads the
@@ -153,6 +158,34 @@ class SimulatedHost(ExecutorBase):
                 self.state.save(self.model)
 
     def _run(self, script: RenderedScript, timeout: float) -> ScriptResult:
+        self.invocations.append(script.name)
+        if script.name == "apply_plan":
+            return self._run_plan(script, timeout)
+        if script.name == "verify_host":
+            return self._run_verify_host(script, timeout)
+        result, fault = self._run_one(script, timeout)
+        self._raise_fault(fault, script.name, timeout)
+        return result
+
+    def _raise_fault(self, fault: str | None, name: str, timeout: float) -> None:
+        if fault == "drop":
+            if self.faults.persistent:
+                self._gone = True
+            raise ConnectionFailed(
+                f"{self.target}: connection dropped while running {name}",
+                host=self.target,
+                script=name,
+            )
+        if fault == "timeout":
+            raise ScriptTimeout(
+                f"{self.target}: {name} did not finish within {timeout:g} s",
+                host=self.target,
+                script=name,
+            )
+
+    def _run_one(self, script: RenderedScript, timeout: float) -> tuple[ScriptResult, str | None]:
+        """One template run against the model: (its result, the transport fault due after it:
+        "drop", "timeout" or None)."""
         start = time.perf_counter()
         name = script.name
         self.calls.append(name)
@@ -205,22 +238,8 @@ class SimulatedHost(ExecutorBase):
                 error = {"message": exc.message, "category": exc.category}
         if not script.read_only and self._action_count - 1 == self.faults.kill_after:
             raise SimulatedKill(f"killed after {name} (action {self._action_count - 1}) ran")
-        if fault == "drop":
-            if self.faults.persistent:
-                self._gone = True
-            raise ConnectionFailed(
-                f"{self.target}: connection dropped while running {name}",
-                host=self.target,
-                script=name,
-            )
-        if fault == "timeout":
-            raise ScriptTimeout(
-                f"{self.target}: {name} did not finish within {timeout:g} s",
-                host=self.target,
-                script=name,
-            )
         errors = [error["message"]] if error else []
-        return ScriptResult(
+        result = ScriptResult(
             ok=ok,
             changed=changed,
             data=data,
@@ -228,6 +247,124 @@ class SimulatedHost(ExecutorBase):
             errors=errors,
             duration=time.perf_counter() - start,
         )
+        return result, fault if fault in ("drop", "timeout") else None
+
+    # ------------------------------------------------------------------ composite templates
+    # What apply_plan.ps1 and verify_host.ps1 do (templates/compose.py): each entry runs with
+    # its own payload; its document travels as JSON text. Faults count the entries: with one
+    # entry per plan action, index N is still plan action N.
+
+    def _entry(
+        self, template: str, payload: str, timeout: float
+    ) -> tuple[dict[str, Any], str | None]:
+        """Invoke-SectigoEntry: (its outcome, the transport fault due after it)."""
+        from sectigo_chain.errors import InputError, TemplateError
+        from sectigo_chain.templates.render import decode_payload, render
+
+        outcome: dict[str, Any] = {
+            "document": None, "ok": False, "changed": False, "error": None, "errors": [],
+        }  # fmt: skip
+        try:
+            script = dataclasses.replace(render(template, decode_payload(payload)), payload=payload)
+        except (TemplateError, InputError, ValueError) as exc:
+            # Read-SectigoPayload (or a check) throws inside the entry's try: its catch writes
+            # the document with ok=false.
+            document = {"ok": False, "changed": False, "data": None, "error": {
+                "message": f"the payload could not be read: {type(exc).__name__}",
+                "category": "InvalidArgument", "type": "System.FormatException",
+                "hresult": None, "line": None}}  # fmt: skip
+            outcome["document"] = json.dumps(document, ensure_ascii=True, separators=(",", ":"))
+            return outcome, None
+        try:
+            result, fault = self._run_one(script, timeout)
+        except ScriptFailed as exc:
+            # A terminating error escaped the entry: the driver's catch records it.
+            message = exc.records[0] if exc.records else str(exc)
+            outcome["error"] = {"message": message, "category": "InvalidOperation",
+                                "type": None, "hresult": None, "line": None}  # fmt: skip
+            return outcome, None
+        document = {"ok": result.ok, "changed": result.changed, "data": result.data,
+                    "error": result.error}  # fmt: skip
+        outcome["document"] = json.dumps(document, ensure_ascii=True, separators=(",", ":"))
+        outcome["ok"], outcome["changed"] = result.ok, result.changed
+        return outcome, fault
+
+    def _run_plan(self, script: RenderedScript, timeout: float) -> ScriptResult:
+        start = time.perf_counter()
+        params = script.decoded_params()
+        results: list[dict[str, Any]] = []
+        stopped, failed_at, changed = False, 0, False
+        lost: str | None = None
+        for index, entry in enumerate(params.get("actions") or ()):
+            item: dict[str, Any] = {
+                "index": index, "template": str(entry.get("template")), "status": "not_run",
+                "document": None, "error": None, "errors": [],
+            }  # fmt: skip
+            if not stopped:
+                outcome, fault = self._entry(item["template"], str(entry.get("payload")), timeout)
+                lost = lost or fault
+                item.update(document=outcome["document"], error=outcome["error"],
+                            errors=outcome["errors"])  # fmt: skip
+                changed = changed or outcome["changed"]
+                if outcome["ok"]:
+                    item["status"] = "done"
+                else:
+                    item["status"], stopped, failed_at = "failed", True, index + 1
+                if fault == "drop" and self.faults.persistent:
+                    # The host is gone after this action: nothing after it runs.
+                    results.append(item)
+                    break
+            results.append(item)
+        observed = None
+        if not stopped and lost is None and params.get("observe") is not None:
+            outcome, _ = self._entry("observe", str(params["observe"]), timeout)
+            observed = outcome["document"] if outcome["ok"] else None
+        # The reply (every result) is lost with the connection, after the pipeline ran.
+        self._raise_fault(lost, script.name, timeout)
+        error = None
+        if stopped:
+            message = f"action {failed_at} of {len(results)} failed; later ones did not run"
+            error = {"message": message, "category": "InvalidOperation"}
+        return ScriptResult(
+            ok=not stopped, changed=changed, data={"results": results, "observed": observed},
+            error=error, errors=[error["message"]] if error else [],
+            duration=time.perf_counter() - start,
+        )  # fmt: skip
+
+    def _run_verify_host(self, script: RenderedScript, timeout: float) -> ScriptResult:
+        from sectigo_chain.templates.render import encode_payload
+
+        start = time.perf_counter()
+        observed, _ = self._entry("observe", script.payload, timeout)
+        chains: list[dict[str, Any]] = []
+        data = {"observed": observed["document"], "observe_error": observed["error"],
+                "observe_errors": observed["errors"], "chains": chains}  # fmt: skip
+        if not observed["ok"]:
+            error = {"message": "observe failed (see observed, observe_error)",
+                     "category": "InvalidOperation"}  # fmt: skip
+            return ScriptResult(ok=False, data=data, error=error, errors=[error["message"]],
+                                duration=time.perf_counter() - start)  # fmt: skip
+        state = json.loads(observed["document"])["data"] or {}
+        seen: set[tuple[str, str]] = set()
+        for site in state.get("sites") or ():
+            for binding in site.get("bindings") or ():
+                hash_ = str(binding.get("certificate_hash") or "")
+                if str(binding.get("protocol") or "").lower() != "https" or not hash_:
+                    continue  # PowerShell's -ne compares case-insensitively
+                tp = hash_.upper()
+                webhosting = str(binding.get("certificate_store") or "").lower() == "webhosting"
+                store = "WebHosting" if webhosting else "My"
+                if (tp, store) in seen:
+                    continue
+                seen.add((tp, store))
+                payload = encode_payload(
+                    {"store_location": "LocalMachine", "store_name": store, "thumbprint": tp}
+                )
+                outcome, _ = self._entry("verify_chain", payload, timeout)
+                chains.append({"thumbprint": tp, "store_name": store,
+                               "document": outcome["document"], "error": outcome["error"],
+                               "errors": outcome["errors"]})  # fmt: skip
+        return ScriptResult(ok=True, data=data, duration=time.perf_counter() - start)
 
     def __enter__(self) -> SimulatedHost:
         return self
