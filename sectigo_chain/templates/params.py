@@ -382,6 +382,7 @@ class ApplyPlanEntry(TemplateParams):
     template: Literal[
         "import_certificate", "remove_certificate", "disallow_certificate", "import_pfx",
         "move_certificate", "set_binding", "remove_binding", "set_root_auto_update", "restart",
+        "rebuild_ccs_pfx", "restore_ccs_pfx",
     ]  # fmt: skip
     payload: SecretStr
 

@@ -184,6 +184,21 @@ class Received:
     script: str
     parameters: dict[str, Any]
 
+    @property
+    def actions(self) -> tuple[str, ...]:
+        """The action templates an ``apply_plan`` carried, in order (empty for other scripts)."""
+        if self.template != "apply_plan" or "Payload" not in self.parameters:
+            return ()
+        from sectigo_chain.templates.render import decode_payload
+
+        entries = decode_payload(str(self.parameters["Payload"])).get("actions", [])
+        return tuple(str(entry["template"]) for entry in entries)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The template, followed by an ``apply_plan``'s action templates."""
+        return (self.template or "?", *self.actions)
+
 
 @dataclass(frozen=True)
 class WireMessage:

@@ -52,7 +52,7 @@ def test_a_loopback_winrm_host_is_fixed_once_then_left_alone(tmp_path: Path) -> 
                 catalog=default_lab().catalog,
             )  # fmt: skip
             runs[label]["moved"] = _stores(host) != before
-        actions = [t for t in server.stats.templates if t != "observe"]
+        actions = [n for r in server.received for n in r.names if n != "observe"]
     plan, apply, again = runs["plan"], runs["apply"], runs["again"]
     assert (plan["status"], plan["changed"], plan["moved"]) == ("planned", True, False)
     kinds = [a["kind"] for a in plan["row"]["actions"]]

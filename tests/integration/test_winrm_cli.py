@@ -178,7 +178,8 @@ def test_fleet_plan_apply_then_a_no_op_apply_over_winrm(
             out = capsys.readouterr()
             output += out.out + out.err + report.read_text(encoding="utf-8")
             templates = [
-                [r.template for r in s.received[n:]] for s, n in zip(servers, seen, strict=True)
+                [name for r in s.received[n:] for name in r.names]
+                for s, n in zip(servers, seen, strict=True)
             ]
             runs[run] = (code, json.loads(out.out), templates)
             if run == "plan":
@@ -207,7 +208,7 @@ def test_fleet_plan_apply_then_a_no_op_apply_over_winrm(
     assert [h["status"] for h in again["hosts"]] == ["unchanged"] * 3
     assert not any(h["changed"] for h in again["hosts"])
     # the second run only looked: no template that changes anything went over the wire
-    assert all(set(t) <= {"observe", "verify_chain"} for t in templates), templates
+    assert all(set(t) <= {"observe", "verify_host"} for t in templates), templates
     assert all(srv.password not in output for srv in servers)
     for journal in (tmp_path / "j").rglob("*"):
         if journal.is_file():

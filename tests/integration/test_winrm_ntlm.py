@@ -64,21 +64,23 @@ def test_a_full_fix_over_ntlm_with_message_encryption(
             settings = srv.settings(auth=auth, encryption=encryption)
             with WinRMExecutor(settings) as ex:
                 desired = sectigo_fix(site=SITE, catalog=host.catalog, root_strategy="remove")
-                first = plan(desired, observe(ex), at=NOW, catalog=host.catalog, target=ex.target)
+                seen = observe(ex)
+                first = plan(desired, seen, at=NOW, catalog=host.catalog, target=ex.target)
                 assert first.actions
                 result = apply(
                     first, ex, desired=desired, catalog=host.catalog, journal_dir=tmp_path,
-                    at=NOW,
+                    at=NOW, before=seen,
                 )  # fmt: skip
                 report = verify(
                     ex, desired, endpoint=listener.address_for(SITE), catalog=host.catalog
                 )
-            stats, wire = srv.stats, list(srv.wire)
+            stats, wire, received = srv.stats, list(srv.wire), list(srv.received)
     finally:
         host.close()
     assert result.after_plan_empty
     assert report.ok, report
-    assert "import_certificate" in stats.templates
+    assert stats.templates == ["observe", "apply_plan", "verify_host"]  # the 3-pipeline budget
+    assert "import_certificate" in [n for r in received for n in r.actions]
     assert stats.pools_opened == 1
     # the NTLM handshake is two 401s on the first connection; nothing else was refused
     assert stats.requests["401"] == 2

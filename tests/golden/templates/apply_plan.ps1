@@ -948,6 +948,87 @@ try {
 Write-SectigoResult -Ok ($null -eq $errorInfo) -Changed $changed -Data $data -ErrorInfo $errorInfo
 }
 
+# -- rebuild_ccs_pfx.ps1
+$SectigoEntries['rebuild_ccs_pfx'] = {
+param([Parameter(Mandatory = $true)][string]$Payload)
+
+# ---- entry body
+function Get-SectigoFileHash256 {
+    param([Parameter(Mandatory = $true)][byte[]]$Bytes)
+    $hasher = [System.Security.Cryptography.SHA256]::Create()
+    try {
+        return ([System.BitConverter]::ToString($hasher.ComputeHash($Bytes))).Replace('-', '')
+    } finally {
+        $hasher.Dispose()
+    }
+}
+
+$p = $null
+$changed = $false
+$data = $null
+$errorInfo = $null
+$password = $null
+$temporary = $null
+try {
+    $p = Read-SectigoPayload -Encoded $Payload
+    Assert-SectigoElevated
+    $path = [string]$p.path
+    $backupPath = [string]$p.backup_path
+    if (-not $path.EndsWith('.pfx', [System.StringComparison]::OrdinalIgnoreCase) -or $backupPath -eq '' -or $backupPath -eq $path) {
+        Stop-Sectigo -Message 'path must name a .pfx file and backup_path another file' -Category 'InvalidArgument'
+    }
+    $data = [ordered]@{
+        path            = $path
+        backup_path     = $backupPath
+        previous_sha256 = $null
+        sha256          = $null
+        added           = @()
+    }
+    if ($null -ne $p.password) { $password = [string]$p.password }
+    $bytes = [System.IO.File]::ReadAllBytes($path)
+    $data.previous_sha256 = Get-SectigoFileHash256 -Bytes $bytes
+    $flags = [System.Security.Cryptography.X509Certificates.X509KeyStorageFlags]::Exportable
+    $collection = New-Object -TypeName System.Security.Cryptography.X509Certificates.X509Certificate2Collection
+    $collection.Import($bytes, $password, $flags)
+    $held = @{}
+    foreach ($certificate in $collection) { $held[[string]$certificate.Thumbprint] = $true }
+    $toAdd = New-Object -TypeName System.Collections.ArrayList
+    foreach ($der in @($p.add_der_b64)) {
+        $extra = New-Object -TypeName System.Security.Cryptography.X509Certificates.X509Certificate2 -ArgumentList (, [System.Convert]::FromBase64String([string]$der))
+        if (-not $held.ContainsKey([string]$extra.Thumbprint)) { $null = $toAdd.Add($extra) }
+    }
+    if ($toAdd.Count -gt 0) {
+        if ($data.previous_sha256 -ne [string]$p.expected_sha256) {
+            Stop-Sectigo -Message ('the file changed since it was observed (SHA-256 ' + $data.previous_sha256 + '): plan again') -Category 'InvalidOperation'
+        }
+        if (Test-Path -LiteralPath $backupPath) {
+            Stop-Sectigo -Message ('the backup path exists already: ' + $backupPath) -Category 'ResourceExists'
+        }
+        Copy-Item -LiteralPath $path -Destination $backupPath
+        $added = New-Object -TypeName System.Collections.ArrayList
+        foreach ($extra in $toAdd) {
+            $null = $collection.Add($extra)
+            $null = $added.Add([string]$extra.Thumbprint)
+        }
+        $rebuilt = $collection.Export([System.Security.Cryptography.X509Certificates.X509ContentType]::Pkcs12, $password)
+        $temporary = $path + '.sectigo-new'
+        [System.IO.File]::WriteAllBytes($temporary, $rebuilt)
+        Move-Item -LiteralPath $temporary -Destination $path -Force
+        $temporary = $null
+        $data.added = $added
+        $changed = $true
+    }
+    foreach ($certificate in $collection) { $certificate.Reset() }
+    $data.sha256 = Get-SectigoFileHash256 -Bytes ([System.IO.File]::ReadAllBytes($path))
+} catch {
+    $errorInfo = New-SectigoError -Record $_
+} finally {
+    $password = $null
+    if ($null -ne $temporary -and (Test-Path -LiteralPath $temporary)) { Remove-Item -LiteralPath $temporary -Force }
+}
+Write-SectigoResult -Ok ($null -eq $errorInfo) -Changed $changed -Data $data -ErrorInfo $errorInfo
+}
+
 # -- remove_binding.ps1
 $SectigoEntries['remove_binding'] = {
 param([Parameter(Mandatory = $true)][string]$Payload)
@@ -1218,6 +1299,43 @@ try {
     $errorInfo = New-SectigoError -Record $_
 } finally {
     if ($null -ne $manager) { $manager.Dispose() }
+}
+Write-SectigoResult -Ok ($null -eq $errorInfo) -Changed $changed -Data $data -ErrorInfo $errorInfo
+}
+
+# -- restore_ccs_pfx.ps1
+$SectigoEntries['restore_ccs_pfx'] = {
+param([Parameter(Mandatory = $true)][string]$Payload)
+
+# ---- entry body
+$p = $null
+$changed = $false
+$data = $null
+$errorInfo = $null
+try {
+    $p = Read-SectigoPayload -Encoded $Payload
+    Assert-SectigoElevated
+    $path = [string]$p.path
+    $backupPath = [string]$p.backup_path
+    if (-not $path.EndsWith('.pfx', [System.StringComparison]::OrdinalIgnoreCase) -or $backupPath -eq '' -or $backupPath -eq $path) {
+        Stop-Sectigo -Message 'path must name a .pfx file and backup_path another file' -Category 'InvalidArgument'
+    }
+    $data = [ordered]@{ path = $path; backup_path = $backupPath; restored = $false; sha256 = $null }
+    if (Test-Path -LiteralPath $backupPath -PathType Leaf) {
+        Copy-Item -LiteralPath $backupPath -Destination $path -Force
+        $data.restored = $true
+        $changed = $true
+    }
+    if (Test-Path -LiteralPath $path -PathType Leaf) {
+        $hasher = [System.Security.Cryptography.SHA256]::Create()
+        try {
+            $data.sha256 = ([System.BitConverter]::ToString($hasher.ComputeHash([System.IO.File]::ReadAllBytes($path)))).Replace('-', '')
+        } finally {
+            $hasher.Dispose()
+        }
+    }
+} catch {
+    $errorInfo = New-SectigoError -Record $_
 }
 Write-SectigoResult -Ok ($null -eq $errorInfo) -Changed $changed -Data $data -ErrorInfo $errorInfo
 }
