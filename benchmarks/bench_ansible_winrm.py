@@ -9,9 +9,10 @@ Both sides talk to the same loopback endpoint (:mod:`sectigo_chain.testing.winrm
 HTTPS, the given latency added before every answer), and the endpoint counts WS-Management
 requests, runspace pools, pipelines and the bytes of every request body.
 
-* **this tool** (the baseline): one host's fix as ``sectigo-chain apply`` runs it (observe,
-  plan, every action, observe again) through ``WinRMExecutor``; controller CPU is the worker
-  thread's ``thread_time``.
+* **this tool** (the baseline): one host's full fix as ``sectigo-chain apply`` then ``verify``
+  (without the TLS check) run it: observe, plan, every action and the observe after them (one
+  ``apply_plan`` pipeline), verify on the host (one ``verify_host`` pipeline), through
+  ``WinRMExecutor``; controller CPU is the worker thread's ``thread_time``.
 * **Ansible**: ``ansible-playbook`` with ``ansible_connection=psrp`` running N tasks of a
   minimal PowerShell module that uses ``Ansible.Basic`` (the exec wrapper and C# module util
   every ``ansible.windows`` module uses; ``ansible.windows`` itself is not installed here). The
@@ -73,6 +74,7 @@ def ours(latency: float, journal_dir: Path) -> dict[str, Any]:
     """One full fix by this tool (the baseline)."""
     from sectigo_chain.hosts.winrm import WinRMExecutor
     from sectigo_chain.run.applier import apply, observe
+    from sectigo_chain.run.verifier import verify
     from sectigo_chain.state.planner import plan
     from sectigo_chain.state.recipe import sectigo_fix
 
@@ -83,15 +85,18 @@ def ours(latency: float, journal_dir: Path) -> dict[str, Any]:
         wall0, cpu0 = time.perf_counter(), time.thread_time()
         with WinRMExecutor(server.settings()) as ex:
             desired = sectigo_fix(site="Default Web Site", catalog=catalog, root_strategy="remove")
-            the_plan = plan(desired, observe(ex), at=now, catalog=catalog, target=ex.target)
+            before = observe(ex)
+            the_plan = plan(desired, before, at=now, catalog=catalog, target=ex.target)
             result = apply(
-                the_plan, ex, desired=desired, catalog=catalog, journal_dir=journal_dir, at=now
-            )
+                the_plan, ex, desired=desired, catalog=catalog, journal_dir=journal_dir, at=now,
+                before=before,
+            )  # fmt: skip
+            report = verify(ex, desired, catalog=catalog, at=now)
         cpu, wall = time.thread_time() - cpu0, time.perf_counter() - wall0
     finally:
         server.stop()
     return {
-        "ok": bool(result.after_plan_empty),
+        "ok": bool(result.after_plan_empty) and report.plan_empty,
         "requests": server.stats.total_requests,
         "pools": server.stats.pools_opened,
         "pipelines": server.stats.pipelines,
