@@ -210,6 +210,21 @@ class WireMessage:
     body: bytes
 
 
+def _require_extra(module: str) -> None:
+    """The endpoint's own dependencies are an extra: say so, rather than fail in a thread."""
+    import importlib
+
+    from sectigo_chain.errors import InputError
+
+    try:
+        importlib.import_module(module)
+    except ImportError:
+        raise InputError(
+            f"the loopback WinRM endpoint needs {module}, which is not installed: "
+            'pip install "sectigo-chain[testing]"'
+        ) from None
+
+
 # ----------------------------------------------------------------------------- NTLM accounts
 
 #: The Content-Type protocol of WinRM message encryption with SPNEGO/NTLM (MS-WSMV 2.2.9.1).
@@ -471,6 +486,9 @@ class WinRMTestServer:
     def start(self) -> WinRMTestServer:
         if self._httpd is not None:
             return self
+        _require_extra("psrpcore")
+        if "negotiate" in self.auth:
+            _require_extra("spnego")
         if "negotiate" in self.auth and not self._ntlm_registered:
             _add_ntlm_account(self.username, self.password)
             self._ntlm_registered = True

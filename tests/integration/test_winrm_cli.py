@@ -245,3 +245,21 @@ def test_demo_over_winrm_as_a_subprocess() -> None:
     assert "Every script went over WinRM" in done.stdout
     assert "Over WinRM:" in done.stdout
     assert "DEBUG" not in done.stderr
+
+
+def test_demo_over_winrm_without_the_testing_extra_says_what_to_install() -> None:
+    # a process in which psrpcore cannot be imported, as after `pip install sectigo-chain`
+    code = (
+        "import sys; sys.modules['psrpcore'] = None\n"
+        "from sectigo_chain.cli.main import main\n"
+        "sys.exit(main(['demo', '--over', 'winrm']))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SECTIGO_CHAIN_")}
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, env=env,
+        timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert 'pip install "sectigo-chain[testing]"' in done.stderr
+    assert "psrpcore" in done.stderr
+    assert "Traceback" not in done.stderr
