@@ -144,7 +144,10 @@ class _Host:
     def run(self) -> HostStatus:
         mode = self.ctx.mode
         if mode == "check" and not _needs_executor(self.host) and not self.ctx.entries:
+            from sectigo_chain.hosts.targets import env_catalog
+
             self.endpoint = tls_endpoint(self.host)
+            self.catalog = env_catalog()  # as a host with an executor would be judged
             before = self.out["before"] = self.check("before")
             return self._checked(before)
         self.open()

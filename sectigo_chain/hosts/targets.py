@@ -77,6 +77,13 @@ def catalog_for(executor: Executor) -> Catalog:
     catalog = getattr(executor, "catalog", None)
     if isinstance(catalog, Catalog):
         return catalog
+    return env_catalog()
+
+
+def env_catalog() -> Catalog:
+    """The catalog in the PEM bundle ``SECTIGO_CHAIN_CATALOG`` names, else the real Sectigo one
+    (what :func:`catalog_for` gives a host without a catalog of its own, and a host that is only
+    checked over TLS)."""
     path = os.environ.get(CATALOG_ENV, "").strip()
     if path:
         return catalog_from_pem(path)

@@ -84,3 +84,47 @@ def test_resume_needs_a_report_of_the_same_mode(
     code = main(["fleet", "apply", str(inv), "--yes", "--resume", str(report)])
     assert code == 2
     assert "is a fleet plan report" in capsys.readouterr().err
+
+
+# Sets an environment variable while a TLS listener's threads run (see the marker).
+@pytest.mark.environ_race
+def test_fleet_check_judges_a_tls_only_host_with_the_catalog_the_environment_names(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A host with only a ``check`` endpoint (no target) is judged with the catalog of
+    ``SECTIGO_CHAIN_CATALOG``, as a host reached through an executor is: the lab's fixed chain
+    passes with the lab catalog and is not judged a Sectigo chain without it."""
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    from sectigo_chain.hosts.sim.host import SimulatedHost
+
+    host = SimulatedHost("fixed")
+    listener = host.start_tls()
+    try:
+        ip, port, name = listener.address_for("Default Web Site")
+        lab_pem = tmp_path / "lab-ca.pem"
+        lab_pem.write_bytes(
+            b"".join(c.public_bytes(Encoding.PEM) for c in host.catalog.certificates())
+        )
+        inventory = tmp_path / "fleet.toml"
+        inventory.write_text(
+            "version = 1\n\n"
+            '[[hosts]]\nname = "web1"\ntarget = "winrm://web1.corp.test"\n'  # never contacted
+            f'check = {{ host = "{ip}", port = {port}, servername = "{name}" }}\n',
+            encoding="utf-8",
+        )
+        verdicts = {}
+        for label, env in (("lab", str(lab_pem)), ("real", None)):
+            if env is None:
+                monkeypatch.delenv("SECTIGO_CHAIN_CATALOG", raising=False)
+            else:
+                monkeypatch.setenv("SECTIGO_CHAIN_CATALOG", env)
+            main(["fleet", "check", str(inventory), "--json"])
+            out = capsys.readouterr()
+            (row,) = json.loads(out.out)["hosts"]
+            verdicts[label] = row["before"]
+    finally:
+        listener.close()
+        host.close()
+    assert verdicts["lab"]["verdict"] == "pass", verdicts["lab"]
+    assert verdicts["real"]["verdict"] != "pass", verdicts["real"]
