@@ -97,6 +97,7 @@ _EXPORTS: dict[str, str] = {
     "progress_bar": "sectigo_chain.display.render",
     "ps_quote": "sectigo_chain.templates.render",
     "render": "sectigo_chain.templates.render",
+    "review": "sectigo_chain.run.review",
     "rollback": "sectigo_chain.run.journal",
     "run_demo": "sectigo_chain.demo",
     "run_fleet": "sectigo_chain.fleet.rollout",
@@ -109,6 +110,7 @@ _EXPORTS: dict[str, str] = {
     "validate": "sectigo_chain.trust.profiles",
     "validate_many": "sectigo_chain.trust.profiles",
     "verify": "sectigo_chain.run.verifier",
+    "verify_entries": "sectigo_chain.run.entries",
 }
 
 __all__ = sorted([*_EXPORTS, "__version__"])

@@ -84,7 +84,12 @@ CASES: dict[str, tuple[Callable[[dict[str, Any]], Any], str]] = {
         lambda s: sc.validate_many(CHAIN, ["legacy"], at=AT),
         "profiles must be a list of Profile",
     ),
+    "review": (lambda s: sc.review("j.json", at=AT), "review(): journals must be a list"),
     "verify": (lambda s: sc.verify(s["host"], s["desired"], at="now"), "at must be a datetime"),
+    "verify_entries": (
+        lambda s: sc.verify_entries(s["host"], "Default Web Site", ("127.0.0.1", 443)),
+        "verify_entries(): address must be a Callable",
+    ),
 }
 
 
