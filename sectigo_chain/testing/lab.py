@@ -241,7 +241,12 @@ class LabHierarchy:
     def create(cls, *, at: dt.datetime | None = None, pinned: bool = False) -> LabHierarchy:
         """Make a lab hierarchy: new random keys (well under a second), or with ``pinned`` the
         keys shipped in ``lab_keys.pem`` and fixed serial numbers, which gives the same
-        certificates in every process (that is :func:`default_lab`)."""
+        certificates in every process (that is :func:`default_lab`).
+
+        The CA certificates copy the validity dates of the real ones (R46/E46 from 2021-03-22,
+        the cross-signs to 2038-01-18, R36/E36 to 2036, AAA to 2028), whatever ``at`` is:
+        ``at`` is accepted for symmetry with :meth:`issue_leaf` (where it sets the leaf's
+        validity) and has no effect here."""
         t0 = dt.datetime(2021, 3, 22, tzinfo=UTC)
         old = dt.datetime(2010, 2, 1, tzinfo=UTC)
         end_2038 = dt.datetime(2038, 1, 18, 23, 59, 59, tzinfo=UTC)
