@@ -33,9 +33,9 @@ from typing import Literal
 from cryptography import x509
 from cryptography.utils import CryptographyDeprecationWarning
 from cryptography.x509.verification import Store
-from pydantic import BaseModel, ConfigDict, ValidationError
 
 from sectigo_chain.errors import CatalogError, CertificateLoadError, InputError
+from sectigo_chain.x509._record import Record
 from sectigo_chain.x509.builders import BUILDERS, BuilderName, builder_for_name, strip_builder
 from sectigo_chain.x509.catalog import Catalog, RootKey, default_catalog
 from sectigo_chain.x509.certs import sha256_hex
@@ -74,10 +74,8 @@ _PEM_CERT = re.compile(rb"-----BEGIN CERTIFICATE-----\r?\n.*?-----END CERTIFICAT
 _REINSTALL = "reinstall sectigo-chain"
 
 
-class SnapshotInfo(BaseModel):
+class SnapshotInfo(Record):
     """One dated trust store as recorded in the pinned index (no certificate parsed)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     name: str
     file: str
@@ -125,7 +123,7 @@ def snapshot_index() -> dict[str, SnapshotInfo]:
     try:
         raw = json.loads(path.read_bytes())
         stores = [SnapshotInfo.model_validate(s) for s in raw["stores"]]
-    except (OSError, ValueError, KeyError, TypeError, ValidationError) as exc:
+    except (OSError, ValueError, KeyError, TypeError) as exc:
         raise CatalogError(
             f"packaged trust-store index {path} is missing or damaged ({exc}); {_REINSTALL}"
         ) from None

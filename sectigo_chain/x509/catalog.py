@@ -19,14 +19,14 @@ import os
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from importlib import resources
-from typing import Literal
+from typing import Literal, cast
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from pydantic import BaseModel, ConfigDict
 
 from sectigo_chain.errors import CatalogError, InputError
+from sectigo_chain.x509._record import Record
 from sectigo_chain.x509.certs import (
     aki_hex,
     common_name,
@@ -51,11 +51,10 @@ __all__ = [
 Role = Literal["self_signed_root", "cross_signed_root", "issuing_ca"]
 RootKey = Literal["R46", "E46", "USERTrust RSA", "USERTrust ECC", "AAA"]
 StoreName = Literal["Root", "CA"]
+CrossSignMethod = Literal["signature", "issuer_key_id", "issuer_name", "key_type_guess", "none"]
 
 
-class _Meta(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
+class _Meta(Record):
     id: str
     name: str
     subject_cn: str
@@ -68,7 +67,8 @@ class _Meta(BaseModel):
 
 # Shipped certificates: id (= file stem), display name, subject, issuer, role, root key, SHA-256.
 _SHIPPED: tuple[_Meta, ...] = tuple(
-    _Meta(id=i, name=n, subject_cn=s, issuer_cn=iss, role=r, root=k, sha256=h)
+    _Meta(id=i, name=n, subject_cn=s, issuer_cn=iss, role=cast(Role, r), root=cast(RootKey, k),
+          sha256=h)
     for i, n, s, iss, r, k, h in (
         ("r46-root-selfsigned", "Sectigo R46 (self-signed root)",
          "Sectigo Public Server Authentication Root R46",
@@ -198,7 +198,8 @@ _SHIPPED_FACTS: dict[str, tuple[str, str | None]] = {
 # list (sectigo/ca_certificate_lists, cp_cps_and_self_assessment/list_for_cp_cps_and_self_assessment
 # .csv at commit 0081bec3ba83 for the E36 SKIs), as recorded in shared/sectigo/manifest.json.
 _PINNED_ONLY: tuple[_Meta, ...] = tuple(
-    _Meta(id=i, name=n, subject_cn=s, issuer_cn=iss, role=r, root=k, sha256=h, ski=ski)
+    _Meta(id=i, name=n, subject_cn=s, issuer_cn=iss, role=cast(Role, r), root=cast(RootKey, k),
+          sha256=h, ski=ski)
     for i, n, s, iss, r, k, h, ski in (
         ("ca-ov-e36", "Sectigo CA OV E36", "Sectigo Public Server Authentication CA OV E36",
          "Sectigo Public Server Authentication Root E46", "issuing_ca", "E46",
@@ -228,10 +229,8 @@ _KNOWN_BY_NAME_ONLY: dict[str, RootKey] = {
 }
 
 
-class CatalogEntry(BaseModel):
+class CatalogEntry(Record):
     """One known Sectigo CA certificate: its role and the Windows store it belongs in."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     id: str
     name: str
@@ -497,15 +496,13 @@ def identify(cert: x509.Certificate, catalog: Catalog | None = None) -> CatalogE
     return (catalog or default_catalog()).identify(cert)
 
 
-class CrossSignAnswer(BaseModel):
+class CrossSignAnswer(Record):
     """Which cross-sign a leaf needs for the IIS fix, and how that was decided."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     status: Literal["needs_cross_sign", "not_r46_e46", "not_applicable"]
     root: Literal["R46", "E46"] | None = None
     cross_sign: CatalogEntry | None = None
-    method: Literal["signature", "issuer_key_id", "issuer_name", "key_type_guess", "none"]
+    method: CrossSignMethod
     guessed: bool = False
     explanation: str
 
@@ -550,7 +547,7 @@ def cross_sign_for(
         )
     pool = chain[1:] + cat.certificates()
 
-    def answer(root: RootKey, method: str, via: str) -> CrossSignAnswer:
+    def answer(root: RootKey, method: CrossSignMethod, via: str) -> CrossSignAnswer:
         if root not in ("R46", "E46"):
             return CrossSignAnswer(
                 status="not_r46_e46",

@@ -16,9 +16,9 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, padding, rsa
 from cryptography.x509.oid import ExtensionOID, NameOID
-from pydantic import BaseModel, ConfigDict
 
 from sectigo_chain.x509._memo import CacheInfo, CertMemo, CertPairMemo
+from sectigo_chain.x509._record import Record
 
 __all__ = [
     "CacheInfo",
@@ -137,10 +137,8 @@ def _signature_verifies(cert: x509.Certificate, issuer: x509.Certificate) -> boo
     return True
 
 
-class KeyInfo(BaseModel):
+class KeyInfo(Record):
     """A public key's type and size or curve."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     type: Literal["RSA", "EC", "Ed25519", "Ed448", "DSA", "other"]
     size: int | None = None
@@ -154,10 +152,8 @@ class KeyInfo(BaseModel):
         return self.type
 
 
-class CertInfo(BaseModel):
+class CertInfo(Record):
     """The facts about one certificate that the rest of the library and the CLI use."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     subject: str
     subject_cn: str

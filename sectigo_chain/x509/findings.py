@@ -17,8 +17,8 @@ from typing import Literal
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import ExtensionOID
-from pydantic import BaseModel, ConfigDict
 
+from sectigo_chain.x509._record import Record
 from sectigo_chain.x509.certs import (
     CertMemo,
     CertPairMemo,
@@ -100,10 +100,8 @@ FINDING_CODES: dict[str, tuple[Severity, str]] = {
 }
 
 
-class Finding(BaseModel):
+class Finding(Record):
     """One problem (or fact) about a served chain."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     code: str
     severity: Severity
@@ -114,11 +112,9 @@ class Finding(BaseModel):
         return f"{self.severity.upper()} {self.code}: {self.detail}"
 
 
-class ChainAnalysis(BaseModel):
+class ChainAnalysis(Record):
     """What :func:`analyze` found. ``path`` is the best issuer-ordered path through the served
     certificates, leaf first (SHA-256s); ``family`` is R46/E46 when the chain belongs there."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     served: tuple[str, ...]
     path: tuple[str, ...]
