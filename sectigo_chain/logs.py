@@ -26,7 +26,6 @@ import re
 import threading
 from collections.abc import Iterable
 from typing import Any
-from urllib.parse import quote, quote_plus
 
 __all__ = [
     "MASK",
@@ -158,6 +157,8 @@ def _forms(value: str) -> tuple[tuple[str, ...], tuple[bytes, ...]]:
     URL-encoded, base64 of the value alone) and the byte forms whose presence in a decoded
     base64 or hex run gives it away (UTF-8 and UTF-16LE: ``user:password`` in an
     ``Authorization: Basic`` header, an NTLM blob)."""
+    from urllib.parse import quote, quote_plus  # only when a secret is registered
+
     raw = value.encode("utf-8")
     utf16 = value.encode("utf-16-le")
     texts = {

@@ -71,6 +71,11 @@ class _HelpFormatter(argparse.HelpFormatter):
         super().__init__(prog, indent_increment, max_help_position, width)
 
 
+class RawDescriptionHelpFormatter(argparse.RawDescriptionHelpFormatter, _HelpFormatter):
+    """argparse's ``RawDescriptionHelpFormatter`` sized as :class:`_HelpFormatter` (its own
+    sizing imports ``shutil``, with ``bz2`` and ``lzma``: a few ms of ``check``'s start-up)."""
+
+
 def _columns() -> int:
     import os
 

@@ -25,7 +25,6 @@ import datetime as dt
 import functools
 import ipaddress
 from collections.abc import Iterable, Sequence
-from dataclasses import field
 from typing import Literal, NamedTuple
 
 from cryptography import x509
@@ -42,7 +41,7 @@ from sectigo_chain.trust.snapshots import (
     snapshot_profile,
     user_profile,
 )
-from sectigo_chain.x509._record import Record
+from sectigo_chain.x509._record import Record, field
 from sectigo_chain.x509.builders import BUILDERS, OpenSSLResult, openssl_verify
 from sectigo_chain.x509.catalog import Catalog, default_catalog
 from sectigo_chain.x509.certs import (

@@ -18,8 +18,7 @@ import functools
 import os
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from importlib import resources
-from typing import Literal, cast
+from typing import TYPE_CHECKING, Literal, cast
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -36,6 +35,9 @@ from sectigo_chain.x509.certs import (
     thumbprint,
 )
 
+if TYPE_CHECKING:
+    from importlib.abc import Traversable
+
 __all__ = [
     "Catalog",
     "CatalogEntry",
@@ -46,6 +48,7 @@ __all__ = [
     "cross_sign_for",
     "default_catalog",
     "identify",
+    "package_data",
 ]
 
 Role = Literal["self_signed_root", "cross_signed_root", "issuing_ca"]
@@ -391,6 +394,20 @@ class Catalog:
         return f"Catalog({len(self.entries)} entries, {len(self._certs)} certificates)"
 
 
+def package_data(folder: str) -> Traversable:
+    """``sectigo_chain/data/<folder>``: a plain path when the package is a folder on disk (as a
+    wheel installs it; ``importlib.resources`` imports ``zipfile`` to find that out), else
+    what ``importlib.resources`` gives."""
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # sectigo_chain/
+    if os.path.isdir(os.path.join(here, "data", folder)):
+        from pathlib import Path
+
+        return Path(here, "data", folder)
+    from importlib import resources
+
+    return resources.files("sectigo_chain") / "data" / folder
+
+
 class _PackagedFiles(Mapping[str, x509.Certificate]):
     """The shipped certificates by id, each read, parsed and checked against its SHA-256 pin
     on first use (then kept). Iterating lists the ids without reading a file."""
@@ -398,7 +415,7 @@ class _PackagedFiles(Mapping[str, x509.Certificate]):
     def __init__(self, metas: Sequence[_Meta]) -> None:
         self._metas = {m.id: m for m in metas}
         self._loaded: dict[str, x509.Certificate] = {}
-        self._folder = resources.files("sectigo_chain") / "data" / "sectigo"
+        self._folder = package_data("sectigo")
 
     def __getitem__(self, entry_id: str) -> x509.Certificate:
         cert = self._loaded.get(entry_id)
