@@ -16,12 +16,11 @@ from collections.abc import Iterable
 from typing import Any, Literal
 
 from cryptography import x509
-from cryptography.hazmat.primitives.serialization import Encoding
 
 from sectigo_chain.display.richrepr import RichRepr
 from sectigo_chain.trust.profiles import ProfileResult
 from sectigo_chain.x509._record import Record
-from sectigo_chain.x509.certs import cn_of, common_name, sha256_hex, thumbprint
+from sectigo_chain.x509.certs import Encoding, cn_of, common_name, sha256_hex, thumbprint
 from sectigo_chain.x509.findings import Finding
 
 __all__ = [

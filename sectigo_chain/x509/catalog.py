@@ -21,12 +21,13 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Literal, cast
 
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from sectigo_chain.errors import CatalogError, InputError
 from sectigo_chain.x509._record import Record
 from sectigo_chain.x509.certs import (
+    Encoding,
+    PublicFormat,
     aki_hex,
     common_name,
     sha256_hex,
@@ -299,9 +300,7 @@ def _entry(
 
 
 def _spki(cert: x509.Certificate) -> bytes:
-    return cert.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
+    return cert.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
 
 
 class Catalog:

@@ -13,9 +13,15 @@ from typing import Literal
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, padding, rsa
 from cryptography.x509.oid import ExtensionOID, NameOID
+
+try:  # the enums alone: the serialization package imports its SSH module, which imports
+    # dataclasses and inspect (several ms of check's start-up)
+    from cryptography.hazmat.primitives._serialization import Encoding, PublicFormat
+except ImportError:  # pragma: no cover - a cryptography that moved them
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from sectigo_chain.x509._memo import CacheInfo, CertMemo, CertPairMemo
 from sectigo_chain.x509._record import Record
@@ -25,9 +31,11 @@ __all__ = [
     "CertInfo",
     "CertMemo",
     "CertPairMemo",
+    "Encoding",
     "FileFormat",
     "KeyInfo",
     "PrivateKey",
+    "PublicFormat",
     "cert_info",
     "cn_of",
     "common_name",
@@ -266,7 +274,7 @@ def cert_info(cert: x509.Certificate) -> CertInfo:
 
 def key_matches(key: PrivateKey, cert: x509.Certificate) -> bool:
     """True if ``key`` is the private half of ``cert``'s public key."""
-    spki = serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    spki = Encoding.DER, PublicFormat.SubjectPublicKeyInfo
     try:
         return key.public_key().public_bytes(*spki) == cert.public_key().public_bytes(*spki)
     except (UnsupportedAlgorithm, ValueError):

@@ -15,13 +15,14 @@ from datetime import datetime, timezone
 from typing import Literal
 
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import ExtensionOID
 
 from sectigo_chain.x509._record import Record
 from sectigo_chain.x509.certs import (
     CertMemo,
     CertPairMemo,
+    Encoding,
+    PublicFormat,
     common_name,
     dns_names,
     sha256_hex,
@@ -160,9 +161,7 @@ def _issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
 
 def _spki(cert: x509.Certificate) -> bytes:
     """Memoised DER SubjectPublicKeyInfo."""
-    return cert.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
+    return cert.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
 
 
 # By object first (a dict lookup), then by value (equal certificates parsed twice share).

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Literal
 
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import hashes
 
 from sectigo_chain.errors import CertificateLoadError
 from sectigo_chain.x509.certs import _KEY_TYPES, PrivateKey, key_matches
@@ -331,6 +331,8 @@ def _load_pem(data: bytes, name: str, password: bytes | None) -> LoadedFile:
 
 
 def _load_pem_key(raw: bytes, name: str, password: bytes | None) -> PrivateKey:
+    from cryptography.hazmat.primitives import serialization  # not at import: check's start-up
+
     if b"ENCRYPTED PRIVATE KEY" in raw:
         from sectigo_chain.x509.pfx import pkcs8_kdf_costs
 
@@ -438,6 +440,7 @@ def to_legacy_pfx(
     Windows Server 2016 before build 1709 and older cannot import AES/PBES2 PFX files (OpenSSL
     3's default). This produces what every Windows version imports.
     """
+    from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.serialization import pkcs12
 
     if not key_matches(key, cert):
