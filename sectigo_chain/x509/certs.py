@@ -61,7 +61,6 @@ _KEY_TYPES = (
 FileFormat = Literal["pem", "der", "pkcs7-pem", "pkcs7-der", "pkcs12"]
 
 _MAX_FILE_BYTES = 16 * 1024 * 1024
-_THUMB_JUNK = re.compile(r"[\s\u200e\u200f\u202a-\u202e:]")
 
 
 def _thumbprint(cert: x509.Certificate) -> str:
@@ -83,7 +82,7 @@ def normalize_thumbprint(value: str) -> str:
 
     Raises :class:`ValueError` when what is left is not 40 hex digits.
     """
-    cleaned = _THUMB_JUNK.sub("", value).upper()
+    cleaned = re.sub(r"[\s\u200e\u200f\u202a-\u202e:]", "", value).upper()
     if not re.fullmatch(r"[0-9A-F]{40}", cleaned):
         raise ValueError(
             f"not a certificate thumbprint: {value!r} (expected 40 hex digits, as shown by "
