@@ -26,7 +26,6 @@ import re
 import threading
 from collections.abc import Iterable
 from typing import Any
-from urllib.parse import quote, quote_plus
 
 __all__ = [
     "MASK",
@@ -46,21 +45,30 @@ _lock = threading.Lock()
 _secrets: set[str] = set()
 
 _KEY = r"[A-Za-z_-]{0,40}(?:password|passwd|pwd|secret|token)"  # bounded: no backtracking blow-up
-# key=value, key: value, "key": "value" (the value: quoted, or up to a separator)
-_PAIR = re.compile(
-    rf"""(?ix)
-    (?P<key>["']?{_KEY}["']?)
-    (?P<sep>\s*[=:]\s*)
-    (?P<value>"(?:[^"\\]|\\.)*"|'[^']*'|[^\s,;&)}}\]]+)
-    """
-)
-# PowerShell: -Password value
-_PS_PARAM = re.compile(rf"(?i)(?P<key>-{_KEY})(?P<sep>\s+)(?P<value>'[^']*'|\"[^\"]*\"|\S+)")
-_B64 = re.compile(r"[A-Za-z0-9+/]{24,}={0,2}")
-_SECRET_KEYS = re.compile(r"(?i)^(pfx.*|legacy_pfx.*|.*password|.*secret)$")
-# Runs that may encode a secret: base64 (standard or URL-safe alphabet) and hex.
-_B64_RUN = re.compile(r"[A-Za-z0-9+/_-]{4,}={0,2}")
-_HEX_RUN = re.compile(r"(?:[0-9A-Fa-f]{2}){3,}")
+
+
+@functools.cache
+def _patterns() -> tuple[re.Pattern[str], ...]:
+    """(pair, PowerShell parameter, base64 payload, secret key, base64 run, hex run), compiled
+    on first use: ``check`` configures logging but mostly logs nothing."""
+    # key=value, key: value, "key": "value" (the value: quoted, or up to a separator)
+    pair = re.compile(
+        rf"""(?ix)
+        (?P<key>["']?{_KEY}["']?)
+        (?P<sep>\s*[=:]\s*)
+        (?P<value>"(?:[^"\\]|\\.)*"|'[^']*'|[^\s,;&)}}\]]+)
+        """
+    )
+    # PowerShell: -Password value
+    ps_param = re.compile(rf"(?i)(?P<key>-{_KEY})(?P<sep>\s+)(?P<value>'[^']*'|\"[^\"]*\"|\S+)")
+    b64 = re.compile(r"[A-Za-z0-9+/]{24,}={0,2}")
+    secret_keys = re.compile(r"(?i)^(pfx.*|legacy_pfx.*|.*password|.*secret)$")
+    # Runs that may encode a secret: base64 (standard or URL-safe alphabet) and hex.
+    b64_run = re.compile(r"[A-Za-z0-9+/_-]{4,}={0,2}")
+    hex_run = re.compile(r"(?:[0-9A-Fa-f]{2}){3,}")
+    return pair, ps_param, b64, secret_keys, b64_run, hex_run
+
+
 #: A message longer than this is cut (after masking): a remote error body is never copied whole.
 MAX_MESSAGE_CHARS = 2000
 
@@ -140,7 +148,7 @@ def _secret_payload(run: str) -> bool:
     except (binascii.Error, ValueError, UnicodeDecodeError):
         return False
     return isinstance(data, dict) and any(
-        _SECRET_KEYS.match(str(k)) and v not in (None, "", "**********") for k, v in data.items()
+        _patterns()[3].match(str(k)) and v not in (None, "", "**********") for k, v in data.items()
     )
 
 
@@ -158,6 +166,8 @@ def _forms(value: str) -> tuple[tuple[str, ...], tuple[bytes, ...]]:
     URL-encoded, base64 of the value alone) and the byte forms whose presence in a decoded
     base64 or hex run gives it away (UTF-8 and UTF-16LE: ``user:password`` in an
     ``Authorization: Basic`` header, an NTLM blob)."""
+    from urllib.parse import quote, quote_plus  # only when a secret is registered
+
     raw = value.encode("utf-8")
     utf16 = value.encode("utf-16-le")
     texts = {
@@ -216,11 +226,11 @@ def mask_text(text: str, extra: Iterable[Any] = ()) -> str:
     ordered = sorted(values, key=len, reverse=True)
     needles = [raw for value in ordered for raw in _forms(value)[1]]
     if needles:  # encoded runs first: a plain replacement would cut them in two
-        text = _B64_RUN.sub(
+        text = _patterns()[4].sub(
             lambda m: MASK if _encodes_secret(_b64_decodings(m.group(0)), needles) else m.group(0),
             text,
         )
-        text = _HEX_RUN.sub(
+        text = _patterns()[5].sub(
             lambda m: (
                 MASK
                 if _encodes_secret([bytes.fromhex(m.group(0)[: len(m.group(0)) // 2 * 2])], needles)
@@ -231,9 +241,10 @@ def mask_text(text: str, extra: Iterable[Any] = ()) -> str:
     for value in ordered:
         for form in _forms(value)[0]:
             text = text.replace(form, MASK)
-    text = _PS_PARAM.sub(_mask_pair, text)
-    text = _PAIR.sub(_mask_pair, text)
-    return _B64.sub(lambda m: MASK if _secret_payload(m.group(0)) else m.group(0), text)
+    pair, ps_param, b64 = _patterns()[:3]
+    text = ps_param.sub(_mask_pair, text)
+    text = pair.sub(_mask_pair, text)
+    return b64.sub(lambda m: MASK if _secret_payload(m.group(0)) else m.group(0), text)
 
 
 def bounded(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:

@@ -10,6 +10,7 @@ pipe, a file, ``--json`` or a notebook gets is byte for byte what the renderers 
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 
@@ -28,11 +29,13 @@ _WORDS = {
     "FAIL": _RED, "FAILED": _RED, "ERROR": _RED, "ROLLED_BACK": _RED, "UNREACHABLE": _RED,
     "REFUSED": _RED, "error:": _RED,
 }  # fmt: skip
-_PATTERN = re.compile(
-    r"(?<![\w-])("
-    + "|".join(re.escape(w) for w in sorted(_WORDS, key=len, reverse=True))
-    + r")(?![\w-])"
-)
+
+
+@functools.cache
+def _pattern() -> re.Pattern[str]:
+    """The verdict words (compiled on first use: ``--json`` and pipes paint nothing)."""
+    words = "|".join(re.escape(w) for w in sorted(_WORDS, key=len, reverse=True))
+    return re.compile(r"(?<![\w-])(" + words + r")(?![\w-])")
 
 
 def color_wanted(stream: object, *, no_color: bool = False, json: bool = False) -> bool:
@@ -50,7 +53,7 @@ def color_wanted(stream: object, *, no_color: bool = False, json: bool = False) 
 
 def paint(text: str) -> str:
     """``text`` with the verdict and outcome words in colour."""
-    return _PATTERN.sub(lambda m: f"{_BOLD}{_WORDS[m.group(1)]}{m.group(1)}{_RESET}", text)
+    return _pattern().sub(lambda m: f"{_BOLD}{_WORDS[m.group(1)]}{m.group(1)}{_RESET}", text)
 
 
 class ColorWriter:

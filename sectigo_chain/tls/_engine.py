@@ -24,11 +24,11 @@ import time
 from collections import Counter, deque
 from collections.abc import Callable, Generator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
 from sectigo_chain.errors import TLSConnectError, TLSFetchError, TLSHandshakeError, TLSTimeout
+from sectigo_chain.x509._record import Frozen
 
 MAX_HANDSHAKE_BYTES = 1 << 20
 """Bytes a server may send before its handshake must be complete."""
@@ -48,16 +48,14 @@ RANK_VERSION, RANK_HANDSHAKE, RANK_RESET, RANK_TIMEOUT, RANK_CONNECT = range(1, 
 _NOT_HTTPS = "is this port serving HTTPS?"
 
 
-@dataclass(frozen=True)
-class Handshake:
+class Handshake(Frozen):
     address: str
     tls_version: str
     cipher: str
     der: tuple[bytes, ...]
 
 
-@dataclass(frozen=True)
-class Failure:
+class Failure(Frozen):
     """Why a job failed. ``{v}`` in ``what`` stands for the TLS version(s)."""
 
     kind: type[TLSFetchError]

@@ -23,7 +23,6 @@ profile fails if it fails over any version, and ``INCONSISTENT_ACROSS_VERSIONS``
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import logging
 import time
@@ -52,6 +51,7 @@ from sectigo_chain.tls.report import (
     worst_verdict,
 )
 from sectigo_chain.trust.profiles import Profile
+from sectigo_chain.x509._record import replace
 from sectigo_chain.x509.catalog import Catalog
 from sectigo_chain.x509.findings import Finding
 
@@ -164,7 +164,7 @@ def _report(
             Finding(code="damaged-certificate", severity="error", detail=f"{d} (replace it)")
             for d in damaged
         )
-        judged = dataclasses.replace(judged, findings=extra + judged.findings)
+        judged = replace(judged, findings=extra + judged.findings)
     return assemble(
         chain,
         judged,

@@ -15,7 +15,6 @@ from __future__ import annotations
 import functools
 import ssl
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
 
 from cryptography import x509
 
@@ -30,6 +29,7 @@ from sectigo_chain.tls._engine import (
     Job,
     is_ip,
 )
+from sectigo_chain.x509._record import Frozen, field
 from sectigo_chain.x509.load import checked_certificate
 
 __all__ = [
@@ -64,8 +64,7 @@ _RETRY_RANKS = {RANK_VERSION, RANK_HANDSHAKE, RANK_RESET}
 _CIPHERS = "DEFAULT:!aNULL:!eNULL:@SECLEVEL=0"
 
 
-@dataclass(frozen=True)
-class Target:
+class Target(Frozen):
     """A TLS endpoint: ``host``, ``port`` and the server name to send (SNI).
 
     ``servername=None`` sends ``host`` as the server name unless it is an IP address;
@@ -121,8 +120,7 @@ class Target:
         return f"{host}:{self.port} (SNI {self.servername})" if named else f"{host}:{self.port}"
 
 
-@dataclass(frozen=True)
-class ServedChain:
+class ServedChain(Frozen):
     """What one handshake showed: the certificates in wire order, leaf first as sent.
 
     ``der`` and ``certificates`` hold at most ``max_certificates`` entries; ``sent_count``
@@ -158,8 +156,7 @@ class ServedChain:
         return "\n".join(lines)
 
 
-@dataclass(frozen=True)
-class FetchResult:
+class FetchResult(Frozen):
     """The handshakes of one target: one :class:`ServedChain` per TLS version that worked,
     and the error of each version that did not (for example a server without TLS 1.3)."""
 

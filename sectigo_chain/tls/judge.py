@@ -13,13 +13,13 @@ from __future__ import annotations
 import datetime as dt
 import functools
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
 from cryptography import x509
 
 from sectigo_chain.errors import InputError
 from sectigo_chain.tls.report import CertSummary, ChainReport, TLSVersionResult, verdict_for
 from sectigo_chain.trust.profiles import Profile, ProfileResult, load_profiles, validate_many
+from sectigo_chain.x509._record import Frozen
 from sectigo_chain.x509.catalog import Catalog
 from sectigo_chain.x509.certs import CertMemo
 from sectigo_chain.x509.findings import fingerprint
@@ -106,8 +106,7 @@ def report_for_chain(
     )
 
 
-@dataclass(frozen=True)
-class Judgement:
+class Judgement(Frozen):
     """What the chain(s) showed: the part of a report that depends only on the certificates
     (plus the name, time, profiles and catalog, which are fixed within one run)."""
 

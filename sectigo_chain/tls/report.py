@@ -16,12 +16,11 @@ from collections.abc import Iterable
 from typing import Any, Literal
 
 from cryptography import x509
-from cryptography.hazmat.primitives.serialization import Encoding
-from pydantic import BaseModel, ConfigDict
 
 from sectigo_chain.display.richrepr import RichRepr
 from sectigo_chain.trust.profiles import ProfileResult
-from sectigo_chain.x509.certs import cn_of, common_name, sha256_hex, thumbprint
+from sectigo_chain.x509._record import Record
+from sectigo_chain.x509.certs import Encoding, cn_of, common_name, sha256_hex, thumbprint
 from sectigo_chain.x509.findings import Finding
 
 __all__ = [
@@ -52,10 +51,8 @@ def worst_verdict(verdicts: Iterable[str]) -> str:
     return max(verdicts, key=lambda v: _RANK[v], default="pass")
 
 
-class CertSummary(BaseModel):
+class CertSummary(Record):
     """One served certificate, in wire order. ``der_b64`` keeps the certificate itself."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     subject: str  # RFC 4514
     issuer: str
@@ -87,10 +84,8 @@ class CertSummary(BaseModel):
         return self.model_dump(mode="json", exclude=None if include_der else {"der_b64"})
 
 
-class TLSVersionResult(BaseModel):
+class TLSVersionResult(Record):
     """One TLS version's handshake: whether it worked, the cipher, or the error."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     ok: bool
     cipher: str | None = None
@@ -99,10 +94,8 @@ class TLSVersionResult(BaseModel):
     truncated: bool = False  # the server sent more certificates than were kept
 
 
-class ChainReport(RichRepr, BaseModel):
+class ChainReport(RichRepr, Record):
     """The result of checking one TLS endpoint (see the module docstring for the verdict)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     target: str
     host: str
@@ -186,14 +179,12 @@ def _profile_json(result: ProfileResult) -> dict[str, Any]:
     }
 
 
-class CheckFailure(BaseModel):
+class CheckFailure(Record):
     """A target that could not be checked (``check_many`` returns it instead of raising).
 
     ``error`` is the exception class name (``TLSTimeout``, ``TLSConnectError``, ...);
     ``unreachable`` is True for the TLS fetch errors (the CLI's exit code 3).
     """
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     target: str
     servername: str | None

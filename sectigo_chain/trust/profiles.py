@@ -30,7 +30,6 @@ from typing import Literal, NamedTuple
 from cryptography import x509
 from cryptography.x509 import DNSName, IPAddress
 from cryptography.x509.verification import PolicyBuilder, Subject, VerificationError
-from pydantic import BaseModel, ConfigDict
 
 from sectigo_chain.errors import InputError
 from sectigo_chain.trust.snapshots import (
@@ -42,6 +41,7 @@ from sectigo_chain.trust.snapshots import (
     snapshot_profile,
     user_profile,
 )
+from sectigo_chain.x509._record import Record, field
 from sectigo_chain.x509.builders import BUILDERS, OpenSSLResult, openssl_verify
 from sectigo_chain.x509.catalog import Catalog, default_catalog
 from sectigo_chain.x509.certs import (
@@ -85,22 +85,22 @@ _UTC = dt.timezone.utc
 _WEBPKI = "cryptography applies webpki rules, stricter than some clients"
 
 
-class ProfileResult(BaseModel):
+class ProfileResult(Record):
     """The verdict of one profile on one served chain."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     profile: str
     valid: bool
     classification: Classification
-    path: list[str] = []  # SHA-256 of each certificate, leaf .. anchor (only when valid)
+    # SHA-256 of each certificate, leaf .. anchor (only when valid)
+    path: list[str] = field(default_factory=list)
     anchor: str | None = None  # the anchor's subject (RFC 4514), only when valid
     anchor_sha256: str | None = None
     reason: str | None = None
-    missing_intermediates: list[str] = []  # thumbprints of known CAs that would fix the chain
+    # thumbprints of known CAs that would fix the chain
+    missing_intermediates: list[str] = field(default_factory=list)
     hostname: str | None = None  # the name checked (None: no name given and no SAN in the leaf)
     hostname_from_leaf: bool = False
-    notes: list[str] = []
+    notes: list[str] = field(default_factory=list)
 
     def __str__(self) -> str:
         if self.valid:
@@ -290,12 +290,6 @@ def _validate_backtracking(
             else "no hostname given and the leaf has no subjectAltName: no name was checked"
         )
     ctx = _Ctx(profile, leaf, [*served, *profile.intermediates], at, subject, checked)
-    base = {
-        "profile": profile.name,
-        "hostname": checked,
-        "hostname_from_leaf": hostname is None,
-        "notes": notes,
-    }
     error = "the leaf has no subjectAltName, which webpki clients require (they ignore the CN)"
     if subject is not None:
         built, error = _verify(profile, leaf, ctx.pool, at, subject)
@@ -306,7 +300,10 @@ def _validate_backtracking(
                 path=[sha256_hex(c) for c in built],
                 anchor=_rfc4514_subject(built[-1]),
                 anchor_sha256=sha256_hex(built[-1]),
-                **base,
+                profile=profile.name,
+                hostname=checked,
+                hostname_from_leaf=hostname is None,
+                notes=notes,
             )
     cls, reason, missing = _diagnose(ctx, error, catalog or profile.catalog or default_catalog())
     return ProfileResult(
@@ -314,7 +311,10 @@ def _validate_backtracking(
         classification=cls,
         reason=reason,
         missing_intermediates=missing,
-        **base,
+        profile=profile.name,
+        hostname=checked,
+        hostname_from_leaf=hostname is None,
+        notes=notes,
     )
 
 

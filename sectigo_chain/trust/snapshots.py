@@ -17,7 +17,6 @@ snapshot is asked for; each parsed snapshot is cached for the life of the proces
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import hashlib
 import json
@@ -25,19 +24,17 @@ import os
 import re
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Literal
 
 from cryptography import x509
 from cryptography.utils import CryptographyDeprecationWarning
 from cryptography.x509.verification import Store
-from pydantic import BaseModel, ConfigDict, ValidationError
 
 from sectigo_chain.errors import CatalogError, CertificateLoadError, InputError
+from sectigo_chain.x509._record import Frozen, Record, field, replace
 from sectigo_chain.x509.builders import BUILDERS, BuilderName, builder_for_name, strip_builder
-from sectigo_chain.x509.catalog import Catalog, RootKey, default_catalog
+from sectigo_chain.x509.catalog import Catalog, RootKey, default_catalog, package_data
 from sectigo_chain.x509.certs import sha256_hex
 from sectigo_chain.x509.load import load_file
 
@@ -74,10 +71,8 @@ _PEM_CERT = re.compile(rb"-----BEGIN CERTIFICATE-----\r?\n.*?-----END CERTIFICAT
 _REINSTALL = "reinstall sectigo-chain"
 
 
-class SnapshotInfo(BaseModel):
+class SnapshotInfo(Record):
     """One dated trust store as recorded in the pinned index (no certificate parsed)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     name: str
     file: str
@@ -105,8 +100,7 @@ class SnapshotInfo(BaseModel):
         return f"{self.platform_label}{version}, root list of {self.date} ({what})"
 
 
-@dataclass(frozen=True)
-class LoadedSnapshot:
+class LoadedSnapshot(Frozen):
     """A parsed snapshot: its index entry, its certificates and how many could not be parsed."""
 
     info: SnapshotInfo
@@ -115,7 +109,7 @@ class LoadedSnapshot:
 
 
 def _package_dir() -> Path:
-    return Path(str(resources.files("sectigo_chain") / "data" / "trust-stores"))
+    return Path(str(package_data("trust-stores")))
 
 
 @functools.lru_cache(maxsize=1)
@@ -125,7 +119,7 @@ def snapshot_index() -> dict[str, SnapshotInfo]:
     try:
         raw = json.loads(path.read_bytes())
         stores = [SnapshotInfo.model_validate(s) for s in raw["stores"]]
-    except (OSError, ValueError, KeyError, TypeError, ValidationError) as exc:
+    except (OSError, ValueError, KeyError, TypeError) as exc:
         raise CatalogError(
             f"packaged trust-store index {path} is missing or damaged ({exc}); {_REINSTALL}"
         ) from None
@@ -205,8 +199,7 @@ def load_snapshot(name: str, *, data_dir: str | os.PathLike[str] | None = None) 
 # --- profiles ---------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, kw_only=True)
-class Profile:
+class Profile(Frozen, kw_only=True):
     """A named set of trust anchors (pinned by SHA-256) plus validation options.
 
     ``anchor_sha256s`` defaults to the anchors' SHA-256 (upper-case hex); when given it is a pin
@@ -287,12 +280,12 @@ class Profile:
         """The same profile explaining failures with another catalog (e.g. a lab one)."""
         if catalog is None or catalog is self.catalog:
             return self
-        return dataclasses.replace(self, catalog=catalog, anchor_sha256s=self.anchor_sha256s)
+        return replace(self, catalog=catalog, anchor_sha256s=self.anchor_sha256s)
 
     def with_builder(self, name: str, description: str | None = None) -> Profile:
         """The same anchors under another name; the builder follows the name (``openssl-*``)."""
         label = BUILDERS[builder_for_name(name)].label
-        return dataclasses.replace(
+        return replace(
             self,
             name=name,
             builder="",

@@ -32,13 +32,13 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Literal
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID
 
+from sectigo_chain.x509._record import Frozen
 from sectigo_chain.x509.certs import CertPairMemo, aki_hex, ski_hex
 from sectigo_chain.x509.findings import (
     basic_constraints,
@@ -64,8 +64,7 @@ __all__ = [
 BuilderName = Literal["backtracking", "openssl", "openssl-1.0"]
 
 
-@dataclass(frozen=True)
-class BuilderInfo:
+class BuilderInfo(Frozen):
     """One path builder: who uses it and where its behaviour is documented."""
 
     name: BuilderName
@@ -137,8 +136,7 @@ ERROR_TEXT: dict[int, str] = {
 }
 
 
-@dataclass(frozen=True)
-class OpenSSLResult:
+class OpenSSLResult(Frozen):
     """What the emulated ``X509_verify_cert`` decided.
 
     ``chain`` is the chain OpenSSL built (leaf first; it ends at a trust anchor when

@@ -18,16 +18,16 @@ import functools
 import os
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from importlib import resources
-from typing import Literal
+from typing import TYPE_CHECKING, Literal, cast
 
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from pydantic import BaseModel, ConfigDict
 
 from sectigo_chain.errors import CatalogError, InputError
+from sectigo_chain.x509._record import Record
 from sectigo_chain.x509.certs import (
+    Encoding,
+    PublicFormat,
     aki_hex,
     common_name,
     sha256_hex,
@@ -35,6 +35,9 @@ from sectigo_chain.x509.certs import (
     ski_hex,
     thumbprint,
 )
+
+if TYPE_CHECKING:
+    from importlib.abc import Traversable
 
 __all__ = [
     "Catalog",
@@ -46,16 +49,16 @@ __all__ = [
     "cross_sign_for",
     "default_catalog",
     "identify",
+    "package_data",
 ]
 
 Role = Literal["self_signed_root", "cross_signed_root", "issuing_ca"]
 RootKey = Literal["R46", "E46", "USERTrust RSA", "USERTrust ECC", "AAA"]
 StoreName = Literal["Root", "CA"]
+CrossSignMethod = Literal["signature", "issuer_key_id", "issuer_name", "key_type_guess", "none"]
 
 
-class _Meta(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
+class _Meta(Record):
     id: str
     name: str
     subject_cn: str
@@ -68,7 +71,8 @@ class _Meta(BaseModel):
 
 # Shipped certificates: id (= file stem), display name, subject, issuer, role, root key, SHA-256.
 _SHIPPED: tuple[_Meta, ...] = tuple(
-    _Meta(id=i, name=n, subject_cn=s, issuer_cn=iss, role=r, root=k, sha256=h)
+    _Meta(id=i, name=n, subject_cn=s, issuer_cn=iss, role=cast(Role, r), root=cast(RootKey, k),
+          sha256=h)
     for i, n, s, iss, r, k, h in (
         ("r46-root-selfsigned", "Sectigo R46 (self-signed root)",
          "Sectigo Public Server Authentication Root R46",
@@ -198,7 +202,8 @@ _SHIPPED_FACTS: dict[str, tuple[str, str | None]] = {
 # list (sectigo/ca_certificate_lists, cp_cps_and_self_assessment/list_for_cp_cps_and_self_assessment
 # .csv at commit 0081bec3ba83 for the E36 SKIs), as recorded in shared/sectigo/manifest.json.
 _PINNED_ONLY: tuple[_Meta, ...] = tuple(
-    _Meta(id=i, name=n, subject_cn=s, issuer_cn=iss, role=r, root=k, sha256=h, ski=ski)
+    _Meta(id=i, name=n, subject_cn=s, issuer_cn=iss, role=cast(Role, r), root=cast(RootKey, k),
+          sha256=h, ski=ski)
     for i, n, s, iss, r, k, h, ski in (
         ("ca-ov-e36", "Sectigo CA OV E36", "Sectigo Public Server Authentication CA OV E36",
          "Sectigo Public Server Authentication Root E46", "issuing_ca", "E46",
@@ -228,10 +233,8 @@ _KNOWN_BY_NAME_ONLY: dict[str, RootKey] = {
 }
 
 
-class CatalogEntry(BaseModel):
+class CatalogEntry(Record):
     """One known Sectigo CA certificate: its role and the Windows store it belongs in."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     id: str
     name: str
@@ -297,9 +300,7 @@ def _entry(
 
 
 def _spki(cert: x509.Certificate) -> bytes:
-    return cert.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
+    return cert.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
 
 
 class Catalog:
@@ -392,6 +393,20 @@ class Catalog:
         return f"Catalog({len(self.entries)} entries, {len(self._certs)} certificates)"
 
 
+def package_data(folder: str) -> Traversable:
+    """``sectigo_chain/data/<folder>``: a plain path when the package is a folder on disk (as a
+    wheel installs it; ``importlib.resources`` imports ``zipfile`` to find that out), else
+    what ``importlib.resources`` gives."""
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # sectigo_chain/
+    if os.path.isdir(os.path.join(here, "data", folder)):
+        from pathlib import Path
+
+        return Path(here, "data", folder)
+    from importlib import resources
+
+    return resources.files("sectigo_chain") / "data" / folder
+
+
 class _PackagedFiles(Mapping[str, x509.Certificate]):
     """The shipped certificates by id, each read, parsed and checked against its SHA-256 pin
     on first use (then kept). Iterating lists the ids without reading a file."""
@@ -399,7 +414,7 @@ class _PackagedFiles(Mapping[str, x509.Certificate]):
     def __init__(self, metas: Sequence[_Meta]) -> None:
         self._metas = {m.id: m for m in metas}
         self._loaded: dict[str, x509.Certificate] = {}
-        self._folder = resources.files("sectigo_chain") / "data" / "sectigo"
+        self._folder = package_data("sectigo")
 
     def __getitem__(self, entry_id: str) -> x509.Certificate:
         cert = self._loaded.get(entry_id)
@@ -497,15 +512,13 @@ def identify(cert: x509.Certificate, catalog: Catalog | None = None) -> CatalogE
     return (catalog or default_catalog()).identify(cert)
 
 
-class CrossSignAnswer(BaseModel):
+class CrossSignAnswer(Record):
     """Which cross-sign a leaf needs for the IIS fix, and how that was decided."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     status: Literal["needs_cross_sign", "not_r46_e46", "not_applicable"]
     root: Literal["R46", "E46"] | None = None
     cross_sign: CatalogEntry | None = None
-    method: Literal["signature", "issuer_key_id", "issuer_name", "key_type_guess", "none"]
+    method: CrossSignMethod
     guessed: bool = False
     explanation: str
 
@@ -550,7 +563,7 @@ def cross_sign_for(
         )
     pool = chain[1:] + cat.certificates()
 
-    def answer(root: RootKey, method: str, via: str) -> CrossSignAnswer:
+    def answer(root: RootKey, method: CrossSignMethod, via: str) -> CrossSignAnswer:
         if root not in ("R46", "E46"):
             return CrossSignAnswer(
                 status="not_r46_e46",

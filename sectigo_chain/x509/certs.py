@@ -13,21 +13,29 @@ from typing import Literal
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, padding, rsa
 from cryptography.x509.oid import ExtensionOID, NameOID
-from pydantic import BaseModel, ConfigDict
+
+try:  # the enums alone: the serialization package imports its SSH module, which imports
+    # dataclasses and inspect (several ms of check's start-up)
+    from cryptography.hazmat.primitives._serialization import Encoding, PublicFormat
+except ImportError:  # pragma: no cover - a cryptography that moved them
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from sectigo_chain.x509._memo import CacheInfo, CertMemo, CertPairMemo
+from sectigo_chain.x509._record import Record
 
 __all__ = [
     "CacheInfo",
     "CertInfo",
     "CertMemo",
     "CertPairMemo",
+    "Encoding",
     "FileFormat",
     "KeyInfo",
     "PrivateKey",
+    "PublicFormat",
     "cert_info",
     "cn_of",
     "common_name",
@@ -53,7 +61,6 @@ _KEY_TYPES = (
 FileFormat = Literal["pem", "der", "pkcs7-pem", "pkcs7-der", "pkcs12"]
 
 _MAX_FILE_BYTES = 16 * 1024 * 1024
-_THUMB_JUNK = re.compile(r"[\s\u200e\u200f\u202a-\u202e:]")
 
 
 def _thumbprint(cert: x509.Certificate) -> str:
@@ -75,7 +82,7 @@ def normalize_thumbprint(value: str) -> str:
 
     Raises :class:`ValueError` when what is left is not 40 hex digits.
     """
-    cleaned = _THUMB_JUNK.sub("", value).upper()
+    cleaned = re.sub(r"[\s\u200e\u200f\u202a-\u202e:]", "", value).upper()
     if not re.fullmatch(r"[0-9A-F]{40}", cleaned):
         raise ValueError(
             f"not a certificate thumbprint: {value!r} (expected 40 hex digits, as shown by "
@@ -137,10 +144,8 @@ def _signature_verifies(cert: x509.Certificate, issuer: x509.Certificate) -> boo
     return True
 
 
-class KeyInfo(BaseModel):
+class KeyInfo(Record):
     """A public key's type and size or curve."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     type: Literal["RSA", "EC", "Ed25519", "Ed448", "DSA", "other"]
     size: int | None = None
@@ -154,10 +159,8 @@ class KeyInfo(BaseModel):
         return self.type
 
 
-class CertInfo(BaseModel):
+class CertInfo(Record):
     """The facts about one certificate that the rest of the library and the CLI use."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     subject: str
     subject_cn: str
@@ -270,7 +273,7 @@ def cert_info(cert: x509.Certificate) -> CertInfo:
 
 def key_matches(key: PrivateKey, cert: x509.Certificate) -> bool:
     """True if ``key`` is the private half of ``cert``'s public key."""
-    spki = serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    spki = Encoding.DER, PublicFormat.SubjectPublicKeyInfo
     try:
         return key.public_key().public_bytes(*spki) == cert.public_key().public_bytes(*spki)
     except (UnsupportedAlgorithm, ValueError):

@@ -15,13 +15,14 @@ from datetime import datetime, timezone
 from typing import Literal
 
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import ExtensionOID
-from pydantic import BaseModel, ConfigDict
 
+from sectigo_chain.x509._record import Record
 from sectigo_chain.x509.certs import (
     CertMemo,
     CertPairMemo,
+    Encoding,
+    PublicFormat,
     common_name,
     dns_names,
     sha256_hex,
@@ -100,10 +101,8 @@ FINDING_CODES: dict[str, tuple[Severity, str]] = {
 }
 
 
-class Finding(BaseModel):
+class Finding(Record):
     """One problem (or fact) about a served chain."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     code: str
     severity: Severity
@@ -114,11 +113,9 @@ class Finding(BaseModel):
         return f"{self.severity.upper()} {self.code}: {self.detail}"
 
 
-class ChainAnalysis(BaseModel):
+class ChainAnalysis(Record):
     """What :func:`analyze` found. ``path`` is the best issuer-ordered path through the served
     certificates, leaf first (SHA-256s); ``family`` is R46/E46 when the chain belongs there."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     served: tuple[str, ...]
     path: tuple[str, ...]
@@ -164,9 +161,7 @@ def _issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
 
 def _spki(cert: x509.Certificate) -> bytes:
     """Memoised DER SubjectPublicKeyInfo."""
-    return cert.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
+    return cert.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
 
 
 # By object first (a dict lookup), then by value (equal certificates parsed twice share).

@@ -17,8 +17,7 @@ from typing import TYPE_CHECKING, Literal
 
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.serialization import pkcs7, pkcs12
+from cryptography.hazmat.primitives import hashes
 
 from sectigo_chain.errors import CertificateLoadError
 from sectigo_chain.x509.certs import _KEY_TYPES, PrivateKey, key_matches
@@ -186,6 +185,10 @@ def _load_der(data: bytes, name: str, password: bytes | None) -> LoadedFile:
 
 
 def _pkcs7(data: bytes, name: str, *, pem: bool) -> tuple[x509.Certificate, ...]:
+    from cryptography.hazmat.primitives.serialization import (
+        pkcs7,
+    )  # pulls in email.*: not for check
+
     try:
         certs = (
             pkcs7.load_pem_pkcs7_certificates(data)
@@ -328,6 +331,8 @@ def _load_pem(data: bytes, name: str, password: bytes | None) -> LoadedFile:
 
 
 def _load_pem_key(raw: bytes, name: str, password: bytes | None) -> PrivateKey:
+    from cryptography.hazmat.primitives import serialization  # not at import: check's start-up
+
     if b"ENCRYPTED PRIVATE KEY" in raw:
         from sectigo_chain.x509.pfx import pkcs8_kdf_costs
 
@@ -364,6 +369,8 @@ def _check_kdf(costs: tuple[int, int], name: str, what: str) -> None:
 
 
 def _load_pfx(data: bytes, name: str, password: bytes | None) -> LoadedFile:
+    from cryptography.hazmat.primitives.serialization import pkcs12
+
     from sectigo_chain.x509.pfx import pfx_kdf_costs, read_pfx_protection
 
     _check_kdf(pfx_kdf_costs(data), name, "PFX")
@@ -433,6 +440,9 @@ def to_legacy_pfx(
     Windows Server 2016 before build 1709 and older cannot import AES/PBES2 PFX files (OpenSSL
     3's default). This produces what every Windows version imports.
     """
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.serialization import pkcs12
+
     if not key_matches(key, cert):
         raise CertificateLoadError(
             "<pfx>", "the private key does not match the certificate", "pair them correctly"

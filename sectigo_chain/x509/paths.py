@@ -19,11 +19,11 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from cryptography import x509
 
+from sectigo_chain.x509._record import Frozen, field
 from sectigo_chain.x509.analyze import analyze
 from sectigo_chain.x509.certs import common_name
 from sectigo_chain.x509.findings import (
@@ -76,8 +76,7 @@ def _cn(cert: x509.Certificate) -> str:
     return common_name(cert.subject)
 
 
-@dataclass(frozen=True)
-class CertPath:
+class CertPath(Frozen):
     """One path, leaf first. ``anchor`` is the trusted certificate that ends it: normally
     ``certificates[-1]``; when the leaf itself has the subject and key of an anchor, the path is
     just ``(leaf,)`` and ``anchor`` is that anchor."""
@@ -255,8 +254,7 @@ def shortest_trusted_path(paths: Sequence[CertPath]) -> CertPath | None:
     )
 
 
-@dataclass(frozen=True)
-class WindowsChainPrediction:
+class WindowsChainPrediction(Frozen):
     """What Windows would build for a leaf and what IIS would send.
 
     ``built`` is the chosen path (leaf .. anchor) or, when nothing is trusted, the partial
@@ -383,8 +381,7 @@ def _served_differs(a: CertPath, b: CertPath) -> bool:
     return a.certificates[:-1] != b.certificates[:-1]
 
 
-@dataclass(frozen=True)
-class Competitor:
+class Competitor(Frozen):
     """A path that wins instead of today's choice: on the tie rule alone (``kind="tie"``: it has
     the chosen path's length, so only the tie rule keeps it out, or puts it in), or once a
     certificate on the chosen path expires (``kind="after_expiry"``, from ``when`` on)."""

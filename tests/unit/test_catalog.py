@@ -81,11 +81,7 @@ def test_pins_are_checked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
     # Swap one certificate for another: the pin must catch it.
     shutil.copy(data / "ca-ov-r36.pem", data / "ca-dv-r36.pem")
 
-    class FakeFiles:
-        def __call__(self, name: str) -> Path:
-            return pkg
-
-    monkeypatch.setattr(catalog_mod.resources, "files", FakeFiles())
+    monkeypatch.setattr(catalog_mod, "package_data", lambda folder: pkg / "data" / folder)
     catalog_mod.default_catalog.cache_clear()
     try:
         # The catalog loads lazily: each file is checked against its pin when first used.
@@ -117,11 +113,7 @@ def test_packaged_catalog_reads_no_file_until_a_certificate_is_used(
     pkg = tmp_path / "sectigo_chain"
     (pkg / "data" / "sectigo").mkdir(parents=True)
 
-    class FakeFiles:
-        def __call__(self, name: str) -> Path:
-            return pkg
-
-    monkeypatch.setattr(catalog_mod.resources, "files", FakeFiles())
+    monkeypatch.setattr(catalog_mod, "package_data", lambda folder: pkg / "data" / folder)
     catalog_mod.default_catalog.cache_clear()
     try:
         cat = catalog_mod.default_catalog()

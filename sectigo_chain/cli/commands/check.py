@@ -37,6 +37,8 @@ blank lines and lines starting with # are ignored; - reads standard input.
 
 def register(sub: Any, parents: Sequence[argparse.ArgumentParser]) -> None:
     """Add the ``check`` subcommand."""
+    from sectigo_chain.cli.main import RawDescriptionHelpFormatter
+
     p = sub.add_parser(
         "check",
         parents=list(parents),
@@ -50,7 +52,7 @@ def register(sub: Any, parents: Sequence[argparse.ArgumentParser]) -> None:
             "warnings exist, pass otherwise."
         ),
         epilog=_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=RawDescriptionHelpFormatter,
     )
     p.add_argument(
         "targets",
