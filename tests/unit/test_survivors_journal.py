@@ -209,3 +209,74 @@ def test_restore_of_a_current_user_root_copy_is_staged_through_ca() -> None:
     (step,) = _restore({**base, "store_location": "LocalMachine", "store_name": "CA"})
     assert step[0] == "import_certificate"
     assert step[1]["store_name"] == "CA"
+
+
+def _der_backup(store_location: str, store_name: str) -> dict[str, Any]:
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    from sectigo_chain.x509.catalog import default_catalog
+    from sectigo_chain.x509.certs import thumbprint
+
+    cert = default_catalog().certificate("r46-root-selfsigned")
+    return {"der_b64": base64.b64encode(cert.public_bytes(Encoding.DER)).decode(),
+            "thumbprint": thumbprint(cert), "friendly_name": "kept name",
+            "store_location": store_location, "store_name": store_name,
+            "physical_store": ".Default"}  # fmt: skip
+
+
+def test_undo_of_an_import_pfx_that_replaced_a_keyless_copy_puts_that_copy_back() -> None:
+    backup = _der_backup("LocalMachine", "WebHosting")
+    step = {"template": "import_pfx", "backup": backup,
+            "params": {"thumbprint": backup["thumbprint"], "store_name": "WebHosting"}}  # fmt: skip
+    remove, restore = undo_steps(step)
+    assert remove == ("remove_certificate", {"thumbprint": backup["thumbprint"],
+        "store_location": "LocalMachine", "store_name": "WebHosting",
+        "physical_store": ".Default"})  # fmt: skip
+    assert restore == ("import_certificate", {"der_b64": backup["der_b64"],
+        "thumbprint": backup["thumbprint"], "store_location": "LocalMachine",
+        "store_name": "WebHosting", "friendly_name": "kept name"})  # fmt: skip
+    # Without a backup (nothing was replaced) the undo only removes what the import added.
+    assert undo_steps({**step, "backup": None}) == [remove]
+
+
+def test_undo_of_a_new_binding_on_a_shared_ip_port_gives_the_other_binding_its_certificate() -> (
+    None
+):
+    step = _binding_step(None)
+    step["params"]["ip"] = "10.0.0.5"
+    step["shared_binding"] = {"site": "Other", "ip": "10.0.0.5", "port": 443, "host": "",
+                              "certificate_hash": OLD,
+                              "certificate_store": "WebHosting"}  # fmt: skip
+    key = {"site": "S", "ip": "10.0.0.5", "port": 443, "host": "h"}
+    assert undo_steps(step) == [
+        ("remove_binding", key),
+        ("set_binding", {"site": "Other", "ip": "10.0.0.5", "port": 443, "host": "",
+                         "thumbprint": OLD, "store_name": "WebHosting",
+                         "ssl_flags_set": 0, "ssl_flags_clear": 0}),
+    ]  # fmt: skip
+    # No store recorded means My; a shared entry without a certificate needs nothing back.
+    step["shared_binding"]["certificate_store"] = None
+    assert undo_steps(step)[1][1]["store_name"] == "My"
+    step["shared_binding"]["certificate_hash"] = None
+    assert undo_steps(step) == [("remove_binding", key)]
+
+
+def test_rollback_retries_an_undo_only_as_its_retry_policy_says(tmp_path: Path) -> None:
+    # The reply to the first undo is lost (the change was made). With one attempt the
+    # rollback reports the step as failed; the default policy (3 attempts) would have
+    # retried it and succeeded, so the policy passed to rollback() is the one in force.
+    host, journal, _ = _applied(tmp_path)
+    host.faults = Faults(drop_connection_at=0)
+    host._action_count = 0
+    result = rollback(journal, host, retry=FAST)
+    assert not result.complete
+    assert len(result.errors) == 1
+    assert "connection" in result.errors[0].lower()
+    # With two attempts (no wait) the same lost reply is retried and the rollback completes.
+    (tmp_path / "again").mkdir()
+    host2, journal2, before2 = _applied(tmp_path / "again")
+    host2.faults = Faults(drop_connection_at=0)
+    host2._action_count = 0
+    result2 = rollback(journal2, host2, retry=RetryPolicy(attempts=2, wait_initial=0))
+    assert result2.complete, result2.errors
+    assert observe(host2) == before2

@@ -131,3 +131,95 @@ def test_refusal_message_says_why_and_how_to_go_on() -> None:
     )
     assert any("--allow-group-policy" in line for line in info.value.guidance)
     assert plan(desired, observed, at=at, allow_group_policy_override=True).actions
+
+
+# --- a new binding on its own IP:port, a PFX whose leaf is unknown, an empty PFX, served chains
+
+
+def test_a_new_binding_on_an_unused_ip_port_shares_nothing_and_keeps_its_ip() -> None:
+    # Both sites are bound to *:443 (the same HTTP.sys entry). A new non-SNI binding on
+    # 10.0.0.5:443 is its own entry: it takes over no other binding's certificate and shares
+    # its IP:port with no other site.
+    desired, observed, at, _ = _case("shared-ip")
+    (spec,) = desired.bindings
+    (bound,) = [b for b in observed.sites[0].bindings if b.protocol == "https"]
+    assert bound.certificate_hash is not None
+    spec = spec.model_copy(update={"ip": "10.0.0.5", "thumbprint": bound.certificate_hash})
+    result = plan(desired.model_copy(update={"bindings": (spec,)}), observed, at=at)
+    (action,) = [a for a in result.actions if a.kind == "set_binding"]
+    assert action.params["ip"] == "10.0.0.5"
+    assert "new binding" in action.reason
+    assert action.previous_binding is None
+    assert action.shared_binding is None
+    assert action.rollback == "remove the new binding"
+    assert not any("shares its IP:port" in w for w in result.warnings), result.warnings
+    # Control: the same new binding on *:443 would take over Shop's entry, and says so.
+    on_star = spec.model_copy(update={"ip": "*", "host": "", "port": 443})
+    observed_no_own = observed.model_copy(
+        update={"sites": (observed.sites[0].model_copy(update={"bindings": ()}),
+                          *observed.sites[1:])}
+    )  # fmt: skip
+    shared = plan(desired.model_copy(update={"bindings": (on_star,)}), observed_no_own, at=at)
+    (action,) = [a for a in shared.actions if a.kind == "set_binding"]
+    assert action.shared_binding is not None
+    assert action.shared_binding.site == "Shop"
+    assert any("shares its IP:port with Shop" in w for w in shared.warnings), shared.warnings
+
+
+def test_a_pfx_whose_leaf_is_unknown_is_imported_without_a_friendly_name() -> None:
+    desired, _, _ = _pfx_desired("pfx-new-sni-binding", password=PASSWORD, aes=False)
+    _, observed, at, _ = _case("pfx-new-sni-binding")
+    (spec,) = desired.bindings
+    known = plan(desired, observed, at=at)
+    (action,) = [a for a in known.actions if a.kind == "import_pfx"]
+    assert action.params["friendly_name"]  # the leaf's common name
+    tp = action.params["thumbprint"]
+    # Only the thumbprint: the planner cannot tell the leaf's name (nor its root).
+    blind = spec.model_copy(update={"leaf_der_b64": None, "thumbprint": tp})
+    result = plan(desired.model_copy(update={"bindings": (blind,)}), observed, at=at)
+    (action,) = [a for a in result.actions if a.kind == "import_pfx"]
+    assert action.params["friendly_name"] is None
+    assert action.params["thumbprint"] == tp
+    assert any("is in no store the host reported" in w for w in result.warnings)
+
+
+def test_an_empty_pfx_is_planned_as_empty_and_refused_when_rendered() -> None:
+    import pytest
+
+    from sectigo_chain.errors import TemplateError
+
+    desired, _, _ = _pfx_desired("pfx-new-sni-binding", password=PASSWORD, aes=False)
+    _, observed, at, _ = _case("pfx-new-sni-binding")
+    (spec,) = desired.bindings
+    empty = spec.model_copy(update={"pfx": SecretBytes(b"")})
+    result = plan(desired.model_copy(update={"bindings": (empty,)}), observed, at=at)
+    (action,) = [a for a in result.actions if a.kind == "import_pfx"]
+    assert action.render_params()["pfx_b64"] == ""  # no bytes made up
+    from sectigo_chain.templates.render import render
+
+    with pytest.raises(TemplateError, match="pfx_b64"):
+        render(action.template, action.render_params())
+
+
+def test_a_served_chain_is_not_judged_when_no_cross_sign_is_wanted() -> None:
+    from sectigo_chain.hosts.sim.host import SimulatedHost
+    from sectigo_chain.run.applier import observe
+    from sectigo_chain.state.models import ObservedServed
+    from sectigo_chain.state.recipe import sectigo_fix
+    from sectigo_chain.x509.certs import thumbprint
+
+    site = "Default Web Site"
+    host = SimulatedHost("stale-cache")
+    chain = host.served_chain(site)
+    at = chain[0].not_valid_before_utc + dt.timedelta(days=1)
+    seen = ObservedServed(site=site, thumbprints=tuple(thumbprint(c) for c in chain))
+    observed = observe(host).model_copy(update={"served": (seen,)})
+    desired = sectigo_fix(site=site, catalog=host.catalog)
+    stale = plan(desired, observed, at=at, catalog=host.catalog)
+    assert [a.kind for a in stale.actions] == ["restart"]  # control: the stale chain is seen
+    no_cross = tuple(s for s in desired.certificates if s.role != "cross_sign")
+    assert len(no_cross) < len(desired.certificates)
+    result = plan(desired.model_copy(update={"certificates": no_cross}), observed, at=at,
+                  catalog=host.catalog)  # fmt: skip
+    assert "restart" not in [a.kind for a in result.actions]
+    assert not any("stale chain" in w for w in result.warnings)

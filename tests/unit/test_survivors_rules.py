@@ -116,3 +116,84 @@ def test_disable_auto_update_names_the_policy_value() -> None:
     done = _plan("broken-r46", strategy="disable_auto_update", policy=True)
     assert "disable_root_auto_update" not in [a.kind for a in done.actions]
     assert "Automatic Root Update already disabled by policy" in done.noop_reasons
+
+
+def test_disable_auto_update_records_the_value_it_replaces() -> None:
+    # previous_value is what rollback puts back: an explicit False (policy set to 0) is not
+    # "no policy" (None).
+    result = _plan("broken-r46", strategy="disable_auto_update", policy=False)
+    (policy,) = [a for a in result.actions if a.kind == "disable_root_auto_update"]
+    assert policy.previous_value is False
+    assert policy.rollback == "restore DisableRootAutoUpdate to False"
+
+
+def test_disable_auto_update_is_planned_once_for_two_roots() -> None:
+    # Both roots' self-signed copies are to go (no when_root): one policy action, not two.
+    case = json.loads((GOLDEN / "broken-r46.json").read_text())
+    for spec in case["desired"]["certificates"]:
+        spec["when_root"] = None
+    desired = DesiredState.model_validate(case["desired"])
+    desired = desired.model_copy(update={"root_strategy": "disable_auto_update"})
+    observed = ObservedState.model_validate(case["observed"])
+    roots = [s for s in desired.certificates if s.role == "self_signed_root"]
+    assert len(roots) == 2
+    result = plan(desired, observed, at=dt.datetime.fromisoformat(case["at"]))
+    kinds = [a.kind for a in result.actions]
+    assert kinds.count("disable_root_auto_update") == 1, kinds
+
+
+def _duplicates(at_offset: dt.timedelta, move_to_system: bool = False) -> tuple[Plan, str]:
+    case = json.loads((GOLDEN / "duplicates.json").read_text())
+    observed = ObservedState.model_validate(case["observed"])
+    cross = next(s for s in DesiredState.model_validate(case["desired"]).certificates
+                 if s.role == "cross_sign" and s.when_root == "R46")  # fmt: skip
+    cross_cert = next(c for c in observed.certificates if c.thumbprint == cross.thumbprint)
+    (dup,) = [
+        c
+        for c in observed.certificates
+        if c.store_name == "CA"
+        and c.thumbprint != cross.thumbprint
+        and c.certificate.subject == cross_cert.certificate.subject
+        and c.certificate.issuer != c.certificate.subject
+    ]
+    if move_to_system:
+        for entry in case["observed"]["certificates"]:
+            if entry["thumbprint"] == dup.thumbprint:
+                entry["store_location"] = "SYSTEM"
+        observed = ObservedState.model_validate(case["observed"])
+    desired = DesiredState.model_validate(case["desired"])
+    at = dup.certificate.not_valid_after_utc + at_offset
+    return plan(desired, observed, at=at, expiring_within_days=0), dup.thumbprint
+
+
+def test_a_duplicate_is_still_valid_at_its_not_after_instant() -> None:
+    # X.509 validity includes notAfter itself: at that instant the copy is a second valid
+    # certificate (a warning), one second later it is expired.
+    on_time, dup = _duplicates(dt.timedelta(0))
+    (removal,) = [a for a in on_time.actions if a.params.get("thumbprint") == dup]
+    assert "another valid" in removal.reason
+    assert "expired" not in removal.reason
+    assert any(dup in w and "second valid" in w for w in on_time.warnings)
+    late, _ = _duplicates(dt.timedelta(seconds=1))
+    (removal,) = [a for a in late.actions if a.params.get("thumbprint") == dup]
+    assert f"({dup}, expired)" in removal.reason
+    assert not any("second valid" in w for w in late.warnings)
+
+
+def test_a_duplicate_in_systems_ca_store_is_left_with_a_warning_that_says_why() -> None:
+    result, dup = _duplicates(dt.timedelta(days=1), move_to_system=True)
+    assert dup not in [a.params.get("thumbprint") for a in result.actions]
+    (warning,) = [w for w in result.warnings if w.startswith("a duplicate ") and dup in w]
+    assert warning.endswith(
+        f"({dup}, expired) is in SYSTEM's CA store (HKU\\S-1-5-18): the templates cannot "
+        "change SYSTEM's stores; remove it by hand (PsExec -s certmgr, or at its source)"
+    )
+
+
+def test_a_cross_sign_copy_in_systems_root_store_says_how_to_remove_it() -> None:
+    result = _plan("fixed", [_cert("SYSTEM", "Root", CROSS)])
+    (warning,) = [w for w in result.warnings if "SYSTEM's Root store" in w]
+    assert warning.endswith(
+        "is in SYSTEM's Root store (HKU\\S-1-5-18): the templates cannot change SYSTEM's "
+        "stores; remove it by hand (PsExec -s certmgr)"
+    )
