@@ -125,3 +125,93 @@ def test_parameter_errors_say_what_is_expected() -> None:
     assert templates.render("set_binding", {"site": "s", "thumbprint": THUMB, "ip": "[::1]"})
     with pytest.raises(TemplateError, match="must not be empty"):
         templates.render("import_pfx", {"pfx_b64": "", "password": "p", "thumbprint": THUMB})
+
+
+# --- each parameter check says what it expects (the message is all the caller gets) ----------
+
+
+@pytest.mark.parametrize(
+    ("name", "params", "message"),
+    [
+        ("set_binding", {"site": "", "thumbprint": THUMB}, "site: Value error, must not be empty"),
+        (
+            "outbound_tls_test",
+            {"url": "http://example.com/"},
+            "url: Value error, an https:// URL (host name, optional port and path, ASCII)",
+        ),
+        (
+            "inspect_ccs",
+            {"files": ["../web01.pfx"]},
+            "files.0: Value error, a CCS file name is <host>.pfx (letters, digits, '.', '-', '_')",
+        ),
+        (
+            "import_certificate",
+            {"der_b64": base64.b64encode(b"junk").decode(), "thumbprint": THUMB,
+             "store_name": "CA"},
+            "der_b64: Value error, not a DER-encoded X.509 certificate",
+        ),
+    ],
+)  # fmt: skip
+def test_each_parameter_check_names_what_it_expects(
+    name: str, params: dict[str, object], message: str
+) -> None:
+    with pytest.raises(TemplateError) as info:
+        templates.render(name, params)
+    assert str(info.value) == f"invalid parameters for template {name!r}: {message}"
+
+
+def test_render_plan_observes_after_only_when_asked() -> None:
+    step = templates.render("restart", {"mode": "iisreset"})
+    plain = templates.render_plan([step])
+    assert plain.decoded_params()["observe"] is None
+    observed = templates.render_plan([step], observe_after=True)
+    assert observed.decoded_params()["observe"] == templates.render("observe").payload
+    assert not plain.idempotent  # restart is not, so neither is the plan that runs it
+
+
+def test_repr_is_ascii_whatever_the_parameters() -> None:
+    # The repr goes to logs (a Windows console or a cp1252 file): non-ASCII text is escaped.
+    script = templates.render("set_binding", {"site": "Café – Süd", "thumbprint": THUMB})
+    text = repr(script)
+    assert text.isascii()
+    assert "Caf\\u00e9 \\u2013 S\\u00fcd" in text
+
+
+def test_missing_templates_name_both_places_looked_in(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: object
+) -> None:
+    from importlib.resources import files
+    from pathlib import Path
+
+    # A source checkout (no ps_templates inside the package), moved so that the folder next
+    # to the package is gone too.
+    assert not (files("sectigo_chain") / "ps_templates").is_dir()
+    fake = Path(str(tmp_path)) / "site" / "sectigo_chain" / "templates" / "render.py"
+    monkeypatch.setattr(templates, "__file__", str(fake))
+    with pytest.raises(TemplateError) as info:
+        templates.template_dir()
+    looked = Path(str(tmp_path)).resolve() / "site" / "ps_templates"
+    assert str(info.value) == (
+        "the PowerShell templates are missing: looked in the installed package "
+        f"(sectigo_chain/ps_templates) and in {looked}; reinstall sectigo-chain"
+    )
+
+
+def test_a_standalone_plan_embeds_secrets_only_when_told() -> None:
+    from sectigo_chain.templates.standalone import to_standalone_plan
+
+    pfx = base64.b64encode(b"pfx-bytes").decode()
+    script = templates.render(
+        "import_pfx", {"pfx_b64": pfx, "password": "pw-secret", "thumbprint": THUMB}
+    )
+
+    def payload(text: str) -> dict[str, object]:
+        (line,) = [x for x in text.splitlines() if x.startswith("$SectigoPayload = '")]
+        return templates.decode_payload(line.split("'")[1])
+
+    embedded = to_standalone_plan([script], embed_secrets=True)
+    assert payload(embedded)["password"] == "pw-secret"
+    assert payload(embedded)["pfx_b64"] == pfx
+    asked = to_standalone_plan([script])
+    assert payload(asked)["password"] is None
+    assert "pw-secret" not in asked

@@ -334,3 +334,102 @@ def test_catalog_entries_say_what_to_do_with_each_certificate() -> None:
     pinned = Catalog.from_certificates({}, pinned_only=True)
     assert pinned.entries
     assert all(not e.shipped and e.thumbprint is None for e in pinned.entries)
+
+
+# --- paths: the tie sentence, str() of a prediction --------------------------------------------
+
+_TIE = "a tie between paths of that length was broken by the tie rule"
+
+
+def _again(cert: x509.Certificate, issuer_key: object) -> x509.Certificate:
+    """Another certificate with ``cert``'s name, key and issuer (other dates)."""
+    return make_certificate(
+        subject=cert.subject,
+        public_key=cert.public_key(),
+        issuer=cert.issuer,
+        issuer_key=issuer_key,  # type: ignore[arg-type]
+        not_before=AT - 2 * YEAR,
+        not_after=AT + 2 * YEAR,
+        ca=True,
+    )
+
+
+def test_a_tie_is_reported_only_between_equal_paths_that_serve_differently() -> None:
+    root, ica, leaf, root_key = _hierarchy()
+    # The same issuing CA (name and key) twice, with other dates: two paths of 3 that send
+    # different intermediates.
+    ica_b = _again(ica, root_key)
+    tie = predict_windows_chain(leaf, root=[root], ca=[ica, ica_b], at=AT)
+    assert tie.trusted
+    assert len(tie.paths) == 2
+    assert tie.reason.endswith(_TIE)
+    # Two paths of 3 that differ only in the anchor (which is not sent): no tie to report.
+    root_b = _again(root, root_key)
+    same_served = predict_windows_chain(leaf, root=[root, root_b], ca=[ica], at=AT)
+    assert len(same_served.paths) == 2
+    assert _TIE not in same_served.reason
+    # A longer path (through a cross-sign to another root) is no tie for the short one.
+    other_key = new_key("ECC")
+    other = _ca("Other", other_key, "Other", other_key)  # type: ignore[arg-type]
+    cross = _ca("Root", root_key, "Other", other_key)  # type: ignore[arg-type]
+    longer = predict_windows_chain(leaf, root=[root, other], ca=[ica, cross], at=AT)
+    assert sorted(p.depth for p in longer.paths) == [3, 4]
+    assert longer.built == (leaf, ica, root)
+    assert _TIE not in longer.reason
+    assert longer.reason.endswith("(other paths: 4 certificates)")
+    assert str(longer) == f"served leaf -> ICA (trusted): {longer.reason}"
+    untrusted = predict_windows_chain(leaf, root=[], ca=[ica], at=AT)
+    assert str(untrusted).startswith("served leaf -> ICA (NOT trusted): no trusted path")
+
+
+# --- analyze: path choice by signature, the family by key, the self-signed root after the cross --
+
+
+def test_the_served_path_follows_signatures_not_names() -> None:
+    root, ica, leaf, root_key = _hierarchy()
+    # An "ICA" with another key, sent first: same name as the leaf's issuer, but it did not
+    # sign the leaf, so it is not on the path (it is an extra certificate).
+    impostor = _ca("ICA", new_key("ECC"), "Root", root_key)  # type: ignore[arg-type]
+    result = analyze([leaf, impostor, ica, root], at=AT)
+    assert result.path == tuple(fingerprint(c) for c in (leaf, ica, root))
+    extra = [f for f in result.findings if f.code == "EXTRA_CERTS"]
+    assert len(extra) == 1
+    assert extra[0].detail == "not on the path from the leaf: ICA"
+
+
+def test_the_family_is_found_by_key_through_a_cross_sign_the_catalog_does_not_know() -> None:
+    from sectigo_chain.testing.lab import default_lab
+
+    lab = default_lab()
+    e46 = lab.self_signed_root("ECC")
+    foreign_key = new_key("ECC")
+    # E46's key, cross-signed by a CA the catalog does not know; the leaf is signed by E46.
+    stand_in = make_certificate(subject=e46.cert.subject, public_key=e46.key.public_key(),
+                                issuer=_name("Foreign Root"), issuer_key=foreign_key,  # type: ignore[arg-type]
+                                not_before=AT - YEAR, not_after=AT + YEAR, ca=True)  # fmt: skip
+    leaf = make_certificate(subject=_name("www.example.test"),
+                            public_key=new_key("ECC").public_key(),  # type: ignore[attr-defined]
+                            issuer=e46.cert.subject, issuer_key=e46.key, not_before=AT - YEAR,
+                            not_after=AT + YEAR, ca=False)  # fmt: skip
+    assert lab.catalog.identify(stand_in) is None
+    result = analyze([leaf, stand_in], at=AT, catalog=lab.catalog)
+    assert result.family == "E46"
+    (missing,) = [f for f in result.findings if f.code == "CROSS_SIGN_MISSING"]
+    assert missing.detail.startswith("the chain reaches E46 through ")
+    assert "issued by Foreign Root, not through " in missing.detail
+
+
+def test_a_self_signed_root_sent_after_the_cross_sign_is_a_warning_that_says_why() -> None:
+    from sectigo_chain.testing.lab import default_lab
+
+    lab = default_lab()
+    leaf = lab.issue_leaf("RSA")
+    served = [leaf.cert, lab.r36.cert, lab.r46_cross, lab.r46_root.cert]
+    at = leaf.cert.not_valid_before_utc + dt.timedelta(days=1)
+    result = analyze(served, at=at, catalog=lab.catalog)
+    (sent,) = [f for f in result.findings if f.code == "SELF_SIGNED_R46_SENT"]
+    assert sent.severity == "warning"
+    assert sent.detail.endswith(
+        "is sent after the cross-sign: OpenSSL-based clients take the cross-sign first and "
+        "backtracking clients recover, so it only adds bytes; stop sending it"
+    )
