@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import shutil
 import subprocess
@@ -44,7 +45,10 @@ def _mutmut() -> str:
 
 def _run_mutmut(names: list[str]) -> None:
     cmd = [_mutmut(), "run", *names]
-    result = subprocess.run(cmd, cwd=ROOT, check=False, capture_output=True, text=True)
+    # A crash in the in-process statistics run (a segfault once, exit -11) leaves a Python
+    # traceback of every thread on stderr, printed below.
+    env = {**os.environ, "PYTHONFAULTHANDLER": "1"}
+    result = subprocess.run(cmd, cwd=ROOT, check=False, capture_output=True, text=True, env=env)
     if result.returncode != 0:
         sys.stdout.write(result.stdout[-4000:])
         sys.stderr.write(result.stderr[-4000:])
