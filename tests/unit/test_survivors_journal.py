@@ -280,3 +280,153 @@ def test_rollback_retries_an_undo_only_as_its_retry_policy_says(tmp_path: Path) 
     result2 = rollback(journal2, host2, retry=RetryPolicy(attempts=2, wait_initial=0))
     assert result2.complete, result2.errors
     assert observe(host2) == before2
+
+
+# --- round 2 (seed-7 sample): observing during rollback, CCS undo, staging saved, str() --------
+
+
+class _Host:
+    """The simulated host behind a recording front: the timeouts each script got, and the
+    first ``observe`` replies replaced (a lost connection, or a failure without data)."""
+
+    def __init__(self, host: SimulatedHost, observe_faults: list[str] | None = None) -> None:
+        self.host = host
+        self.target = host.target
+        self.timeouts: list[tuple[str, float]] = []
+        self.observe_faults = list(observe_faults or [])
+
+    def run(self, script: Any, *, timeout: float) -> Any:
+        from sectigo_chain.errors import ConnectionFailed
+        from sectigo_chain.hosts.base import ScriptResult
+
+        self.timeouts.append((script.name, timeout))
+        if script.name == "observe" and self.observe_faults:
+            fault = self.observe_faults.pop(0)
+            if fault == "drop":
+                raise ConnectionFailed("connection dropped (test)", host=self.target)
+            return ScriptResult(ok=False)
+        return self.host.run(script, timeout=timeout)
+
+    def close(self) -> None:
+        self.host.close()
+
+
+def test_observing_after_a_rollback_fails_with_a_message_that_names_observe() -> None:
+    from sectigo_chain.errors import ExecutionError
+    from sectigo_chain.run.journal import _observe_state
+
+    front = _Host(SimulatedHost("broken-r46"), ["empty"])
+    with pytest.raises(ExecutionError) as info:
+        _observe_state(front, 30.0, FAST)  # type: ignore[arg-type]
+    assert str(info.value) == "observe: no data"
+    assert (info.value.script, info.value.host) == ("observe", front.target)
+
+
+def test_observing_during_rollback_retries_as_the_policy_says() -> None:
+    from sectigo_chain.errors import ConnectionFailed
+    from sectigo_chain.run.journal import _observe_state
+
+    # One attempt: the lost reply is the error (the default policy would retry it).
+    with pytest.raises(ConnectionFailed):
+        _observe_state(_Host(SimulatedHost("broken-r46"), ["drop"]), 30.0, FAST)  # type: ignore[arg-type]
+    two = RetryPolicy(attempts=2, wait_initial=0)
+    state = _observe_state(_Host(SimulatedHost("broken-r46"), ["drop"]), 30.0, two)  # type: ignore[arg-type]
+    assert state.certificates
+
+
+def test_observing_a_ccs_host_reads_its_files_through_the_same_host() -> None:
+    from sectigo_chain.run.journal import _observe_state
+
+    front = _Host(SimulatedHost("ccs-pfx"))
+    state = _observe_state(front, 45.0, FAST)  # type: ignore[arg-type]
+    assert state.ccs is not None
+    assert state.ccs.error is None
+    assert [name for name, _ in front.timeouts] == ["observe", "inspect_ccs"]
+
+
+def test_rollback_gives_every_script_its_timeout_including_the_last_observe(
+    tmp_path: Path,
+) -> None:
+    host, journal, _before = _applied(tmp_path)
+    front = _Host(host)
+    result = rollback(journal, front, timeout=77.0, retry=FAST)  # type: ignore[arg-type]
+    assert result.complete
+    assert result.checked
+    assert front.timeouts[-1][0] == "observe"
+    assert {t for _, t in front.timeouts} == {77.0}
+
+
+def test_a_failed_final_observe_makes_the_rollback_incomplete_and_says_why(
+    tmp_path: Path,
+) -> None:
+    host, journal, _ = _applied(tmp_path)
+    result = rollback(journal, _FailLastObserve(host), retry=FAST)  # type: ignore[arg-type]
+    assert result.undone  # the undos themselves ran
+    assert not result.complete
+    assert not result.checked
+    assert result.errors == ("could not observe the host to check the rollback: observe: no data",)
+
+
+class _FailLastObserve(_Host):
+    """Every observe succeeds until the undos are done (the rollback's closing check fails)."""
+
+    def run(self, script: Any, *, timeout: float) -> Any:
+        from sectigo_chain.hosts.base import ScriptResult
+
+        if script.name == "observe" and any(n == "restart" for n, _ in self.timeouts):
+            self.timeouts.append((script.name, timeout))
+            return ScriptResult(ok=False)
+        return super().run(script, timeout=timeout)
+
+
+def test_undo_of_a_ccs_binding_gives_back_its_flags() -> None:
+    # SNI + CCS (3); the apply set SNI and cleared the CCS bit: the undo sets CCS back.
+    prev = {"certificate_hash": None, "certificate_store": None, "ssl_flags": 3}
+    ((template, params),) = undo_steps(_binding_step(prev, flags_set=1, flags_clear=2))
+    assert template == "set_binding"
+    assert params == {"site": "S", "ip": "*", "port": 443, "host": "h", "thumbprint": THUMB,
+                      "store_name": "My", "ssl_flags_set": 2, "ssl_flags_clear": 0}  # fmt: skip
+
+
+def test_undo_of_a_ccs_rebuild_restores_the_backup() -> None:
+    step = {"template": "rebuild_ccs_pfx",
+            "params": {"path": "\\\\files\\ccs\\web.pfx", "backup_path": "\\\\files\\ccs\\web.bak",
+                       "expected_sha256": "A" * 64}}  # fmt: skip
+    assert undo_steps(step) == [
+        ("restore_ccs_pfx", {"path": "\\\\files\\ccs\\web.pfx",
+                             "backup_path": "\\\\files\\ccs\\web.bak"}),
+    ]  # fmt: skip
+
+
+def test_a_staged_restore_journals_its_staging_store_before_copying() -> None:
+    from sectigo_chain.run.journal import _restore, _run_undo
+
+    backup = _der_backup("CurrentUser", "Root")
+    ((template, params),) = _restore(backup)
+    assert template == "restore_staged"
+    host = SimulatedHost("fixed")
+    front = _Host(host)
+    step: dict[str, Any] = {}
+    saved: list[Any] = []
+
+    def save() -> None:
+        # Saved before any change: only the observe that chose the store has run.
+        saved.append((dict(step["staging"]), [n for n, _ in front.timeouts]))
+
+    _run_undo(front, template, params, 30.0, FAST, step, save)  # type: ignore[arg-type]
+    assert saved == [({"store": "CA", "free": True}, ["observe"])]
+    assert [n for n, _ in front.timeouts][1:] == ["import_certificate", "move_certificate"]
+
+
+def test_rollback_result_text_lists_undone_steps_errors_and_the_restart() -> None:
+    from sectigo_chain.run.journal import RollbackResult
+
+    result = RollbackResult(journal="j.json", undone=("step 2 (import_cross_sign)",),
+                            errors=("step 1 (remove_root): refused",), restarted=True)  # fmt: skip
+    assert str(result) == (
+        "Rollback of j.json: INCOMPLETE\n"
+        "  undone: step 2 (import_cross_sign)\n"
+        "  could not undo: step 1 (remove_root): refused\n"
+        "  IIS restarted"
+    )
+    assert str(RollbackResult(journal="j.json")) == "Rollback of j.json: complete"
