@@ -223,3 +223,82 @@ def test_a_served_chain_is_not_judged_when_no_cross_sign_is_wanted() -> None:
                   catalog=host.catalog)  # fmt: skip
     assert "restart" not in [a.kind for a in result.actions]
     assert not any("stale chain" in w for w in result.warnings)
+
+
+# --- round 2 (seed-7 sample): messages the operator acts on ------------------------------------
+
+
+def test_recycle_says_it_may_not_be_enough_and_needs_an_app_pool() -> None:
+    import pytest
+
+    from sectigo_chain.errors import InputError
+
+    (restart,) = [a for a in _plan("recycle").actions if a.kind == "restart"]
+    assert restart.reason == (
+        "recycle app pool(s) DefaultAppPool (reports differ on whether a recycle refreshes "
+        "HTTP.sys's cached chain; verify, and escalate to iisreset if needed)"
+    )
+    desired, observed, at, _ = _case("recycle")
+    no_pool = tuple(s.model_copy(update={"app_pool": None}) for s in observed.sites)
+    with pytest.raises(InputError) as info:
+        plan(desired, observed.model_copy(update={"sites": no_pool}), at=at)
+    assert str(info.value) == (
+        "restart 'recycle' needs an app pool, and the site's root application has none: "
+        "use --restart iisreset"
+    )
+
+
+def test_a_user_key_leaf_is_moved_in_memory_and_the_reason_says_so() -> None:
+    (move,) = [a for a in _plan("user-key").actions if a.kind == "move_leaf"]
+    assert move.reason.endswith(
+        "and its private key sit only in CurrentUser\\My: SChannel cannot use a user key "
+        "(binding error 0x80070520); move it into LocalMachine\\My and its key into the machine "
+        "key set (exported and imported in memory on the host, no file)"
+    )
+
+
+def test_a_leaf_of_an_unknown_sectigo_ca_gets_no_trust_store_change_and_a_warning() -> None:
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec as _ec
+    from cryptography.hazmat.primitives.serialization import Encoding
+    from cryptography.x509.oid import NameOID
+
+    from sectigo_chain.x509.certs import thumbprint
+
+    issuer = x509.Name(
+        [
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Sectigo Limited"),
+            x509.NameAttribute(NameOID.COMMON_NAME, "Sectigo Some Future CA"),
+        ]
+    )
+    key = _ec.derive_private_key(777, _ec.SECP256R1())
+    at = dt.datetime(2026, 6, 1, tzinfo=dt.timezone.utc)
+    leaf = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "www.example.test")]))
+        .issuer_name(issuer)
+        .public_key(key.public_key())
+        .serial_number(777)
+        .not_valid_before(at - dt.timedelta(days=30))
+        .not_valid_after(at + dt.timedelta(days=300))
+        .sign(_ec.derive_private_key(778, _ec.SECP256R1()), hashes.SHA256())
+    )
+    desired, observed, _, _ = _case("broken-r46")
+    (spec,) = desired.bindings
+    spec = spec.model_copy(update={
+        "thumbprint": thumbprint(leaf),
+        "leaf_der_b64": base64.b64encode(leaf.public_bytes(Encoding.DER)).decode(),
+    })  # fmt: skip
+    result = plan(desired.model_copy(update={"bindings": (spec,)}), observed, at=at)
+    assert result.root is None
+    (warning,) = [w for w in result.warnings if "only a guess" in w]
+    assert warning == (
+        f"certificate {thumbprint(leaf)} of 'Default Web Site': its issuer (Sectigo Some Future "
+        "CA) is not on the host and not a CA this tool knows, so which root it chains to is "
+        "only a guess (E46 from its key type): no root or cross-sign change is planned for it; "
+        "import its issuing CA into LocalMachine\\CA (or pass the PFX with its chain) and plan "
+        "again"
+    )
+    assert not [
+        a for a in result.actions if a.kind in ("import_cross_sign", "remove_self_signed_root")
+    ]

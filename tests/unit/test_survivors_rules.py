@@ -197,3 +197,72 @@ def test_a_cross_sign_copy_in_systems_root_store_says_how_to_remove_it() -> None
         "is in SYSTEM's Root store (HKU\\S-1-5-18): the templates cannot change SYSTEM's "
         "stores; remove it by hand (PsExec -s certmgr)"
     )
+
+
+# --- round 2 (seed-7 sample) ------------------------------------------------------------------
+
+
+def test_disallow_root_says_how_it_is_undone() -> None:
+    result = _plan("broken-r46", strategy="remove_and_disallow")
+    (disallow,) = [a for a in result.actions if a.kind == "disallow_root"]
+    assert disallow.rollback == f"remove {thumbprint(ROOT)} from LocalMachine\\Disallowed"
+
+
+def test_a_cross_sign_in_the_authroot_store_is_misplaced_as_a_root() -> None:
+    result = _plan("fixed", [_cert("LocalMachine", "AuthRoot", CROSS)])
+    (removal,) = [a for a in result.actions if a.kind == "remove_misplaced"]
+    assert removal.params["store_name"] == "AuthRoot"
+    assert removal.reason.endswith(
+        "(in Root it becomes a trust anchor and Windows serves the short chain again)"
+    )
+
+
+def test_a_cross_sign_copy_in_systems_ca_store_is_left_as_a_no_op() -> None:
+    result = _plan("fixed", [_cert("SYSTEM", "CA", CROSS)])
+    assert "remove_misplaced" not in [a.kind for a in result.actions]
+    assert not any("SYSTEM" in w for w in result.warnings)
+    assert any(
+        n.endswith("is also in SYSTEM's CA store, which SChannel reads: left")
+        for n in result.noop_reasons
+    )
+
+
+def test_specs_without_der_are_named_by_friendly_name_or_thumbprint() -> None:
+    from sectigo_chain.state.models import CertificateSpec
+
+    case = json.loads((GOLDEN / "fixed.json").read_text())
+    desired = DesiredState.model_validate(case["desired"])
+    observed = ObservedState.model_validate(case["observed"])
+    at = dt.datetime.fromisoformat(case["at"])
+    tp = thumbprint(CROSS)
+    present = CertificateSpec(role="other", thumbprint=tp, ensure="present",
+                              store_name="CA")  # fmt: skip
+    absent = CertificateSpec(role="other", thumbprint="AB" * 20, ensure="absent",
+                             store_name="Root", friendly_name="Old Root")  # fmt: skip
+    result = plan(desired.model_copy(update={"certificates": (present, absent)}), observed, at=at)
+    assert f"{tp} already in LocalMachine\\CA" in result.noop_reasons
+    assert any(n.startswith("Old Root ") for n in result.noop_reasons), result.noop_reasons
+
+
+def test_a_backup_records_whether_the_copy_had_a_private_key() -> None:
+    from sectigo_chain.state.models import ObservedCertificate
+    from sectigo_chain.state.rules import backup_of
+
+    entry = _cert("LocalMachine", "My", CROSS)
+    with_key = ObservedCertificate.model_validate({**entry, "has_private_key": True})
+    assert backup_of(with_key).has_private_key is True
+    assert backup_of(ObservedCertificate.model_validate(entry)).has_private_key is False
+
+
+def test_duplicate_reasons_name_a_self_signed_copy_and_the_tie_windows_breaks() -> None:
+    on_time, dup = _duplicates(dt.timedelta(0))
+    (warning,) = [w for w in on_time.warnings if dup in w and "second valid" in w]
+    assert warning.endswith(
+        "Windows chooses between them by its own rule (reported: the newer NotBefore), so the "
+        "served chain may use either"
+    )
+    root_copy = [a for a in on_time.actions if a.params.get("thumbprint") == thumbprint(ROOT)]
+    (removal,) = root_copy
+    assert f"({thumbprint(ROOT)}, a self-signed root copy in an intermediate store)" in (
+        removal.reason
+    )
