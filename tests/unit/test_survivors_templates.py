@@ -215,3 +215,69 @@ def test_a_standalone_plan_embeds_secrets_only_when_told() -> None:
     asked = to_standalone_plan([script])
     assert payload(asked)["password"] is None
     assert "pw-secret" not in asked
+
+
+# --- round 2 (seed-7 sample) ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        (
+            {"site": "s", "thumbprint": THUMB, "host": "bad host"},
+            "host: Value error, a host header is empty or a DNS name (letters, digits, '.', "
+            "'-', '*')",
+        ),
+        (
+            {"site": "s", "thumbprint": 12345},
+            "thumbprint: Value error, a thumbprint is a string of 40 hex digits (SHA-1 of the DER)",
+        ),
+    ],
+)
+def test_binding_parameter_checks_name_what_they_expect(
+    params: dict[str, object], message: str
+) -> None:
+    with pytest.raises(TemplateError) as info:
+        templates.render("set_binding", params)
+    assert str(info.value) == f"invalid parameters for template 'set_binding': {message}"
+
+
+def test_an_empty_secret_is_refused_with_its_own_message() -> None:
+    with pytest.raises(TemplateError) as info:
+        templates.render("import_pfx", {"pfx_b64": "", "password": "p", "thumbprint": THUMB})
+    assert str(info.value) == (
+        "invalid parameters for template 'import_pfx': pfx_b64: Value error, must not be empty"
+    )
+
+
+def test_a_ccs_file_name_may_be_255_characters_and_no_more() -> None:
+    longest = "a" * 251 + ".pfx"
+    assert len(longest) == 255
+    assert templates.render("inspect_ccs", {"files": [longest]})
+    with pytest.raises(TemplateError, match="a CCS file name is"):
+        templates.render("inspect_ccs", {"files": ["a" + longest]})
+
+
+def test_the_surrogate_refusal_says_where_such_text_comes_from() -> None:
+    from sectigo_chain.errors import InputError
+
+    with pytest.raises(InputError) as info:
+        templates.encode_payload({"v": "\ud800"})
+    assert str(info.value) == (
+        "parameter 'v' contains a UTF-16 surrogate code point (U+D800..U+DFFF), which is not a "
+        "Unicode character and cannot be sent to the host unchanged; this usually comes from "
+        "bytes decoded with errors='surrogateescape' or from a broken UTF-16 source: give the "
+        "value as proper Unicode text"
+    )
+
+
+def test_a_standalone_script_with_secrets_lists_them_in_its_warning() -> None:
+    from sectigo_chain.templates.standalone import to_standalone
+
+    pfx = base64.b64encode(b"pfx-bytes").decode()
+    script = templates.render("import_pfx", {"pfx_b64": pfx, "password": "p", "thumbprint": THUMB})
+    text = to_standalone(script, embed_secrets=True)
+    assert (
+        "# WARNING: this file CONTAINS SECRETS (password, pfx_b64). Keep it private and delete "
+        "it after use."
+    ) in text.splitlines()
