@@ -433,3 +433,178 @@ def test_a_self_signed_root_sent_after_the_cross_sign_is_a_warning_that_says_why
         "is sent after the cross-sign: OpenSSL-based clients take the cross-sign first and "
         "backtracking clients recover, so it only adds bytes; stop sending it"
     )
+
+
+# --- round 2 (seed-7 sample) ------------------------------------------------------------------
+
+
+def _expired(cert: x509.Certificate, issuer_key: object) -> x509.Certificate:
+    """``cert``'s name, key and issuer, expired a year before AT."""
+    return make_certificate(
+        subject=cert.subject,
+        public_key=cert.public_key(),
+        issuer=cert.issuer,
+        issuer_key=issuer_key,  # type: ignore[arg-type]
+        not_before=AT - 3 * YEAR,
+        not_after=AT - YEAR,
+        ca=True,
+    )
+
+
+def _codes(result: object) -> dict[str, object]:
+    return {f.code: f for f in result.findings}  # type: ignore[attr-defined]
+
+
+def test_a_second_copy_of_the_issuing_ca_is_an_extra_not_a_self_signed_root() -> None:
+    root, ica, leaf, root_key = _hierarchy()
+    result = analyze([leaf, ica, _again(ica, root_key), root], at=AT)
+    codes = _codes(result)
+    assert "SELF_SIGNED_R46_SENT" not in codes
+    assert codes["EXTRA_CERTS"].detail == "not on the path from the leaf: ICA"  # type: ignore[attr-defined]
+
+
+def test_findings_name_the_certificates_they_are_about() -> None:
+    root, ica, leaf, _ = _hierarchy()
+    dup = _codes(analyze([leaf, ica, ica, root], at=AT))
+    assert dup["DUPLICATE"].certificates == (fingerprint(ica),)  # type: ignore[attr-defined]
+    assert dup["CONTAINS_ANCHOR"].certificates == (fingerprint(root),)  # type: ignore[attr-defined]
+    alone = _codes(analyze([leaf], at=AT))
+    assert alone["INCOMPLETE"].certificates == (fingerprint(leaf),)  # type: ignore[attr-defined]
+    unknown = _codes(analyze([leaf, ica], at=AT))
+    assert unknown["UNKNOWN_ISSUER"].certificates == (fingerprint(ica),)  # type: ignore[attr-defined]
+
+
+def test_order_findings_say_which_clients_tolerate_the_order() -> None:
+    root, ica, leaf, _ = _hierarchy()
+    leaf_second = _codes(analyze([ica, leaf, root], at=AT))["INCORRECT_ORDER"]
+    assert leaf_second.detail == (  # type: ignore[attr-defined]
+        "sent as ICA, leaf, Root; issuer order is leaf, ICA, Root; no client tolerates this: "
+        "every TLS client takes the first certificate sent as the server's own (RFC 5246, "
+        "RFC 8446)"
+    )
+    swapped = _codes(analyze([leaf, root, ica], at=AT))["INCORRECT_ORDER"]
+    assert swapped.detail.endswith(  # type: ignore[attr-defined]
+        "search every sent certificate and tolerate this order; clients that read the chain "
+        "strictly in order (RFC 5246 requires it for TLS 1.2) may not"
+    )
+
+
+def test_expired_certificates_say_whether_they_are_on_the_path() -> None:
+    root, ica, leaf, root_key = _hierarchy()
+    old = _ca("Old", new_key("ECC"), "Root", root_key, AT - 3 * YEAR, AT - YEAR)  # type: ignore[arg-type]
+    off = _codes(analyze([leaf, ica, root, old], at=AT))["EXPIRED_SENT"]
+    assert off.detail == "Old (not on the path) expired 2025-06-01 00:00 UTC"  # type: ignore[attr-defined]
+    assert off.severity == "warning"  # type: ignore[attr-defined]
+    expired_ica = _expired(ica, root_key)
+    on = _codes(analyze([leaf, expired_ica, root], at=AT))["EXPIRED_SENT"]
+    assert on.detail == "ICA (on the path) expired 2025-06-01 00:00 UTC"  # type: ignore[attr-defined]
+    assert on.severity == "error"  # type: ignore[attr-defined]
+
+
+def test_a_leaf_without_dns_names_says_so_on_a_hostname_mismatch() -> None:
+    root, ica, leaf, _ = _hierarchy()
+    result = analyze([leaf, ica, root], at=AT, hostname="www.example.test")
+    mismatch = _codes(result)["HOSTNAME_MISMATCH"]
+    assert mismatch.detail == "leaf covers no DNS names in its SAN, not www.example.test"  # type: ignore[attr-defined]
+
+
+def test_a_reissued_self_signed_r46_is_still_the_self_signed_r46() -> None:
+    from sectigo_chain.testing.lab import default_lab
+
+    lab = default_lab()
+    r46 = lab.self_signed_root("RSA")
+    # Same name and key as the catalog's self-signed R46, other dates: not in the catalog.
+    again = make_certificate(subject=r46.cert.subject, public_key=r46.key.public_key(),
+                             issuer=r46.cert.subject, issuer_key=r46.key,
+                             not_before=AT - YEAR, not_after=AT + 20 * YEAR, ca=True)  # fmt: skip
+    assert lab.catalog.identify(again) is None
+    leaf = lab.issue_leaf("RSA")
+    at = leaf.cert.not_valid_before_utc + dt.timedelta(days=1)
+    codes = _codes(analyze([leaf.cert, lab.r36.cert, again], at=at, catalog=lab.catalog))
+    assert "SELF_SIGNED_R46_SENT" in codes
+    assert "CONTAINS_ANCHOR" not in codes
+
+
+def test_an_unknown_sectigo_issuer_of_an_rsa_leaf_is_guessed_r46() -> None:
+    name = x509.Name(
+        [
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Sectigo Limited"),
+            x509.NameAttribute(NameOID.COMMON_NAME, "Sectigo Some Future CA"),
+        ]
+    )
+    leaf = make_certificate(subject=_name("rsa.example.test"),
+                            public_key=new_key("RSA").public_key(),  # type: ignore[attr-defined]
+                            issuer=name, issuer_key=new_key("ECC"), not_before=AT - YEAR,
+                            not_after=AT + YEAR, ca=False)  # fmt: skip
+    answer = cross_sign_for(leaf)
+    assert (answer.status, answer.root, answer.method) == (
+        "needs_cross_sign",
+        "R46",
+        "key_type_guess",
+    )
+
+
+def test_catalog_entry_text_says_where_it_belongs() -> None:
+    cat = default_catalog()
+    (cross,) = [e for e in cat.entries if e.id == "r46-cross-usertrust-rsa"]
+    assert str(cross) == (
+        f"{cross.name} (cross_signed_root, issued by USERTrust RSA Certification Authority; "
+        f"belongs in LocalMachine\\CA; SHA-1 {cross.thumbprint})"
+    )
+    (root,) = [e for e in cat.entries if e.id == "r46-root-selfsigned"]
+    assert str(root).endswith(f"; removed by the IIS fix; SHA-1 {root.thumbprint})")
+
+
+def test_prediction_reason_counts_paths_and_names_the_policy() -> None:
+    from sectigo_chain.x509.paths import WINDOWS_TIE_RULE, CertPath
+
+    root, ica, leaf, _ = _hierarchy()
+    one = predict_windows_chain(leaf, root=[root], ca=[ica], at=AT)
+    assert one.reason == (
+        "1 trusted path; shortest_trusted_path chose 3 certificates anchored at Root, which is "
+        "not sent"
+    )
+    assert one.tie_rule == WINDOWS_TIE_RULE
+
+    class FirstPath:  # a policy without a __name__
+        def __call__(self, paths: list[CertPath]) -> CertPath | None:
+            return paths[0] if paths else None
+
+    custom = predict_windows_chain(leaf, root=[root], ca=[ica], at=AT, policy=FirstPath())
+    assert custom.reason.startswith("1 trusted path; the policy chose 3 certificates")
+    assert custom.tie_rule == ""
+
+
+def test_an_expired_certificate_on_the_only_chain_is_the_reason_given() -> None:
+    root, ica, leaf, root_key = _hierarchy()
+    expired = _expired(ica, root_key)
+    prediction = predict_windows_chain(leaf, root=[root], ca=[expired], at=AT)
+    assert prediction.reason == (
+        "no trusted path: a certificate on the best chain is not valid at that time; Windows "
+        "serves what it built"
+    )
+
+
+def test_competitors_say_whether_the_tie_rule_or_an_expiry_decides() -> None:
+    from sectigo_chain.x509.paths import competing_paths
+
+    root, ica, leaf, root_key = _hierarchy()
+    # Two copies of the issuing CA: the one with the later notAfter wins the tie; once it
+    # expires (before `until`), Windows switches to the other copy.
+    ica_b = _again(ica, root_key)
+    found = competing_paths(leaf, root=[root], ca=[ica, ica_b], at=AT - dt.timedelta(days=1),
+                            until=AT + 3 * YEAR)  # fmt: skip
+    kinds = [c.kind for c in found]
+    assert kinds[0] == "tie"
+    assert str(found[0]) == (
+        "a path of the same length through ICA (issued 2024-06-01, by Root) competes with the "
+        "one Windows builds: only the tie rule decides between them"
+    )
+    root_b = _again(root, root_key)
+    later = competing_paths(leaf, root=[root, root_b], ca=[ica, ica_b], at=AT,
+                            until=AT + 3 * YEAR)  # fmt: skip
+    (expiry,) = [c for c in later if c.kind == "after_expiry"]
+    assert str(expiry) == (
+        "when ICA (issued by Root) expires on 2027-06-01, Windows switches to the path through "
+        "ICA (issued 2024-06-01, by Root)"
+    )
