@@ -302,3 +302,57 @@ def test_a_leaf_of_an_unknown_sectigo_ca_gets_no_trust_store_change_and_a_warnin
     assert not [
         a for a in result.actions if a.kind in ("import_cross_sign", "remove_self_signed_root")
     ]
+
+
+def test_an_issuer_found_only_in_the_root_store_still_decides_the_root() -> None:
+    # A site's leaf is issued by a CA the catalog does not know, which sits (misplaced) in
+    # LocalMachine\Root and is signed by the R46 key: Root and CA both feed the chain search,
+    # for the bound leaf and for the other sites the fix affects.
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    from sectigo_chain.hosts.sim.host import SimulatedHost
+    from sectigo_chain.run.applier import observe
+    from sectigo_chain.state.models import ObservedBinding, ObservedCertificate, ObservedSite
+    from sectigo_chain.state.recipe import sectigo_fix
+    from sectigo_chain.testing.lab import make_certificate, new_key
+    from sectigo_chain.x509.certs import thumbprint
+
+    host = SimulatedHost("broken-r46")
+    lab = host.lab
+    observed = observe(host)
+    at = lab.r36.cert.not_valid_before_utc + dt.timedelta(days=30)
+    r46 = lab.self_signed_root("RSA")
+    name = x509.Name([x509.NameAttribute(x509.oid.NameOID.COMMON_NAME, "Lab Other CA")])
+    ica_key = new_key("ECC")
+    ica = make_certificate(subject=name, public_key=ica_key.public_key(), issuer=r46.cert.subject,
+                           issuer_key=r46.key, not_before=at - dt.timedelta(days=10),
+                           not_after=at + dt.timedelta(days=900), ca=True)  # fmt: skip
+    leaf_name = x509.Name([x509.NameAttribute(x509.oid.NameOID.COMMON_NAME, "shop.example.test")])
+    leaf = make_certificate(subject=leaf_name, public_key=new_key("ECC").public_key(),
+                            issuer=name, issuer_key=ica_key, not_before=at - dt.timedelta(days=5),
+                            not_after=at + dt.timedelta(days=300), ca=False)  # fmt: skip
+
+    def entry(cert: x509.Certificate, store: str, key: bool) -> ObservedCertificate:
+        return ObservedCertificate(
+            store_location="LocalMachine", store_name=store, physical_store=".Default",
+            thumbprint=thumbprint(cert), has_private_key=key,
+            key_storage="machine" if key else None,
+            der_b64=base64.b64encode(cert.public_bytes(Encoding.DER)).decode(),
+        )  # fmt: skip
+
+    shop = ObservedSite(name="Shop", app_pool="Shop", bindings=(
+        ObservedBinding(protocol="https", port=8443, certificate_hash=thumbprint(leaf),
+                        certificate_store="My"),))  # fmt: skip
+    extra = (entry(ica, "Root", False), entry(leaf, "My", True))
+    observed = observed.model_copy(update={
+        "certificates": (*observed.certificates, *extra), "sites": (*observed.sites, shop),
+    })  # fmt: skip
+    desired = sectigo_fix(site="Default Web Site", catalog=host.catalog)
+    result = plan(desired, observed, at=at, catalog=host.catalog)
+    (changes,) = [w for w in result.warnings if w.startswith("the served chain changes")]
+    assert changes.endswith(": Default Web Site, Shop")
+    # The Shop leaf alone: its root is R46, found through the copy in Root.
+    shop_only = sectigo_fix(site="Shop", port=8443, catalog=host.catalog)
+    result = plan(shop_only, observed, at=at, catalog=host.catalog)
+    assert result.root == "R46"
+    assert "import_cross_sign" in [a.kind for a in result.actions]
