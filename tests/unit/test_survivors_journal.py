@@ -430,3 +430,85 @@ def test_rollback_result_text_lists_undone_steps_errors_and_the_restart() -> Non
         "  IIS restarted"
     )
     assert str(RollbackResult(journal="j.json")) == "Rollback of j.json: complete"
+
+
+# --- round 3 (seed-11 sample) -----------------------------------------------------------------
+
+
+def test_text_pydantic_cannot_serialise_is_still_written_compactly() -> None:
+    from sectigo_chain.run.journal import _encode
+
+    # A lone surrogate (from a host's JSON) makes pydantic-core refuse: json.dumps writes it.
+    assert _encode({"a": "\ud800", "b": [1, 2]}) == b'{"a":"\\ud800","b":[1,2]}'
+
+
+class _Refusing(_Host):
+    """Observe works; every other script fails with the given error document and errors."""
+
+    def __init__(self, host: SimulatedHost, error: Any, errors: list[str]) -> None:
+        super().__init__(host)
+        self.error, self.errors = error, errors
+
+    def run(self, script: Any, *, timeout: float) -> Any:
+        from sectigo_chain.hosts.base import ScriptResult
+
+        if script.name in ("observe", "inspect_ccs"):
+            return super().run(script, timeout=timeout)
+        return ScriptResult(ok=False, error=self.error, errors=self.errors)
+
+
+@pytest.mark.parametrize(
+    ("error", "errors", "said"),
+    [
+        ({"message": "access denied"}, [], "access denied"),
+        (None, ["first", "second"], "first; second"),
+        (None, [], "failed"),
+    ],
+)
+def test_a_failed_undo_says_what_the_host_said(error: Any, errors: list[str], said: str) -> None:
+    from sectigo_chain.errors import ExecutionError
+    from sectigo_chain.run.journal import _run_undo
+
+    front = _Refusing(SimulatedHost("fixed"), error, errors)
+    with pytest.raises(ExecutionError) as info:
+        _run_undo(front, "set_root_auto_update", {"disabled": None}, 30.0, FAST)  # type: ignore[arg-type]
+    assert str(info.value) == f"set_root_auto_update: {said}"
+    assert info.value.script == "set_root_auto_update"
+
+
+def test_a_failed_observe_gives_the_hosts_message() -> None:
+    from sectigo_chain.errors import ExecutionError
+    from sectigo_chain.hosts.base import ScriptResult
+    from sectigo_chain.run.journal import _observe_state
+
+    class Broken(_Host):
+        def run(self, script: Any, *, timeout: float) -> Any:
+            return ScriptResult(ok=False, error={"message": "WinRM quota exceeded"})
+
+    with pytest.raises(ExecutionError) as info:
+        _observe_state(Broken(SimulatedHost("fixed")), 30.0, FAST)  # type: ignore[arg-type]
+    assert str(info.value) == "observe: WinRM quota exceeded"
+
+
+def test_a_rollback_whose_restart_fails_leaves_the_restart_due(tmp_path: Path) -> None:
+    # The undo of a served-changing step makes a restart due (rollback_restarted False); when
+    # the restart then fails, the journal still says so, so a resumed rollback restarts.
+    host, journal, _ = _applied(tmp_path)
+    doc = json.loads(Path(journal).read_text())
+    doc["rollback_restarted"] = True  # as a previous, interrupted rollback left it
+    Path(journal).write_text(json.dumps(doc))
+
+    class NoRestart(_Host):
+        def run(self, script: Any, *, timeout: float) -> Any:
+            from sectigo_chain.errors import ScriptFailed
+            from sectigo_chain.hosts.base import ScriptResult
+
+            if script.name == "restart":
+                result = ScriptResult(ok=False, error={"message": "iisreset failed"})
+                raise ScriptFailed("restart: iisreset failed", result=result, host=self.target)
+            return super().run(script, timeout=timeout)
+
+    result = rollback(journal, NoRestart(host), retry=FAST)  # type: ignore[arg-type]
+    assert not result.restarted
+    after = json.loads(Path(journal).read_text())
+    assert after["rollback_restarted"] is False

@@ -356,3 +356,100 @@ def test_an_issuer_found_only_in_the_root_store_still_decides_the_root() -> None
     result = plan(shop_only, observed, at=at, catalog=host.catalog)
     assert result.root == "R46"
     assert "import_cross_sign" in [a.kind for a in result.actions]
+
+
+# --- round 3 (seed-11 sample) -----------------------------------------------------------------
+
+
+def test_a_binding_that_already_uses_the_certificate_is_a_no_op_that_names_it() -> None:
+    result = _plan("fixed")
+    _desired, observed, _, _ = _case("fixed")
+    (b,) = [b for b in observed.sites[0].bindings if b.protocol == "https"]
+    assert (
+        f"binding 'Default Web Site' https *:443 already uses thumbprint {b.certificate_hash}: "
+        "not rebinding"
+    ) in result.noop_reasons
+
+
+def _with_copy(name: str, **update: Any) -> tuple[DesiredState, ObservedState, dt.datetime, str]:
+    """The case with a LocalMachine\\My copy of the bound certificate (``update`` applied)."""
+    desired, observed, at, _ = _case(name)
+    (b,) = [b for s in observed.sites for b in s.bindings if b.protocol == "https"]
+    assert b.certificate_hash is not None
+    (user,) = [c for c in observed.certificates if c.thumbprint == b.certificate_hash]
+    copy = user.model_copy(update={"store_location": "LocalMachine", "store_name": "My",
+                                   "physical_store": ".Default", **update})  # fmt: skip
+    observed = observed.model_copy(update={"certificates": (*observed.certificates, copy)})
+    return desired, observed, at, b.certificate_hash
+
+
+def test_a_machine_store_copy_with_a_user_key_set_is_warned_and_the_binding_kept() -> None:
+    desired, observed, at, tp = _with_copy("user-key", has_private_key=True, key_storage="user")
+    result = plan(desired, observed, at=at)
+    assert not [a for a in result.actions if a.kind in ("move_leaf", "import_pfx")]
+    (warning,) = [w for w in result.warnings if "user key set" in w]
+    assert warning.endswith(
+        "is in LocalMachine\\My but its private key is in a user key set, which SChannel "
+        "cannot use (0x80070520) and an import does not replace: delete that copy by hand "
+        f"(certutil -delstore My {tp}), then plan again with the PFX (--pfx)"
+    )
+    # Already bound to that certificate: nothing to rebind, and no "not binding" warning.
+    assert any(
+        n.endswith(f"already uses thumbprint {tp}: not rebinding") for n in result.noop_reasons
+    )
+    assert not any(w.startswith("not binding") for w in result.warnings)
+
+
+def test_a_keyless_machine_copy_beside_a_user_key_is_not_moved_and_says_how_to_export() -> None:
+    desired, observed, at, tp = _with_copy("user-key", has_private_key=False, key_storage=None)
+    result = plan(desired, observed, at=at)
+    assert "move_leaf" not in [a.kind for a in result.actions]
+    (warning,) = [w for w in result.warnings if "without its private key" in w]
+    assert warning.endswith(
+        "not moving it (that would delete the only copy with the key); export it with its key "
+        f"from CurrentUser\\My (certutil -user -exportPFX My {tp} leaf.pfx) and plan again with "
+        "--pfx"
+    )
+
+
+def test_a_certificate_bound_from_webhosting_is_looked_for_there() -> None:
+    desired, observed, at, _ = _case("fixed")
+    (b,) = [b for b in observed.sites[0].bindings if b.protocol == "https"]
+    tp = b.certificate_hash
+    certs = tuple(
+        c.model_copy(update={"store_name": "WebHosting"}) if c.thumbprint == tp else c
+        for c in observed.certificates
+    )
+    site = observed.sites[0]
+    rebound = tuple(x.model_copy(update={"certificate_store": "WebHosting"}) if x is b else x
+                    for x in site.bindings)  # fmt: skip
+    observed = observed.model_copy(update={
+        "certificates": certs, "sites": (site.model_copy(update={"bindings": rebound}),),
+    })  # fmt: skip
+    result = plan(desired, observed, at=at)
+    assert any("already in LocalMachine\\WebHosting with a machine key" in n
+               for n in result.noop_reasons), result.noop_reasons  # fmt: skip
+    assert not [a for a in result.actions if a.kind in ("move_leaf", "import_pfx")]
+
+
+def test_a_stale_chain_reason_says_what_the_served_chain_lacks() -> None:
+    from sectigo_chain.hosts.sim.host import SimulatedHost
+    from sectigo_chain.run.applier import observe
+    from sectigo_chain.state.models import ObservedServed
+    from sectigo_chain.state.recipe import sectigo_fix
+    from sectigo_chain.x509.certs import thumbprint
+
+    site = "Default Web Site"
+    host = SimulatedHost("stale-cache")
+    chain = host.served_chain(site)
+    at = chain[0].not_valid_before_utc + dt.timedelta(days=1)
+    seen = ObservedServed(site=site, thumbprints=tuple(thumbprint(c) for c in chain))
+    observed = observe(host).model_copy(update={"served": (seen,)})
+    result = plan(sectigo_fix(site=site, catalog=host.catalog), observed, at=at,
+                  catalog=host.catalog)  # fmt: skip
+    (restart,) = result.actions
+    assert restart.reason.startswith(
+        f"site 'Default Web Site' still serves a stale chain ({len(chain)} certificate(s), "
+        "without the cross-sign although the stores are right): HTTP.sys serves the chain it "
+        "cached; "
+    )
