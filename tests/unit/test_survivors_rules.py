@@ -183,6 +183,9 @@ def test_a_duplicate_is_still_valid_at_its_not_after_instant() -> None:
 def test_a_duplicate_in_systems_ca_store_is_left_with_a_warning_that_says_why() -> None:
     result, dup = _duplicates(dt.timedelta(days=1), move_to_system=True)
     assert dup not in [a.params.get("thumbprint") for a in result.actions]
+    # The next duplicate (the self-signed R46 copy in LocalMachine\CA) is still removed.
+    removed = [a.params["thumbprint"] for a in result.actions if a.kind == "remove_duplicate"]
+    assert removed == [thumbprint(ROOT)]
     (warning,) = [w for w in result.warnings if w.startswith("a duplicate ") and dup in w]
     assert warning.endswith(
         f"({dup}, expired) is in SYSTEM's CA store (HKU\\S-1-5-18): the templates cannot "
@@ -266,3 +269,77 @@ def test_duplicate_reasons_name_a_self_signed_copy_and_the_tie_windows_breaks() 
     assert f"({thumbprint(ROOT)}, a self-signed root copy in an intermediate store)" in (
         removal.reason
     )
+
+
+# --- round 3 (seed-11 sample) -----------------------------------------------------------------
+
+
+def test_an_override_says_the_short_chain_stays() -> None:
+    stray = [_cert("LocalMachine", "Root", CROSS, ".GroupPolicy")]
+    result = _plan("fixed", stray, allow_group_policy_override=True)
+    (warning,) = [w for w in result.warnings if thumbprint(CROSS) in w]
+    assert warning.endswith("; left in place (override given): the short chain stays")
+
+
+def test_keep_says_the_short_chain_stays_for_every_site() -> None:
+    result = _plan("broken-r46", strategy="keep")
+    (warning,) = [w for w in result.warnings if w.startswith("root strategy 'keep'")]
+    assert warning == (
+        "root strategy 'keep': Sectigo R46 (self-signed root) stays in LocalMachine\\Root, so "
+        "Windows keeps serving the short chain (leaf, issuing CA) for every site under it"
+    )
+
+
+def test_a_root_spec_without_a_friendly_name_is_named_from_the_catalog() -> None:
+    case = json.loads((GOLDEN / "broken-r46.json").read_text())
+    for spec in case["desired"]["certificates"]:
+        spec["friendly_name"] = None
+    desired = DesiredState.model_validate(case["desired"])
+    observed = ObservedState.model_validate(case["observed"])
+    result = plan(desired, observed, at=dt.datetime.fromisoformat(case["at"]))
+    (removal,) = [a for a in result.actions if a.kind == "remove_self_signed_root"]
+    name = default_catalog().identify(ROOT).name  # type: ignore[union-attr]
+    assert removal.reason.startswith(f"remove {name} ({thumbprint(ROOT)}, ")
+
+
+def _foreign_spec(friendly: str | None) -> tuple[Plan, str]:
+    from sectigo_chain.state.models import CertificateSpec
+    from sectigo_chain.testing.lab import make_certificate, new_key
+
+    key = new_key("ECC")
+    name = x509_name("Foreign Intermediate")
+    utc = dt.timezone.utc
+    cert = make_certificate(
+        subject=name,
+        public_key=key.public_key(),
+        issuer=name,
+        issuer_key=key,
+        not_before=dt.datetime(2025, 1, 1, tzinfo=utc),
+        not_after=dt.datetime(2035, 1, 1, tzinfo=utc),
+        ca=True,
+    )
+    der = base64.b64encode(cert.public_bytes(Encoding.DER)).decode()
+    spec = CertificateSpec(role="other", thumbprint=thumbprint(cert), ensure="present",
+                           store_name="CA", friendly_name=friendly, der_b64=der)  # fmt: skip
+    case = json.loads((GOLDEN / "fixed.json").read_text())
+    desired = DesiredState.model_validate(case["desired"])
+    observed = ObservedState.model_validate(case["observed"])
+    result = plan(desired.model_copy(update={"certificates": (spec,)}), observed,
+                  at=dt.datetime.fromisoformat(case["at"]))  # fmt: skip
+    return result, thumbprint(cert)
+
+
+def x509_name(cn: str) -> Any:
+    from cryptography import x509
+    from cryptography.x509.oid import NameOID
+
+    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+
+
+def test_a_certificate_the_catalog_does_not_know_is_named_by_its_friendly_name_or_cn() -> None:
+    named, tp = _foreign_spec("Partner Cross")
+    (imp,) = [a for a in named.actions if a.kind == "import_cross_sign"]
+    assert imp.reason.startswith(f"import Partner Cross ({tp}) into LocalMachine\\CA")
+    unnamed, tp = _foreign_spec(None)
+    (imp,) = [a for a in unnamed.actions if a.kind == "import_cross_sign"]
+    assert imp.reason.startswith(f"import Foreign Intermediate ({tp}) into LocalMachine\\CA")
