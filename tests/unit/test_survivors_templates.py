@@ -281,3 +281,86 @@ def test_a_standalone_script_with_secrets_lists_them_in_its_warning() -> None:
         "# WARNING: this file CONTAINS SECRETS (password, pfx_b64). Keep it private and delete "
         "it after use."
     ) in text.splitlines()
+
+
+# --- round 3 (seed-11 sample) -----------------------------------------------------------------
+
+
+def test_a_whole_model_problem_is_reported_under_parameters() -> None:
+    with pytest.raises(TemplateError) as info:
+        templates.render("restore_ccs_pfx", {"path": "a.pfx", "backup_path": "a.pfx"})
+    assert str(info.value) == (
+        "invalid parameters for template 'restore_ccs_pfx': parameters: Value error, path must "
+        "name a .pfx file and backup_path another file"
+    )
+
+
+def test_every_problem_is_listed_separated_by_semicolons() -> None:
+    with pytest.raises(TemplateError) as info:
+        templates.render("set_binding", {"site": "", "thumbprint": "zz"})
+    assert str(info.value) == (
+        "invalid parameters for template 'set_binding': site: Value error, must not be empty; "
+        "thumbprint: Value error, a thumbprint is 40 hex digits (SHA-1 of the DER); check for "
+        "typos"
+    )
+
+
+def test_an_ip_with_stray_characters_is_refused() -> None:
+    assert templates.render("set_binding", {"site": "s", "thumbprint": THUMB, "ip": "[::1]"})
+    for bad in ("X10.0.0.1", "10.0.0.1X"):
+        with pytest.raises(TemplateError, match="an IP address"):
+            templates.render("set_binding", {"site": "s", "thumbprint": THUMB, "ip": bad})
+
+
+def test_a_url_may_be_2048_characters_and_no_more() -> None:
+    base = "https://example.com/"
+    longest = base + "a" * (2048 - len(base))
+    assert templates.render("outbound_tls_test", {"url": longest})
+    with pytest.raises(TemplateError, match="an https:// URL"):
+        templates.render("outbound_tls_test", {"url": longest + "a"})
+
+
+def test_base64_may_be_wrapped_across_lines() -> None:
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    from sectigo_chain.x509.catalog import default_catalog
+
+    der = default_catalog().certificate("r46-root-selfsigned").public_bytes(Encoding.DER)
+    flat = base64.b64encode(der).decode()
+    wrapped = "\n".join(flat[i : i + 64] for i in range(0, len(flat), 64)) + "\n"
+    params = {"der_b64": wrapped, "thumbprint": THUMB, "store_name": "CA"}
+    script = templates.render("import_certificate", params)
+    assert script.decoded_params()["der_b64"] == flat
+
+
+def test_a_plan_with_secrets_inside_says_how_to_render_it() -> None:
+    from sectigo_chain.templates.standalone import to_standalone
+
+    pfx = base64.b64encode(b"x").decode()
+    step = templates.render("import_pfx", {"pfx_b64": pfx, "password": "p", "thumbprint": THUMB})
+    with pytest.raises(TemplateError) as info:
+        to_standalone(templates.render_plan([step]))
+    assert str(info.value) == (
+        "apply_plan carries secrets inside its actions' payloads: render the actions one by one "
+        "(each asks for its secrets on the host), or embed the secrets"
+    )
+
+
+def test_comment_values_are_cut_only_past_120_characters() -> None:
+    from sectigo_chain.templates.standalone import _comment_value
+
+    exact = "a" * 118  # json.dumps adds the two quotes: 120 characters
+    assert _comment_value(exact) == f'"{exact}"'
+    longer = "a" * 119
+    assert _comment_value(longer) == f'"{longer[:79]}... (121 characters)'
+
+
+def test_a_standalone_plan_separates_its_steps_with_a_blank_line() -> None:
+    from sectigo_chain.templates.standalone import to_standalone_plan
+
+    steps = [templates.render("restart", {"mode": "iisreset"}), templates.render("observe")]
+    lines = to_standalone_plan(steps).splitlines()
+    heads = [i for i, line in enumerate(lines) if "(step " in line and " of 2)" in line]
+    assert len(heads) == 2
+    for i in heads:
+        assert lines[i - 1] == ""
