@@ -608,3 +608,77 @@ def test_competitors_say_whether_the_tie_rule_or_an_expiry_decides() -> None:
         "when ICA (issued by Root) expires on 2027-06-01, Windows switches to the path through "
         "ICA (issued 2024-06-01, by Root)"
     )
+
+
+# --- round 3 (seed-11 sample) -----------------------------------------------------------------
+
+
+def test_self_signed_r46_findings_say_which_clients_fail_and_what_to_do() -> None:
+    from sectigo_chain.testing.lab import default_lab
+
+    lab = default_lab()
+    leaf = lab.issue_leaf("RSA")
+    at = leaf.cert.not_valid_before_utc + dt.timedelta(days=1)
+    r46 = "Sectigo Public Server Authentication Root R46"
+    before = [leaf.cert, lab.r36.cert, lab.r46_root.cert, lab.r46_cross]
+    (sent,) = [f for f in analyze(before, at=at, catalog=lab.catalog).findings
+               if f.code == "SELF_SIGNED_R46_SENT"]  # fmt: skip
+    assert sent.severity == "error"
+    assert sent.detail == (
+        f"the self-signed {r46} is sent before the cross-sign: OpenSSL-based clients (curl, "
+        f"wget, Python, PHP, most Linux and embedded clients; OpenSSL 1.0.x to 3.x) that do not "
+        f"trust {r46} take the first matching issuer, pick it and fail (error 19, self-signed "
+        "certificate in certificate chain); backtracking clients (Android, Java, NSS, Windows, "
+        f"Apple) recover. Fix: stop sending the self-signed {r46} (or send the cross-sign "
+        "before it)"
+    )
+    ends = [leaf.cert, lab.r36.cert, lab.r46_root.cert]
+    (top,) = [f for f in analyze(ends, at=at, catalog=lab.catalog).findings
+              if f.code == "SELF_SIGNED_R46_SENT"]  # fmt: skip
+    assert top.detail == (
+        f"the chain ends at the self-signed {r46}; clients that do not trust it (older Android, "
+        "Java, embedded) fail: serve the USERTrust cross-sign instead"
+    )
+
+
+def test_a_not_yet_valid_certificate_is_an_error_only_on_the_path() -> None:
+    root, ica, leaf, root_key = _hierarchy()
+    future = _ca("Future", new_key("ECC"), "Root", root_key, AT + YEAR, AT + 3 * YEAR)  # type: ignore[arg-type]
+    off = _codes(analyze([leaf, ica, root, future], at=AT))["NOT_YET_VALID"]
+    assert off.detail == "Future (not on the path) is valid only from 2027-06-01 00:00 UTC"  # type: ignore[attr-defined]
+    assert off.severity == "warning"  # type: ignore[attr-defined]
+    later_ica = make_certificate(
+        subject=ica.subject,
+        public_key=ica.public_key(),
+        issuer=ica.issuer,
+        issuer_key=root_key,  # type: ignore[arg-type]
+        not_before=AT + YEAR,
+        not_after=AT + 3 * YEAR,
+        ca=True,
+    )
+    on = _codes(analyze([leaf, later_ica, root], at=AT))["NOT_YET_VALID"]
+    assert on.severity == "error"  # type: ignore[attr-defined]
+
+
+def test_a_root_also_in_the_ca_store_is_still_an_anchor() -> None:
+    root, ica, leaf, _ = _hierarchy()
+    both = predict_windows_chain(leaf, root=[root], ca=[ica, root], at=AT)
+    assert both.trusted is True
+    assert both.anchor == root
+
+
+def test_an_untrusted_prediction_is_false_and_stays_within_max_depth() -> None:
+    root, ica, leaf, _ = _hierarchy()
+    cut = predict_windows_chain(leaf, root=[], ca=[ica, root], at=AT, max_depth=2)
+    assert cut.trusted is False
+    assert cut.built == (leaf, ica)
+    assert cut.served == (leaf, ica)
+
+
+def test_a_leaf_issued_by_an_untrusted_self_signed_root_is_sent_alone() -> None:
+    root_key = new_key("ECC")
+    root = _ca("Root", root_key, "Root", root_key)  # type: ignore[arg-type]
+    leaf = _ca("leaf", new_key("ECC"), "Root", root_key, ca=False)  # type: ignore[arg-type]
+    prediction = predict_windows_chain(leaf, root=[], ca=[root], at=AT)
+    assert prediction.built == (leaf, root)
+    assert prediction.served == (leaf,)
