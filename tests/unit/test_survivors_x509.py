@@ -54,9 +54,23 @@ def _hierarchy() -> tuple[x509.Certificate, x509.Certificate, x509.Certificate, 
     return root, ica, leaf, root_key
 
 
+def _hierarchy_late_ica() -> tuple[x509.Certificate, x509.Certificate, x509.Certificate, object]:
+    """A hierarchy whose issuing CA's SHA-256 is in the upper half, so that a random certificate
+    sorts before it with probability at least 1/2 (each of ``_sorted_before``'s 200 tries). With
+    any issuing CA the search failed now and then: when the CA's SHA-256 starts with 00 or 01,
+    200 tries often find nothing smaller (it happened in a mutation run)."""
+    for _ in range(64):  # each try succeeds with probability 1/2
+        found = _hierarchy()
+        if fingerprint(found[1]) >= "8":
+            return found
+    raise AssertionError("no issuing CA in the upper half in 64 tries")
+
+
 def _sorted_before(target: x509.Certificate, make: object) -> x509.Certificate:
     """A certificate from ``make()`` whose SHA-256 sorts before ``target``'s (the order in which
-    build_paths tries same-name issuers), so it is tried first."""
+    build_paths tries same-name issuers), so it is tried first. ``target``'s SHA-256 must be in
+    the upper half (``_hierarchy_late_ica``): then each try succeeds with probability >= 1/2."""
+    assert fingerprint(target) >= "8", "use _hierarchy_late_ica()"
     for _ in range(200):
         cert = make()  # type: ignore[operator]
         if fingerprint(cert) < fingerprint(target):
@@ -68,14 +82,14 @@ def _sorted_before(target: x509.Certificate, make: object) -> x509.Certificate:
 
 
 def test_a_same_name_issuer_whose_signature_fails_does_not_end_the_search() -> None:
-    root, ica, leaf, root_key = _hierarchy()
+    root, ica, leaf, root_key = _hierarchy_late_ica()
     impostor = _sorted_before(ica, lambda: _ca("ICA", new_key("ECC"), "Root", root_key))  # type: ignore[arg-type]
     paths = build_paths(leaf, [impostor, ica], [root], at=AT)
     assert [p.certificates for p in paths] == [(leaf, ica, root)]
 
 
 def test_a_same_name_non_ca_does_not_end_the_search() -> None:
-    root, ica, leaf, root_key = _hierarchy()
+    root, ica, leaf, root_key = _hierarchy_late_ica()
     # Same subject and key as the real issuer (so the leaf's signature verifies), but not a CA.
     ica_key = ica.public_key()
 
