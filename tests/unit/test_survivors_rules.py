@@ -343,3 +343,19 @@ def test_a_certificate_the_catalog_does_not_know_is_named_by_its_friendly_name_o
     unnamed, tp = _foreign_spec(None)
     (imp,) = [a for a in unnamed.actions if a.kind == "import_cross_sign"]
     assert imp.reason.startswith(f"import Foreign Intermediate ({tp}) into LocalMachine\\CA")
+
+
+def test_the_machine_copy_seen_through_a_user_store_does_not_stop_the_duplicate_search() -> None:
+    case = json.loads((GOLDEN / "duplicates.json").read_text())
+    (dup,) = [c for c in case["observed"]["certificates"]
+              if c["thumbprint"] == "B615B29D3C12155DFC5A418632444FF9B895B53E"]  # fmt: skip
+    # What observe reports for CurrentUser\CA: the machine's copy, no physical store. Listed
+    # first, it is skipped (not a copy of its own), and the real duplicates are still found.
+    seen = {**dup, "store_location": "CurrentUser", "physical_store": None}
+    case["observed"]["certificates"] = [seen, *case["observed"]["certificates"]]
+    desired = DesiredState.model_validate(case["desired"])
+    observed = ObservedState.model_validate(case["observed"])
+    result = plan(desired, observed, at=dt.datetime.fromisoformat(case["at"]))
+    removed = [(a.params["store_location"], a.params["thumbprint"])
+               for a in result.actions if a.kind == "remove_duplicate"]  # fmt: skip
+    assert removed == [("LocalMachine", dup["thumbprint"]), ("LocalMachine", thumbprint(ROOT))]

@@ -696,3 +696,15 @@ def test_a_leaf_issued_by_an_untrusted_self_signed_root_is_sent_alone() -> None:
     prediction = predict_windows_chain(leaf, root=[], ca=[root], at=AT)
     assert prediction.built == (leaf, root)
     assert prediction.served == (leaf,)
+
+
+def test_a_path_stops_at_a_cross_certificate_that_is_in_root_and_in_ca() -> None:
+    _root, ica, leaf, root_key = _hierarchy()
+    other_key = new_key("ECC")
+    other = _ca("Other", other_key, "Other", other_key)  # type: ignore[arg-type]
+    cross = _ca("Root", root_key, "Other", other_key)  # type: ignore[arg-type]
+    # The cross-certificate is an anchor (it is in Root) even though CA holds it too: the
+    # path ends there and is not continued to Other.
+    prediction = predict_windows_chain(leaf, root=[cross, other], ca=[ica, cross], at=AT)
+    assert [p.depth for p in prediction.paths] == [3]
+    assert prediction.built == (leaf, ica, cross)
