@@ -453,3 +453,129 @@ def test_a_stale_chain_reason_says_what_the_served_chain_lacks() -> None:
         "without the cross-sign although the stores are right): HTTP.sys serves the chain it "
         "cached; "
     )
+
+
+# --- round 4 (seed-3 sample, planner) ---------------------------------------------------------
+
+
+def test_a_rebind_says_what_it_replaces_and_how_it_is_undone() -> None:
+    desired, _, _ = _pfx_desired("pfx-certificate-changed", password=PASSWORD, aes=False)
+    _, observed, at, _ = _case("pfx-certificate-changed")
+    result = plan(desired, observed, at=at)
+    (bind,) = [a for a in result.actions if a.kind == "set_binding"]
+    assert bind.previous_binding is not None
+    old = bind.previous_binding.certificate_hash
+    assert bind.reason.endswith(f"; replacing {old})")
+    assert bind.rollback == "restore the previous binding"
+    # A new binding says so.
+    desired, observed, at, _ = _case("shared-ip")
+    (spec,) = desired.bindings
+    (bound,) = [b for b in observed.sites[0].bindings if b.protocol == "https"]
+    spec = spec.model_copy(update={"ip": "10.0.0.5", "thumbprint": bound.certificate_hash})
+    new = plan(desired.model_copy(update={"bindings": (spec,)}), observed, at=at)
+    (bind,) = [a for a in new.actions if a.kind == "set_binding"]
+    assert bind.reason.endswith("(SNI off; new binding)")
+
+
+def test_a_pfx_import_over_a_keyless_copy_backs_that_copy_up() -> None:
+    desired, _, _ = _pfx_desired("pfx-new-sni-binding", password=PASSWORD, aes=False)
+    _, observed, at, _ = _case("pfx-new-sni-binding")
+    (spec,) = desired.bindings
+    assert spec.leaf_der_b64 is not None
+    from sectigo_chain.state.models import ObservedCertificate
+    from sectigo_chain.x509.certs import thumbprint
+
+    leaf = x509.load_der_x509_certificate(base64.b64decode(spec.leaf_der_b64))
+    keyless = ObservedCertificate(store_location="LocalMachine", store_name=spec.store_name,
+                                  physical_store=".Default", thumbprint=thumbprint(leaf),
+                                  der_b64=spec.leaf_der_b64, friendly_name="old copy")  # fmt: skip
+    with_copy = observed.model_copy(update={"certificates": (*observed.certificates, keyless)})
+    result = plan(desired, with_copy, at=at)
+    (imp,) = [a for a in result.actions if a.kind == "import_pfx"]
+    assert imp.backup is not None
+    assert (imp.backup.thumbprint, imp.backup.friendly_name) == (thumbprint(leaf), "old copy")
+    assert imp.reason.endswith(" (a copy without its key is there)")
+    assert imp.rollback.endswith(", then put the keyless copy back")
+    (plain,) = [a for a in plan(desired, observed, at=at).actions if a.kind == "import_pfx"]
+    assert plain.backup is None
+
+
+def test_the_served_chains_are_judged_one_by_one() -> None:
+    from sectigo_chain.hosts.sim.host import SimulatedHost
+    from sectigo_chain.run.applier import observe
+    from sectigo_chain.state.models import ObservedServed
+    from sectigo_chain.state.recipe import sectigo_fix
+    from sectigo_chain.x509.certs import thumbprint
+
+    site = "Default Web Site"
+    host = SimulatedHost("stale-cache")
+    stale = tuple(thumbprint(c) for c in host.served_chain(site))
+    at = host.served_chain(site)[0].not_valid_before_utc + dt.timedelta(days=1)
+    desired = sectigo_fix(site=site, catalog=host.catalog)
+    observed = observe(host)
+    first = plan(desired, observed, at=at, catalog=host.catalog)
+    roots = {first.root}
+    cross = next(s.thumbprint for s in desired.certificates
+                 if s.role == "cross_sign" and s.when_root in roots)  # fmt: skip
+    self_signed = next(s.thumbprint for s in desired.certificates
+                       if s.role == "self_signed_root" and s.when_root in roots)  # fmt: skip
+    served = (
+        ObservedServed(site=site, endpoint="a:443", error="connection refused"),
+        ObservedServed(site="Another Site", thumbprints=stale),
+        ObservedServed(site=site, endpoint="b:443", thumbprints=(*stale, cross)),  # fresh
+        ObservedServed(site=site, endpoint="c:443", thumbprints=(*stale, cross, self_signed)),
+    )
+    result = plan(desired, observed.model_copy(update={"served": served}), at=at,
+                  catalog=host.catalog)  # fmt: skip
+    (restart,) = [a for a in result.actions if a.kind == "restart"]
+    assert restart.reason.startswith(
+        f"site 'Default Web Site' still serves a stale chain ({len(stale) + 2} certificate(s), "
+        "with the self-signed root although the stores are right)"
+    )
+
+
+def test_a_ccs_binding_without_a_pfx_is_refused_with_what_to_do() -> None:
+    import pytest
+
+    from sectigo_chain.errors import InputError
+
+    desired, observed, at, _ = _case("fixed")
+    site = observed.sites[0]
+    ccs = tuple(b.model_copy(update={"ssl_flags": 2}) if b.protocol == "https" else b
+                for b in site.bindings)  # fmt: skip
+    observed = observed.model_copy(update={"sites": (site.model_copy(update={"bindings": ccs}),)})
+    with pytest.raises(InputError) as info:
+        plan(desired, observed, at=at)
+    assert str(info.value) == (
+        "site 'Default Web Site' serves its certificate from the Central Certificate Store "
+        "(sslFlags bit 2): the bound thumbprint is not used; fix the PFX in the CCS share (with "
+        "its chain), or pass --pfx to bind a certificate from the machine store"
+    )
+
+
+def test_iisreset_is_the_restart_that_rebuilds_the_cached_chain() -> None:
+    (restart,) = [a for a in _plan("broken-r46").actions if a.kind == "restart"]
+    assert restart.params["mode"] == "iisreset"
+    assert restart.reason == "iisreset /restart so HTTP.sys rebuilds the chain it caches and serves"
+
+
+def test_the_outbound_self_test_is_planned_only_after_a_distrust() -> None:
+    desired, observed, at, _ = _case("broken-r46")
+    url = "https://example.com/"
+    distrust = plan(desired.model_copy(update={"outbound_url": url}), observed, at=at)
+    assert "remove_self_signed_root" in [a.kind for a in distrust.actions]
+    assert distrust.outbound_url == url
+    desired, observed, at, _ = _case("fixed")
+    nothing = plan(desired.model_copy(update={"outbound_url": url}), observed, at=at)
+    assert nothing.outbound_url is None
+
+
+def test_a_negative_expiry_window_is_refused_with_its_rule() -> None:
+    import pytest
+
+    from sectigo_chain.errors import InputError
+
+    desired, observed, at, _ = _case("fixed")
+    with pytest.raises(InputError) as info:
+        plan(desired, observed, at=at, expiring_within_days=-1)
+    assert str(info.value) == "expiring_within_days must be 0 or more"
