@@ -512,3 +512,13 @@ def test_a_rollback_whose_restart_fails_leaves_the_restart_due(tmp_path: Path) -
     assert not result.restarted
     after = json.loads(Path(journal).read_text())
     assert after["rollback_restarted"] is False
+
+
+def test_an_unreadable_journal_is_refused_with_the_reason(tmp_path: Path) -> None:
+    bad = tmp_path / "j.json"
+    bad.write_text("{not json", encoding="utf-8")
+    with pytest.raises(InputError) as info:
+        Journal.load(bad)
+    text = str(info.value)
+    assert text.startswith(f"journal {bad} is unreadable (")
+    assert text.endswith("); it cannot be replayed")

@@ -359,3 +359,53 @@ def test_the_machine_copy_seen_through_a_user_store_does_not_stop_the_duplicate_
     removed = [(a.params["store_location"], a.params["thumbprint"])
                for a in result.actions if a.kind == "remove_duplicate"]  # fmt: skip
     assert removed == [("LocalMachine", dup["thumbprint"]), ("LocalMachine", thumbprint(ROOT))]
+
+
+def test_a_foreign_certificate_to_remove_is_named_by_its_friendly_name() -> None:
+    from sectigo_chain.state.models import CertificateSpec
+    from sectigo_chain.testing.lab import make_certificate, new_key
+
+    key = new_key("ECC")
+    name = x509_name("Foreign Root")
+    utc = dt.timezone.utc
+    cert = make_certificate(subject=name, public_key=key.public_key(), issuer=name,
+                            issuer_key=key, not_before=dt.datetime(2025, 1, 1, tzinfo=utc),
+                            not_after=dt.datetime(2035, 1, 1, tzinfo=utc), ca=True)  # fmt: skip
+    der = base64.b64encode(cert.public_bytes(Encoding.DER)).decode()
+    spec = CertificateSpec(role="other", thumbprint=thumbprint(cert), ensure="absent",
+                           store_name="Root", friendly_name="Old Partner Root",
+                           der_b64=der)  # fmt: skip
+    case = json.loads((GOLDEN / "fixed.json").read_text())
+    case["observed"]["certificates"].append(_cert("LocalMachine", "Root", cert))
+    desired = DesiredState.model_validate(case["desired"])
+    observed = ObservedState.model_validate(case["observed"])
+    result = plan(desired.model_copy(update={"certificates": (spec,)}), observed,
+                  at=dt.datetime.fromisoformat(case["at"]))  # fmt: skip
+    (removal,) = [a for a in result.actions if a.params.get("thumbprint") == thumbprint(cert)]
+    assert removal.reason.startswith(f"remove Old Partner Root ({thumbprint(cert)}, ")
+
+
+def test_a_same_name_copy_with_another_key_is_passed_over_not_a_stop() -> None:
+    from sectigo_chain.testing.lab import make_certificate, new_key
+
+    key = new_key("ECC")
+    other = make_certificate(subject=CROSS.subject, public_key=key.public_key(),
+                             issuer=CROSS.issuer, issuer_key=key,
+                             not_before=dt.datetime(2025, 1, 1, tzinfo=dt.timezone.utc),
+                             not_after=dt.datetime(2035, 1, 1, tzinfo=dt.timezone.utc),
+                             ca=True)  # fmt: skip
+    case = json.loads((GOLDEN / "duplicates.json").read_text())
+    case["observed"]["certificates"].insert(0, _cert("LocalMachine", "CA", other))
+    desired = DesiredState.model_validate(case["desired"])
+    observed = ObservedState.model_validate(case["observed"])
+    result = plan(desired, observed, at=dt.datetime.fromisoformat(case["at"]))
+    removed = [a.params["thumbprint"] for a in result.actions if a.kind == "remove_duplicate"]
+    assert thumbprint(other) not in removed  # another key: not a duplicate
+    assert len(removed) == 2
+
+
+def test_no_misplaced_copy_is_a_no_op_only_when_there_is_none() -> None:
+    clean = _plan("fixed")
+    assert any(n.startswith("no misplaced copy of ") for n in clean.noop_reasons)
+    moved = _plan("fixed", [_cert("LocalMachine", "Root", CROSS)])
+    assert not any(n.startswith("no misplaced copy of ") for n in moved.noop_reasons)

@@ -364,3 +364,16 @@ def test_a_standalone_plan_separates_its_steps_with_a_blank_line() -> None:
     assert len(heads) == 2
     for i in heads:
         assert lines[i - 1] == ""
+
+
+def test_a_plan_reports_the_secrets_of_every_action() -> None:
+    pfx = base64.b64encode(b"x").decode()
+    one = templates.render(
+        "import_pfx", {"pfx_b64": pfx, "password": "pw-one", "thumbprint": THUMB}
+    )
+    two = templates.render(
+        "import_pfx", {"pfx_b64": pfx, "password": "pw-two", "thumbprint": THUMB}
+    )
+    secrets = templates.render_plan([one, two]).secret_values()
+    assert "pw-one" in secrets
+    assert "pw-two" in secrets

@@ -708,3 +708,41 @@ def test_a_path_stops_at_a_cross_certificate_that_is_in_root_and_in_ca() -> None
     prediction = predict_windows_chain(leaf, root=[cross, other], ca=[ica, cross], at=AT)
     assert [p.depth for p in prediction.paths] == [3]
     assert prediction.built == (leaf, ica, cross)
+
+
+def test_a_self_signed_leaf_in_root_is_still_sent() -> None:
+    key = new_key("ECC")
+    leaf = _ca("leaf", key, "leaf", key, ca=False)  # type: ignore[arg-type]
+    prediction = predict_windows_chain(leaf, root=[leaf], ca=[], at=AT)
+    assert prediction.trusted
+    assert prediction.built == (leaf,)
+    assert prediction.served == (leaf,)
+
+
+def test_a_path_length_of_one_allows_one_intermediate_below() -> None:
+    root_key, ica1_key, ica2_key, leaf_key = (new_key("ECC") for _ in range(4))
+    root = _ca("Root", root_key, "Root", root_key)  # type: ignore[arg-type]
+    ica1 = make_certificate(subject=_name("ICA1"), public_key=ica1_key.public_key(),  # type: ignore[attr-defined]
+                            issuer=_name("Root"), issuer_key=root_key,  # type: ignore[arg-type]
+                            not_before=AT - YEAR, not_after=AT + YEAR, ca=True,
+                            path_length=1)  # fmt: skip
+    ica2 = _ca("ICA2", ica2_key, "ICA1", ica1_key)  # type: ignore[arg-type]
+    leaf = _ca("leaf", leaf_key, "ICA2", ica2_key, ca=False)  # type: ignore[arg-type]
+    prediction = predict_windows_chain(leaf, root=[root], ca=[ica1, ica2], at=AT)
+    assert prediction.trusted
+    assert prediction.built == (leaf, ica2, ica1, root)
+
+
+def test_a_short_chain_to_r46_is_found_from_the_missing_issuer() -> None:
+    from sectigo_chain.testing.lab import default_lab
+
+    lab = default_lab()
+    r46 = lab.self_signed_root("RSA")
+    ica_key = new_key("ECC")
+    ica = make_certificate(subject=_name("Lab Other CA"), public_key=ica_key.public_key(),  # type: ignore[attr-defined]
+                           issuer=r46.cert.subject, issuer_key=r46.key, not_before=AT - YEAR,
+                           not_after=AT + YEAR, ca=True)  # fmt: skip
+    leaf = _ca("leaf", new_key("ECC"), "Lab Other CA", ica_key, ca=False)  # type: ignore[arg-type]
+    result = analyze([leaf, ica], at=AT, catalog=lab.catalog)
+    assert result.family == "R46"
+    assert "SHORT_CHAIN_R46" in _codes(result)
