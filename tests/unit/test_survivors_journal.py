@@ -522,3 +522,31 @@ def test_an_unreadable_journal_is_refused_with_the_reason(tmp_path: Path) -> Non
     text = str(info.value)
     assert text.startswith(f"journal {bad} is unreadable (")
     assert text.endswith("); it cannot be replayed")
+
+
+# --- round 5 (seed-5 sample) ------------------------------------------------------------------
+
+
+def test_a_staged_restore_chooses_its_store_with_the_rollbacks_retry_policy() -> None:
+    from sectigo_chain.errors import ConnectionFailed
+    from sectigo_chain.run.journal import _restore, _run_undo
+
+    ((template, params),) = _restore(_der_backup("CurrentUser", "Root"))
+    # The observe that chooses the staging store loses its reply; one attempt: an error.
+    front = _Host(SimulatedHost("fixed"), ["drop"])
+    with pytest.raises(ConnectionFailed):
+        _run_undo(front, template, params, 30.0, FAST, {}, None)  # type: ignore[arg-type]
+    again = _Host(SimulatedHost("fixed"), ["drop"])
+    _run_undo(again, template, params, 30.0, RetryPolicy(attempts=2, wait_initial=0), {}, None)  # type: ignore[arg-type]
+    assert [n for n, _ in again.timeouts] == ["observe", "observe", "import_certificate",
+                                              "move_certificate"]  # fmt: skip
+
+
+def test_a_journal_that_cannot_be_written_says_what_to_pass(tmp_path: Path) -> None:
+    path = tmp_path / "missing" / "j.json"
+    with pytest.raises(InputError) as info:
+        Journal.create(path, "sim://x", {"actions": []}, [])
+    assert str(info.value) == (
+        f"cannot write the journal {path}: No such file or directory; nothing was changed "
+        "(pass --journal-dir DIR, an existing writable folder)"
+    )

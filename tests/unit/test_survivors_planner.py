@@ -579,3 +579,51 @@ def test_a_negative_expiry_window_is_refused_with_its_rule() -> None:
     with pytest.raises(InputError) as info:
         plan(desired, observed, at=at, expiring_within_days=-1)
     assert str(info.value) == "expiring_within_days must be 0 or more"
+
+
+# --- round 5 (seed-5 sample) ------------------------------------------------------------------
+
+
+def test_a_new_binding_reason_names_the_site_and_endpoint() -> None:
+    desired, observed, at, _ = _case("shared-ip")
+    (spec,) = desired.bindings
+    (bound,) = [b for b in observed.sites[0].bindings if b.protocol == "https"]
+    tp = bound.certificate_hash
+    spec = spec.model_copy(update={"ip": "10.0.0.5", "thumbprint": tp})
+    result = plan(desired.model_copy(update={"bindings": (spec,)}), observed, at=at)
+    (bind,) = [a for a in result.actions if a.kind == "set_binding"]
+    assert (
+        bind.reason == f"bind {tp} to 'Default Web Site' https 10.0.0.5:443 (SNI off; new binding)"
+    )
+
+
+def test_fixing_the_bound_certificate_does_not_rebind_for_the_sni_flag() -> None:
+    # No thumbprint asked for: the certificate already bound stays bound as it is, even when
+    # the desired SNI flag differs (only a new certificate is bound with the asked flags).
+    desired, observed, at, _ = _case("fixed")
+    (spec,) = desired.bindings
+    assert spec.thumbprint is None
+    sni = spec.model_copy(update={"sni": True, "host": "www.example.test"})
+    result = plan(desired.model_copy(update={"bindings": (sni,)}), observed, at=at)
+    assert "set_binding" not in [a.kind for a in result.actions]
+
+
+def test_sites_sharing_an_ip_port_are_told_they_serve_one_certificate() -> None:
+    result = _plan("shared-ip")
+    (warning,) = [w for w in result.warnings if "shares its IP:port" in w]
+    assert warning.endswith(
+        "HTTP.sys holds one certificate per IP:port, so they all serve the same certificate and "
+        "chain"
+    )
+
+
+def test_an_unobserved_served_chain_without_an_endpoint_says_so() -> None:
+    from sectigo_chain.state.models import ObservedServed
+
+    desired, observed, at, _ = _case("fixed")
+    seen = ObservedServed(site="Default Web Site", error="connection refused")
+    result = plan(desired, observed.model_copy(update={"served": (seen,)}), at=at)
+    assert any(
+        "serves could not be observed (no endpoint: connection refused)" in w
+        for w in result.warnings
+    )

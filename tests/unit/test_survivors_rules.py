@@ -409,3 +409,20 @@ def test_no_misplaced_copy_is_a_no_op_only_when_there_is_none() -> None:
     assert any(n.startswith("no misplaced copy of ") for n in clean.noop_reasons)
     moved = _plan("fixed", [_cert("LocalMachine", "Root", CROSS)])
     assert not any(n.startswith("no misplaced copy of ") for n in moved.noop_reasons)
+
+
+def test_only_a_self_signed_root_spec_brings_the_root_policy() -> None:
+    from sectigo_chain.state.models import CertificateSpec
+
+    case = json.loads((GOLDEN / "fixed.json").read_text())
+    desired = DesiredState.model_validate(case["desired"])
+    observed = ObservedState.model_validate(case["observed"])
+    der = base64.b64encode(CROSS.public_bytes(Encoding.DER)).decode()
+    other = CertificateSpec(role="other", thumbprint=thumbprint(CROSS), ensure="absent",
+                            store_name="Root", der_b64=der)  # fmt: skip
+    for strategy in ("remove_and_disallow", "disable_auto_update"):
+        d = desired.model_copy(update={"certificates": (other,), "root_strategy": strategy})
+        result = plan(d, observed, at=dt.datetime.fromisoformat(case["at"]))
+        kinds = [a.kind for a in result.actions]
+        assert "disallow_root" not in kinds
+        assert "disable_root_auto_update" not in kinds

@@ -377,3 +377,40 @@ def test_a_plan_reports_the_secrets_of_every_action() -> None:
     secrets = templates.render_plan([one, two]).secret_values()
     assert "pw-one" in secrets
     assert "pw-two" in secrets
+
+
+# --- round 5 (seed-5 sample) ------------------------------------------------------------------
+
+
+def test_an_unknown_template_lists_the_known_ones() -> None:
+    with pytest.raises(TemplateError) as info:
+        templates.render("no_such_template")
+    assert str(info.value) == (
+        "unknown template 'no_such_template'; known templates: "
+        + ", ".join(templates.TEMPLATE_NAMES)
+    )
+
+
+def test_a_payload_that_is_not_an_object_says_so_exactly() -> None:
+    payload = base64.b64encode(b"[1]").decode()
+    with pytest.raises(TemplateError) as info:
+        templates.decode_payload(payload)
+    assert str(info.value) == "a payload must decode to a JSON object"
+
+
+def test_plan_secrets_are_found_after_an_action_without_any() -> None:
+    pfx = base64.b64encode(b"x").decode()
+    restart = templates.render("restart", {"mode": "iisreset"})
+    imp = templates.render(
+        "import_pfx", {"pfx_b64": pfx, "password": "pw-late", "thumbprint": THUMB}
+    )
+    assert "pw-late" in templates.render_plan([restart, imp]).secret_values()
+
+
+def test_non_ascii_parameters_are_escaped_in_the_standalone_comments() -> None:
+    from sectigo_chain.templates.standalone import to_standalone
+
+    script = templates.render("set_binding", {"site": "Café", "thumbprint": THUMB})
+    text = to_standalone(script)
+    assert text.isascii()
+    assert '"Caf\\u00e9"' in text

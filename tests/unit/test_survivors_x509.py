@@ -746,3 +746,46 @@ def test_a_short_chain_to_r46_is_found_from_the_missing_issuer() -> None:
     result = analyze([leaf, ica], at=AT, catalog=lab.catalog)
     assert result.family == "R46"
     assert "SHORT_CHAIN_R46" in _codes(result)
+
+
+# --- round 5 (seed-5 sample) ------------------------------------------------------------------
+
+
+def test_validity_includes_both_boundary_instants() -> None:
+    root, ica, leaf, _ = _hierarchy()
+    for instant in (ica.not_valid_after_utc, ica.not_valid_before_utc):
+        codes = _codes(analyze([leaf, ica, root], at=instant))
+        assert "EXPIRED_SENT" not in codes
+        assert "NOT_YET_VALID" not in codes
+
+
+def test_the_leaf_is_the_end_entity_among_the_certificates_that_issued_nothing() -> None:
+    root, ica, leaf, root_key = _hierarchy()
+    other = _ca("Other CA", new_key("ECC"), "Root", root_key)  # type: ignore[arg-type]
+    result = analyze([ica, other, leaf, root], at=AT)
+    assert result.path[0] == fingerprint(leaf)
+
+
+def test_path_names_mark_a_cross_certificate_of_a_root_key() -> None:
+    root, ica, leaf, _ = _hierarchy()
+    assert analyze([leaf, ica, root], at=AT).path_names == ("leaf", "ICA", "Root")
+    from sectigo_chain.testing.lab import default_lab
+
+    lab = default_lab()
+    e46 = lab.self_signed_root("ECC")
+    stand_in = make_certificate(subject=e46.cert.subject, public_key=e46.key.public_key(),
+                                issuer=_name("Foreign Root"), issuer_key=new_key("ECC"),
+                                not_before=AT - YEAR, not_after=AT + YEAR, ca=True)  # fmt: skip
+    leaf2 = make_certificate(subject=_name("www.example.test"),
+                             public_key=new_key("ECC").public_key(),  # type: ignore[attr-defined]
+                             issuer=e46.cert.subject, issuer_key=e46.key, not_before=AT - YEAR,
+                             not_after=AT + YEAR, ca=False)  # fmt: skip
+    names = analyze([leaf2, stand_in], at=AT, catalog=lab.catalog).path_names
+    assert names[1].endswith(" (cross-signed by Foreign Root)")
+
+
+def test_max_depth_limits_the_trusted_paths_too() -> None:
+    root, ica, leaf, _ = _hierarchy()
+    assert predict_windows_chain(leaf, root=[root], ca=[ica], at=AT).trusted
+    short = predict_windows_chain(leaf, root=[root], ca=[ica], at=AT, max_depth=2)
+    assert short.trusted is False
