@@ -93,8 +93,13 @@ def test_pins_are_checked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
         with pytest.raises(CatalogError, match=pin):
             cat.certificates()
         (data / "ca-ev-r36.pem").unlink()
-        with pytest.raises(CatalogError, match=r"ca-ev-r36\.pem is missing or damaged"):
+        with pytest.raises(CatalogError) as info:
             cat.certificate("ca-ev-r36")
+        # what is wrong, and what to do about it
+        assert str(info.value).startswith(
+            "packaged certificate ca-ev-r36.pem is missing or damaged ("
+        )
+        assert str(info.value).endswith("); reinstall sectigo-chain")
     finally:
         monkeypatch.undo()
         catalog_mod.default_catalog.cache_clear()

@@ -209,3 +209,344 @@ def test_restore_of_a_current_user_root_copy_is_staged_through_ca() -> None:
     (step,) = _restore({**base, "store_location": "LocalMachine", "store_name": "CA"})
     assert step[0] == "import_certificate"
     assert step[1]["store_name"] == "CA"
+
+
+def _der_backup(store_location: str, store_name: str) -> dict[str, Any]:
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    from sectigo_chain.x509.catalog import default_catalog
+    from sectigo_chain.x509.certs import thumbprint
+
+    cert = default_catalog().certificate("r46-root-selfsigned")
+    return {"der_b64": base64.b64encode(cert.public_bytes(Encoding.DER)).decode(),
+            "thumbprint": thumbprint(cert), "friendly_name": "kept name",
+            "store_location": store_location, "store_name": store_name,
+            "physical_store": ".Default"}  # fmt: skip
+
+
+def test_undo_of_an_import_pfx_that_replaced_a_keyless_copy_puts_that_copy_back() -> None:
+    backup = _der_backup("LocalMachine", "WebHosting")
+    step = {"template": "import_pfx", "backup": backup,
+            "params": {"thumbprint": backup["thumbprint"], "store_name": "WebHosting"}}  # fmt: skip
+    remove, restore = undo_steps(step)
+    assert remove == ("remove_certificate", {"thumbprint": backup["thumbprint"],
+        "store_location": "LocalMachine", "store_name": "WebHosting",
+        "physical_store": ".Default"})  # fmt: skip
+    assert restore == ("import_certificate", {"der_b64": backup["der_b64"],
+        "thumbprint": backup["thumbprint"], "store_location": "LocalMachine",
+        "store_name": "WebHosting", "friendly_name": "kept name"})  # fmt: skip
+    # Without a backup (nothing was replaced) the undo only removes what the import added.
+    assert undo_steps({**step, "backup": None}) == [remove]
+
+
+def test_undo_of_a_new_binding_on_a_shared_ip_port_gives_the_other_binding_its_certificate() -> (
+    None
+):
+    step = _binding_step(None)
+    step["params"]["ip"] = "10.0.0.5"
+    step["shared_binding"] = {"site": "Other", "ip": "10.0.0.5", "port": 443, "host": "",
+                              "certificate_hash": OLD,
+                              "certificate_store": "WebHosting"}  # fmt: skip
+    key = {"site": "S", "ip": "10.0.0.5", "port": 443, "host": "h"}
+    assert undo_steps(step) == [
+        ("remove_binding", key),
+        ("set_binding", {"site": "Other", "ip": "10.0.0.5", "port": 443, "host": "",
+                         "thumbprint": OLD, "store_name": "WebHosting",
+                         "ssl_flags_set": 0, "ssl_flags_clear": 0}),
+    ]  # fmt: skip
+    # No store recorded means My; a shared entry without a certificate needs nothing back.
+    step["shared_binding"]["certificate_store"] = None
+    assert undo_steps(step)[1][1]["store_name"] == "My"
+    step["shared_binding"]["certificate_hash"] = None
+    assert undo_steps(step) == [("remove_binding", key)]
+
+
+def test_rollback_retries_an_undo_only_as_its_retry_policy_says(tmp_path: Path) -> None:
+    # The reply to the first undo is lost (the change was made). With one attempt the
+    # rollback reports the step as failed; the default policy (3 attempts) would have
+    # retried it and succeeded, so the policy passed to rollback() is the one in force.
+    host, journal, _ = _applied(tmp_path)
+    host.faults = Faults(drop_connection_at=0)
+    host._action_count = 0
+    result = rollback(journal, host, retry=FAST)
+    assert not result.complete
+    assert len(result.errors) == 1
+    assert "connection" in result.errors[0].lower()
+    # With two attempts (no wait) the same lost reply is retried and the rollback completes.
+    (tmp_path / "again").mkdir()
+    host2, journal2, before2 = _applied(tmp_path / "again")
+    host2.faults = Faults(drop_connection_at=0)
+    host2._action_count = 0
+    result2 = rollback(journal2, host2, retry=RetryPolicy(attempts=2, wait_initial=0))
+    assert result2.complete, result2.errors
+    assert observe(host2) == before2
+
+
+# --- round 2 (seed-7 sample): observing during rollback, CCS undo, staging saved, str() --------
+
+
+class _Host:
+    """The simulated host behind a recording front: the timeouts each script got, and the
+    first ``observe`` replies replaced (a lost connection, or a failure without data)."""
+
+    def __init__(self, host: SimulatedHost, observe_faults: list[str] | None = None) -> None:
+        self.host = host
+        self.target = host.target
+        self.timeouts: list[tuple[str, float]] = []
+        self.observe_faults = list(observe_faults or [])
+
+    def run(self, script: Any, *, timeout: float) -> Any:
+        from sectigo_chain.errors import ConnectionFailed
+        from sectigo_chain.hosts.base import ScriptResult
+
+        self.timeouts.append((script.name, timeout))
+        if script.name == "observe" and self.observe_faults:
+            fault = self.observe_faults.pop(0)
+            if fault == "drop":
+                raise ConnectionFailed("connection dropped (test)", host=self.target)
+            return ScriptResult(ok=False)
+        return self.host.run(script, timeout=timeout)
+
+    def close(self) -> None:
+        self.host.close()
+
+
+def test_observing_after_a_rollback_fails_with_a_message_that_names_observe() -> None:
+    from sectigo_chain.errors import ExecutionError
+    from sectigo_chain.run.journal import _observe_state
+
+    front = _Host(SimulatedHost("broken-r46"), ["empty"])
+    with pytest.raises(ExecutionError) as info:
+        _observe_state(front, 30.0, FAST)  # type: ignore[arg-type]
+    assert str(info.value) == "observe: no data"
+    assert (info.value.script, info.value.host) == ("observe", front.target)
+
+
+def test_observing_during_rollback_retries_as_the_policy_says() -> None:
+    from sectigo_chain.errors import ConnectionFailed
+    from sectigo_chain.run.journal import _observe_state
+
+    # One attempt: the lost reply is the error (the default policy would retry it).
+    with pytest.raises(ConnectionFailed):
+        _observe_state(_Host(SimulatedHost("broken-r46"), ["drop"]), 30.0, FAST)  # type: ignore[arg-type]
+    two = RetryPolicy(attempts=2, wait_initial=0)
+    state = _observe_state(_Host(SimulatedHost("broken-r46"), ["drop"]), 30.0, two)  # type: ignore[arg-type]
+    assert state.certificates
+
+
+def test_observing_a_ccs_host_reads_its_files_through_the_same_host() -> None:
+    from sectigo_chain.run.journal import _observe_state
+
+    front = _Host(SimulatedHost("ccs-pfx"))
+    state = _observe_state(front, 45.0, FAST)  # type: ignore[arg-type]
+    assert state.ccs is not None
+    assert state.ccs.error is None
+    assert [name for name, _ in front.timeouts] == ["observe", "inspect_ccs"]
+
+
+def test_rollback_gives_every_script_its_timeout_including_the_last_observe(
+    tmp_path: Path,
+) -> None:
+    host, journal, _before = _applied(tmp_path)
+    front = _Host(host)
+    result = rollback(journal, front, timeout=77.0, retry=FAST)  # type: ignore[arg-type]
+    assert result.complete
+    assert result.checked
+    assert front.timeouts[-1][0] == "observe"
+    assert {t for _, t in front.timeouts} == {77.0}
+
+
+def test_a_failed_final_observe_makes_the_rollback_incomplete_and_says_why(
+    tmp_path: Path,
+) -> None:
+    host, journal, _ = _applied(tmp_path)
+    result = rollback(journal, _FailLastObserve(host), retry=FAST)  # type: ignore[arg-type]
+    assert result.undone  # the undos themselves ran
+    assert not result.complete
+    assert not result.checked
+    assert result.errors == ("could not observe the host to check the rollback: observe: no data",)
+
+
+class _FailLastObserve(_Host):
+    """Every observe succeeds until the undos are done (the rollback's closing check fails)."""
+
+    def run(self, script: Any, *, timeout: float) -> Any:
+        from sectigo_chain.hosts.base import ScriptResult
+
+        if script.name == "observe" and any(n == "restart" for n, _ in self.timeouts):
+            self.timeouts.append((script.name, timeout))
+            return ScriptResult(ok=False)
+        return super().run(script, timeout=timeout)
+
+
+def test_undo_of_a_ccs_binding_gives_back_its_flags() -> None:
+    # SNI + CCS (3); the apply set SNI and cleared the CCS bit: the undo sets CCS back.
+    prev = {"certificate_hash": None, "certificate_store": None, "ssl_flags": 3}
+    ((template, params),) = undo_steps(_binding_step(prev, flags_set=1, flags_clear=2))
+    assert template == "set_binding"
+    assert params == {"site": "S", "ip": "*", "port": 443, "host": "h", "thumbprint": THUMB,
+                      "store_name": "My", "ssl_flags_set": 2, "ssl_flags_clear": 0}  # fmt: skip
+
+
+def test_undo_of_a_ccs_rebuild_restores_the_backup() -> None:
+    step = {"template": "rebuild_ccs_pfx",
+            "params": {"path": "\\\\files\\ccs\\web.pfx", "backup_path": "\\\\files\\ccs\\web.bak",
+                       "expected_sha256": "A" * 64}}  # fmt: skip
+    assert undo_steps(step) == [
+        ("restore_ccs_pfx", {"path": "\\\\files\\ccs\\web.pfx",
+                             "backup_path": "\\\\files\\ccs\\web.bak"}),
+    ]  # fmt: skip
+
+
+def test_a_staged_restore_journals_its_staging_store_before_copying() -> None:
+    from sectigo_chain.run.journal import _restore, _run_undo
+
+    backup = _der_backup("CurrentUser", "Root")
+    ((template, params),) = _restore(backup)
+    assert template == "restore_staged"
+    host = SimulatedHost("fixed")
+    front = _Host(host)
+    step: dict[str, Any] = {}
+    saved: list[Any] = []
+
+    def save() -> None:
+        # Saved before any change: only the observe that chose the store has run.
+        saved.append((dict(step["staging"]), [n for n, _ in front.timeouts]))
+
+    _run_undo(front, template, params, 30.0, FAST, step, save)  # type: ignore[arg-type]
+    assert saved == [({"store": "CA", "free": True}, ["observe"])]
+    assert [n for n, _ in front.timeouts][1:] == ["import_certificate", "move_certificate"]
+
+
+def test_rollback_result_text_lists_undone_steps_errors_and_the_restart() -> None:
+    from sectigo_chain.run.journal import RollbackResult
+
+    result = RollbackResult(journal="j.json", undone=("step 2 (import_cross_sign)",),
+                            errors=("step 1 (remove_root): refused",), restarted=True)  # fmt: skip
+    assert str(result) == (
+        "Rollback of j.json: INCOMPLETE\n"
+        "  undone: step 2 (import_cross_sign)\n"
+        "  could not undo: step 1 (remove_root): refused\n"
+        "  IIS restarted"
+    )
+    assert str(RollbackResult(journal="j.json")) == "Rollback of j.json: complete"
+
+
+# --- round 3 (seed-11 sample) -----------------------------------------------------------------
+
+
+def test_text_pydantic_cannot_serialise_is_still_written_compactly() -> None:
+    from sectigo_chain.run.journal import _encode
+
+    # A lone surrogate (from a host's JSON) makes pydantic-core refuse: json.dumps writes it.
+    assert _encode({"a": "\ud800", "b": [1, 2]}) == b'{"a":"\\ud800","b":[1,2]}'
+
+
+class _Refusing(_Host):
+    """Observe works; every other script fails with the given error document and errors."""
+
+    def __init__(self, host: SimulatedHost, error: Any, errors: list[str]) -> None:
+        super().__init__(host)
+        self.error, self.errors = error, errors
+
+    def run(self, script: Any, *, timeout: float) -> Any:
+        from sectigo_chain.hosts.base import ScriptResult
+
+        if script.name in ("observe", "inspect_ccs"):
+            return super().run(script, timeout=timeout)
+        return ScriptResult(ok=False, error=self.error, errors=self.errors)
+
+
+@pytest.mark.parametrize(
+    ("error", "errors", "said"),
+    [
+        ({"message": "access denied"}, [], "access denied"),
+        (None, ["first", "second"], "first; second"),
+        (None, [], "failed"),
+    ],
+)
+def test_a_failed_undo_says_what_the_host_said(error: Any, errors: list[str], said: str) -> None:
+    from sectigo_chain.errors import ExecutionError
+    from sectigo_chain.run.journal import _run_undo
+
+    front = _Refusing(SimulatedHost("fixed"), error, errors)
+    with pytest.raises(ExecutionError) as info:
+        _run_undo(front, "set_root_auto_update", {"disabled": None}, 30.0, FAST)  # type: ignore[arg-type]
+    assert str(info.value) == f"set_root_auto_update: {said}"
+    assert info.value.script == "set_root_auto_update"
+
+
+def test_a_failed_observe_gives_the_hosts_message() -> None:
+    from sectigo_chain.errors import ExecutionError
+    from sectigo_chain.hosts.base import ScriptResult
+    from sectigo_chain.run.journal import _observe_state
+
+    class Broken(_Host):
+        def run(self, script: Any, *, timeout: float) -> Any:
+            return ScriptResult(ok=False, error={"message": "WinRM quota exceeded"})
+
+    with pytest.raises(ExecutionError) as info:
+        _observe_state(Broken(SimulatedHost("fixed")), 30.0, FAST)  # type: ignore[arg-type]
+    assert str(info.value) == "observe: WinRM quota exceeded"
+
+
+def test_a_rollback_whose_restart_fails_leaves_the_restart_due(tmp_path: Path) -> None:
+    # The undo of a served-changing step makes a restart due (rollback_restarted False); when
+    # the restart then fails, the journal still says so, so a resumed rollback restarts.
+    host, journal, _ = _applied(tmp_path)
+    doc = json.loads(Path(journal).read_text())
+    doc["rollback_restarted"] = True  # as a previous, interrupted rollback left it
+    Path(journal).write_text(json.dumps(doc))
+
+    class NoRestart(_Host):
+        def run(self, script: Any, *, timeout: float) -> Any:
+            from sectigo_chain.errors import ScriptFailed
+            from sectigo_chain.hosts.base import ScriptResult
+
+            if script.name == "restart":
+                result = ScriptResult(ok=False, error={"message": "iisreset failed"})
+                raise ScriptFailed("restart: iisreset failed", result=result, host=self.target)
+            return super().run(script, timeout=timeout)
+
+    result = rollback(journal, NoRestart(host), retry=FAST)  # type: ignore[arg-type]
+    assert not result.restarted
+    after = json.loads(Path(journal).read_text())
+    assert after["rollback_restarted"] is False
+
+
+def test_an_unreadable_journal_is_refused_with_the_reason(tmp_path: Path) -> None:
+    bad = tmp_path / "j.json"
+    bad.write_text("{not json", encoding="utf-8")
+    with pytest.raises(InputError) as info:
+        Journal.load(bad)
+    text = str(info.value)
+    assert text.startswith(f"journal {bad} is unreadable (")
+    assert text.endswith("); it cannot be replayed")
+
+
+# --- round 5 (seed-5 sample) ------------------------------------------------------------------
+
+
+def test_a_staged_restore_chooses_its_store_with_the_rollbacks_retry_policy() -> None:
+    from sectigo_chain.errors import ConnectionFailed
+    from sectigo_chain.run.journal import _restore, _run_undo
+
+    ((template, params),) = _restore(_der_backup("CurrentUser", "Root"))
+    # The observe that chooses the staging store loses its reply; one attempt: an error.
+    front = _Host(SimulatedHost("fixed"), ["drop"])
+    with pytest.raises(ConnectionFailed):
+        _run_undo(front, template, params, 30.0, FAST, {}, None)  # type: ignore[arg-type]
+    again = _Host(SimulatedHost("fixed"), ["drop"])
+    _run_undo(again, template, params, 30.0, RetryPolicy(attempts=2, wait_initial=0), {}, None)  # type: ignore[arg-type]
+    assert [n for n, _ in again.timeouts] == ["observe", "observe", "import_certificate",
+                                              "move_certificate"]  # fmt: skip
+
+
+def test_a_journal_that_cannot_be_written_says_what_to_pass(tmp_path: Path) -> None:
+    path = tmp_path / "missing" / "j.json"
+    with pytest.raises(InputError) as info:
+        Journal.create(path, "sim://x", {"actions": []}, [])
+    assert str(info.value) == (
+        f"cannot write the journal {path}: No such file or directory; nothing was changed "
+        "(pass --journal-dir DIR, an existing writable folder)"
+    )

@@ -131,3 +131,499 @@ def test_refusal_message_says_why_and_how_to_go_on() -> None:
     )
     assert any("--allow-group-policy" in line for line in info.value.guidance)
     assert plan(desired, observed, at=at, allow_group_policy_override=True).actions
+
+
+# --- a new binding on its own IP:port, a PFX whose leaf is unknown, an empty PFX, served chains
+
+
+def test_a_new_binding_on_an_unused_ip_port_shares_nothing_and_keeps_its_ip() -> None:
+    # Both sites are bound to *:443 (the same HTTP.sys entry). A new non-SNI binding on
+    # 10.0.0.5:443 is its own entry: it takes over no other binding's certificate and shares
+    # its IP:port with no other site.
+    desired, observed, at, _ = _case("shared-ip")
+    (spec,) = desired.bindings
+    (bound,) = [b for b in observed.sites[0].bindings if b.protocol == "https"]
+    assert bound.certificate_hash is not None
+    spec = spec.model_copy(update={"ip": "10.0.0.5", "thumbprint": bound.certificate_hash})
+    result = plan(desired.model_copy(update={"bindings": (spec,)}), observed, at=at)
+    (action,) = [a for a in result.actions if a.kind == "set_binding"]
+    assert action.params["ip"] == "10.0.0.5"
+    assert "new binding" in action.reason
+    assert action.previous_binding is None
+    assert action.shared_binding is None
+    assert action.rollback == "remove the new binding"
+    assert not any("shares its IP:port" in w for w in result.warnings), result.warnings
+    # Control: the same new binding on *:443 would take over Shop's entry, and says so.
+    on_star = spec.model_copy(update={"ip": "*", "host": "", "port": 443})
+    observed_no_own = observed.model_copy(
+        update={"sites": (observed.sites[0].model_copy(update={"bindings": ()}),
+                          *observed.sites[1:])}
+    )  # fmt: skip
+    shared = plan(desired.model_copy(update={"bindings": (on_star,)}), observed_no_own, at=at)
+    (action,) = [a for a in shared.actions if a.kind == "set_binding"]
+    assert action.shared_binding is not None
+    assert action.shared_binding.site == "Shop"
+    assert any("shares its IP:port with Shop" in w for w in shared.warnings), shared.warnings
+
+
+def test_a_pfx_whose_leaf_is_unknown_is_imported_without_a_friendly_name() -> None:
+    desired, _, _ = _pfx_desired("pfx-new-sni-binding", password=PASSWORD, aes=False)
+    _, observed, at, _ = _case("pfx-new-sni-binding")
+    (spec,) = desired.bindings
+    known = plan(desired, observed, at=at)
+    (action,) = [a for a in known.actions if a.kind == "import_pfx"]
+    assert action.params["friendly_name"]  # the leaf's common name
+    tp = action.params["thumbprint"]
+    # Only the thumbprint: the planner cannot tell the leaf's name (nor its root).
+    blind = spec.model_copy(update={"leaf_der_b64": None, "thumbprint": tp})
+    result = plan(desired.model_copy(update={"bindings": (blind,)}), observed, at=at)
+    (action,) = [a for a in result.actions if a.kind == "import_pfx"]
+    assert action.params["friendly_name"] is None
+    assert action.params["thumbprint"] == tp
+    assert any("is in no store the host reported" in w for w in result.warnings)
+
+
+def test_an_empty_pfx_is_planned_as_empty_and_refused_when_rendered() -> None:
+    import pytest
+
+    from sectigo_chain.errors import TemplateError
+
+    desired, _, _ = _pfx_desired("pfx-new-sni-binding", password=PASSWORD, aes=False)
+    _, observed, at, _ = _case("pfx-new-sni-binding")
+    (spec,) = desired.bindings
+    empty = spec.model_copy(update={"pfx": SecretBytes(b"")})
+    result = plan(desired.model_copy(update={"bindings": (empty,)}), observed, at=at)
+    (action,) = [a for a in result.actions if a.kind == "import_pfx"]
+    assert action.render_params()["pfx_b64"] == ""  # no bytes made up
+    from sectigo_chain.templates.render import render
+
+    with pytest.raises(TemplateError, match="pfx_b64"):
+        render(action.template, action.render_params())
+
+
+def test_a_served_chain_is_not_judged_when_no_cross_sign_is_wanted() -> None:
+    from sectigo_chain.hosts.sim.host import SimulatedHost
+    from sectigo_chain.run.applier import observe
+    from sectigo_chain.state.models import ObservedServed
+    from sectigo_chain.state.recipe import sectigo_fix
+    from sectigo_chain.x509.certs import thumbprint
+
+    site = "Default Web Site"
+    host = SimulatedHost("stale-cache")
+    chain = host.served_chain(site)
+    at = chain[0].not_valid_before_utc + dt.timedelta(days=1)
+    seen = ObservedServed(site=site, thumbprints=tuple(thumbprint(c) for c in chain))
+    observed = observe(host).model_copy(update={"served": (seen,)})
+    desired = sectigo_fix(site=site, catalog=host.catalog)
+    stale = plan(desired, observed, at=at, catalog=host.catalog)
+    assert [a.kind for a in stale.actions] == ["restart"]  # control: the stale chain is seen
+    no_cross = tuple(s for s in desired.certificates if s.role != "cross_sign")
+    assert len(no_cross) < len(desired.certificates)
+    result = plan(desired.model_copy(update={"certificates": no_cross}), observed, at=at,
+                  catalog=host.catalog)  # fmt: skip
+    assert "restart" not in [a.kind for a in result.actions]
+    assert not any("stale chain" in w for w in result.warnings)
+
+
+# --- round 2 (seed-7 sample): messages the operator acts on ------------------------------------
+
+
+def test_recycle_says_it_may_not_be_enough_and_needs_an_app_pool() -> None:
+    import pytest
+
+    from sectigo_chain.errors import InputError
+
+    (restart,) = [a for a in _plan("recycle").actions if a.kind == "restart"]
+    assert restart.reason == (
+        "recycle app pool(s) DefaultAppPool (reports differ on whether a recycle refreshes "
+        "HTTP.sys's cached chain; verify, and escalate to iisreset if needed)"
+    )
+    desired, observed, at, _ = _case("recycle")
+    no_pool = tuple(s.model_copy(update={"app_pool": None}) for s in observed.sites)
+    with pytest.raises(InputError) as info:
+        plan(desired, observed.model_copy(update={"sites": no_pool}), at=at)
+    assert str(info.value) == (
+        "restart 'recycle' needs an app pool, and the site's root application has none: "
+        "use --restart iisreset"
+    )
+
+
+def test_a_user_key_leaf_is_moved_in_memory_and_the_reason_says_so() -> None:
+    (move,) = [a for a in _plan("user-key").actions if a.kind == "move_leaf"]
+    assert move.reason.endswith(
+        "and its private key sit only in CurrentUser\\My: SChannel cannot use a user key "
+        "(binding error 0x80070520); move it into LocalMachine\\My and its key into the machine "
+        "key set (exported and imported in memory on the host, no file)"
+    )
+
+
+def test_a_leaf_of_an_unknown_sectigo_ca_gets_no_trust_store_change_and_a_warning() -> None:
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec as _ec
+    from cryptography.hazmat.primitives.serialization import Encoding
+    from cryptography.x509.oid import NameOID
+
+    from sectigo_chain.x509.certs import thumbprint
+
+    issuer = x509.Name(
+        [
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Sectigo Limited"),
+            x509.NameAttribute(NameOID.COMMON_NAME, "Sectigo Some Future CA"),
+        ]
+    )
+    key = _ec.derive_private_key(777, _ec.SECP256R1())
+    at = dt.datetime(2026, 6, 1, tzinfo=dt.timezone.utc)
+    leaf = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "www.example.test")]))
+        .issuer_name(issuer)
+        .public_key(key.public_key())
+        .serial_number(777)
+        .not_valid_before(at - dt.timedelta(days=30))
+        .not_valid_after(at + dt.timedelta(days=300))
+        .sign(_ec.derive_private_key(778, _ec.SECP256R1()), hashes.SHA256())
+    )
+    desired, observed, _, _ = _case("broken-r46")
+    (spec,) = desired.bindings
+    spec = spec.model_copy(update={
+        "thumbprint": thumbprint(leaf),
+        "leaf_der_b64": base64.b64encode(leaf.public_bytes(Encoding.DER)).decode(),
+    })  # fmt: skip
+    result = plan(desired.model_copy(update={"bindings": (spec,)}), observed, at=at)
+    assert result.root is None
+    (warning,) = [w for w in result.warnings if "only a guess" in w]
+    assert warning == (
+        f"certificate {thumbprint(leaf)} of 'Default Web Site': its issuer (Sectigo Some Future "
+        "CA) is not on the host and not a CA this tool knows, so which root it chains to is "
+        "only a guess (E46 from its key type): no root or cross-sign change is planned for it; "
+        "import its issuing CA into LocalMachine\\CA (or pass the PFX with its chain) and plan "
+        "again"
+    )
+    assert not [
+        a for a in result.actions if a.kind in ("import_cross_sign", "remove_self_signed_root")
+    ]
+
+
+def test_an_issuer_found_only_in_the_root_store_still_decides_the_root() -> None:
+    # A site's leaf is issued by a CA the catalog does not know, which sits (misplaced) in
+    # LocalMachine\Root and is signed by the R46 key: Root and CA both feed the chain search,
+    # for the bound leaf and for the other sites the fix affects.
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    from sectigo_chain.hosts.sim.host import SimulatedHost
+    from sectigo_chain.run.applier import observe
+    from sectigo_chain.state.models import ObservedBinding, ObservedCertificate, ObservedSite
+    from sectigo_chain.state.recipe import sectigo_fix
+    from sectigo_chain.testing.lab import make_certificate, new_key
+    from sectigo_chain.x509.certs import thumbprint
+
+    host = SimulatedHost("broken-r46")
+    lab = host.lab
+    observed = observe(host)
+    at = lab.r36.cert.not_valid_before_utc + dt.timedelta(days=30)
+    r46 = lab.self_signed_root("RSA")
+    name = x509.Name([x509.NameAttribute(x509.oid.NameOID.COMMON_NAME, "Lab Other CA")])
+    ica_key = new_key("ECC")
+    ica = make_certificate(subject=name, public_key=ica_key.public_key(), issuer=r46.cert.subject,
+                           issuer_key=r46.key, not_before=at - dt.timedelta(days=10),
+                           not_after=at + dt.timedelta(days=900), ca=True)  # fmt: skip
+    leaf_name = x509.Name([x509.NameAttribute(x509.oid.NameOID.COMMON_NAME, "shop.example.test")])
+    leaf = make_certificate(subject=leaf_name, public_key=new_key("ECC").public_key(),
+                            issuer=name, issuer_key=ica_key, not_before=at - dt.timedelta(days=5),
+                            not_after=at + dt.timedelta(days=300), ca=False)  # fmt: skip
+
+    def entry(cert: x509.Certificate, store: str, key: bool) -> ObservedCertificate:
+        return ObservedCertificate(
+            store_location="LocalMachine", store_name=store, physical_store=".Default",
+            thumbprint=thumbprint(cert), has_private_key=key,
+            key_storage="machine" if key else None,
+            der_b64=base64.b64encode(cert.public_bytes(Encoding.DER)).decode(),
+        )  # fmt: skip
+
+    shop = ObservedSite(name="Shop", app_pool="Shop", bindings=(
+        ObservedBinding(protocol="https", port=8443, certificate_hash=thumbprint(leaf),
+                        certificate_store="My"),))  # fmt: skip
+    extra = (entry(ica, "Root", False), entry(leaf, "My", True))
+    observed = observed.model_copy(update={
+        "certificates": (*observed.certificates, *extra), "sites": (*observed.sites, shop),
+    })  # fmt: skip
+    desired = sectigo_fix(site="Default Web Site", catalog=host.catalog)
+    result = plan(desired, observed, at=at, catalog=host.catalog)
+    (changes,) = [w for w in result.warnings if w.startswith("the served chain changes")]
+    assert changes.endswith(": Default Web Site, Shop")
+    # The Shop leaf alone: its root is R46, found through the copy in Root.
+    shop_only = sectigo_fix(site="Shop", port=8443, catalog=host.catalog)
+    result = plan(shop_only, observed, at=at, catalog=host.catalog)
+    assert result.root == "R46"
+    assert "import_cross_sign" in [a.kind for a in result.actions]
+
+
+# --- round 3 (seed-11 sample) -----------------------------------------------------------------
+
+
+def test_a_binding_that_already_uses_the_certificate_is_a_no_op_that_names_it() -> None:
+    result = _plan("fixed")
+    _desired, observed, _, _ = _case("fixed")
+    (b,) = [b for b in observed.sites[0].bindings if b.protocol == "https"]
+    assert (
+        f"binding 'Default Web Site' https *:443 already uses thumbprint {b.certificate_hash}: "
+        "not rebinding"
+    ) in result.noop_reasons
+
+
+def _with_copy(name: str, **update: Any) -> tuple[DesiredState, ObservedState, dt.datetime, str]:
+    """The case with a LocalMachine\\My copy of the bound certificate (``update`` applied)."""
+    desired, observed, at, _ = _case(name)
+    (b,) = [b for s in observed.sites for b in s.bindings if b.protocol == "https"]
+    assert b.certificate_hash is not None
+    (user,) = [c for c in observed.certificates if c.thumbprint == b.certificate_hash]
+    copy = user.model_copy(update={"store_location": "LocalMachine", "store_name": "My",
+                                   "physical_store": ".Default", **update})  # fmt: skip
+    observed = observed.model_copy(update={"certificates": (*observed.certificates, copy)})
+    return desired, observed, at, b.certificate_hash
+
+
+def test_a_machine_store_copy_with_a_user_key_set_is_warned_and_the_binding_kept() -> None:
+    desired, observed, at, tp = _with_copy("user-key", has_private_key=True, key_storage="user")
+    result = plan(desired, observed, at=at)
+    assert not [a for a in result.actions if a.kind in ("move_leaf", "import_pfx")]
+    (warning,) = [w for w in result.warnings if "user key set" in w]
+    assert warning.endswith(
+        "is in LocalMachine\\My but its private key is in a user key set, which SChannel "
+        "cannot use (0x80070520) and an import does not replace: delete that copy by hand "
+        f"(certutil -delstore My {tp}), then plan again with the PFX (--pfx)"
+    )
+    # Already bound to that certificate: nothing to rebind, and no "not binding" warning.
+    assert any(
+        n.endswith(f"already uses thumbprint {tp}: not rebinding") for n in result.noop_reasons
+    )
+    assert not any(w.startswith("not binding") for w in result.warnings)
+
+
+def test_a_keyless_machine_copy_beside_a_user_key_is_not_moved_and_says_how_to_export() -> None:
+    desired, observed, at, tp = _with_copy("user-key", has_private_key=False, key_storage=None)
+    result = plan(desired, observed, at=at)
+    assert "move_leaf" not in [a.kind for a in result.actions]
+    (warning,) = [w for w in result.warnings if "without its private key" in w]
+    assert warning.endswith(
+        "not moving it (that would delete the only copy with the key); export it with its key "
+        f"from CurrentUser\\My (certutil -user -exportPFX My {tp} leaf.pfx) and plan again with "
+        "--pfx"
+    )
+
+
+def test_a_certificate_bound_from_webhosting_is_looked_for_there() -> None:
+    desired, observed, at, _ = _case("fixed")
+    (b,) = [b for b in observed.sites[0].bindings if b.protocol == "https"]
+    tp = b.certificate_hash
+    certs = tuple(
+        c.model_copy(update={"store_name": "WebHosting"}) if c.thumbprint == tp else c
+        for c in observed.certificates
+    )
+    site = observed.sites[0]
+    rebound = tuple(x.model_copy(update={"certificate_store": "WebHosting"}) if x is b else x
+                    for x in site.bindings)  # fmt: skip
+    observed = observed.model_copy(update={
+        "certificates": certs, "sites": (site.model_copy(update={"bindings": rebound}),),
+    })  # fmt: skip
+    result = plan(desired, observed, at=at)
+    assert any("already in LocalMachine\\WebHosting with a machine key" in n
+               for n in result.noop_reasons), result.noop_reasons  # fmt: skip
+    assert not [a for a in result.actions if a.kind in ("move_leaf", "import_pfx")]
+
+
+def test_a_stale_chain_reason_says_what_the_served_chain_lacks() -> None:
+    from sectigo_chain.hosts.sim.host import SimulatedHost
+    from sectigo_chain.run.applier import observe
+    from sectigo_chain.state.models import ObservedServed
+    from sectigo_chain.state.recipe import sectigo_fix
+    from sectigo_chain.x509.certs import thumbprint
+
+    site = "Default Web Site"
+    host = SimulatedHost("stale-cache")
+    chain = host.served_chain(site)
+    at = chain[0].not_valid_before_utc + dt.timedelta(days=1)
+    seen = ObservedServed(site=site, thumbprints=tuple(thumbprint(c) for c in chain))
+    observed = observe(host).model_copy(update={"served": (seen,)})
+    result = plan(sectigo_fix(site=site, catalog=host.catalog), observed, at=at,
+                  catalog=host.catalog)  # fmt: skip
+    (restart,) = result.actions
+    assert restart.reason.startswith(
+        f"site 'Default Web Site' still serves a stale chain ({len(chain)} certificate(s), "
+        "without the cross-sign although the stores are right): HTTP.sys serves the chain it "
+        "cached; "
+    )
+
+
+# --- round 4 (seed-3 sample, planner) ---------------------------------------------------------
+
+
+def test_a_rebind_says_what_it_replaces_and_how_it_is_undone() -> None:
+    desired, _, _ = _pfx_desired("pfx-certificate-changed", password=PASSWORD, aes=False)
+    _, observed, at, _ = _case("pfx-certificate-changed")
+    result = plan(desired, observed, at=at)
+    (bind,) = [a for a in result.actions if a.kind == "set_binding"]
+    assert bind.previous_binding is not None
+    old = bind.previous_binding.certificate_hash
+    assert bind.reason.endswith(f"; replacing {old})")
+    assert bind.rollback == "restore the previous binding"
+    # A new binding says so.
+    desired, observed, at, _ = _case("shared-ip")
+    (spec,) = desired.bindings
+    (bound,) = [b for b in observed.sites[0].bindings if b.protocol == "https"]
+    spec = spec.model_copy(update={"ip": "10.0.0.5", "thumbprint": bound.certificate_hash})
+    new = plan(desired.model_copy(update={"bindings": (spec,)}), observed, at=at)
+    (bind,) = [a for a in new.actions if a.kind == "set_binding"]
+    assert bind.reason.endswith("(SNI off; new binding)")
+
+
+def test_a_pfx_import_over_a_keyless_copy_backs_that_copy_up() -> None:
+    desired, _, _ = _pfx_desired("pfx-new-sni-binding", password=PASSWORD, aes=False)
+    _, observed, at, _ = _case("pfx-new-sni-binding")
+    (spec,) = desired.bindings
+    assert spec.leaf_der_b64 is not None
+    from sectigo_chain.state.models import ObservedCertificate
+    from sectigo_chain.x509.certs import thumbprint
+
+    leaf = x509.load_der_x509_certificate(base64.b64decode(spec.leaf_der_b64))
+    keyless = ObservedCertificate(store_location="LocalMachine", store_name=spec.store_name,
+                                  physical_store=".Default", thumbprint=thumbprint(leaf),
+                                  der_b64=spec.leaf_der_b64, friendly_name="old copy")  # fmt: skip
+    with_copy = observed.model_copy(update={"certificates": (*observed.certificates, keyless)})
+    result = plan(desired, with_copy, at=at)
+    (imp,) = [a for a in result.actions if a.kind == "import_pfx"]
+    assert imp.backup is not None
+    assert (imp.backup.thumbprint, imp.backup.friendly_name) == (thumbprint(leaf), "old copy")
+    assert imp.reason.endswith(" (a copy without its key is there)")
+    assert imp.rollback.endswith(", then put the keyless copy back")
+    (plain,) = [a for a in plan(desired, observed, at=at).actions if a.kind == "import_pfx"]
+    assert plain.backup is None
+
+
+def test_the_served_chains_are_judged_one_by_one() -> None:
+    from sectigo_chain.hosts.sim.host import SimulatedHost
+    from sectigo_chain.run.applier import observe
+    from sectigo_chain.state.models import ObservedServed
+    from sectigo_chain.state.recipe import sectigo_fix
+    from sectigo_chain.x509.certs import thumbprint
+
+    site = "Default Web Site"
+    host = SimulatedHost("stale-cache")
+    stale = tuple(thumbprint(c) for c in host.served_chain(site))
+    at = host.served_chain(site)[0].not_valid_before_utc + dt.timedelta(days=1)
+    desired = sectigo_fix(site=site, catalog=host.catalog)
+    observed = observe(host)
+    first = plan(desired, observed, at=at, catalog=host.catalog)
+    roots = {first.root}
+    cross = next(s.thumbprint for s in desired.certificates
+                 if s.role == "cross_sign" and s.when_root in roots)  # fmt: skip
+    self_signed = next(s.thumbprint for s in desired.certificates
+                       if s.role == "self_signed_root" and s.when_root in roots)  # fmt: skip
+    served = (
+        ObservedServed(site=site, endpoint="a:443", error="connection refused"),
+        ObservedServed(site="Another Site", thumbprints=stale),
+        ObservedServed(site=site, endpoint="b:443", thumbprints=(*stale, cross)),  # fresh
+        ObservedServed(site=site, endpoint="c:443", thumbprints=(*stale, cross, self_signed)),
+    )
+    result = plan(desired, observed.model_copy(update={"served": served}), at=at,
+                  catalog=host.catalog)  # fmt: skip
+    (restart,) = [a for a in result.actions if a.kind == "restart"]
+    assert restart.reason.startswith(
+        f"site 'Default Web Site' still serves a stale chain ({len(stale) + 2} certificate(s), "
+        "with the self-signed root although the stores are right)"
+    )
+
+
+def test_a_ccs_binding_without_a_pfx_is_refused_with_what_to_do() -> None:
+    import pytest
+
+    from sectigo_chain.errors import InputError
+
+    desired, observed, at, _ = _case("fixed")
+    site = observed.sites[0]
+    ccs = tuple(b.model_copy(update={"ssl_flags": 2}) if b.protocol == "https" else b
+                for b in site.bindings)  # fmt: skip
+    observed = observed.model_copy(update={"sites": (site.model_copy(update={"bindings": ccs}),)})
+    with pytest.raises(InputError) as info:
+        plan(desired, observed, at=at)
+    assert str(info.value) == (
+        "site 'Default Web Site' serves its certificate from the Central Certificate Store "
+        "(sslFlags bit 2): the bound thumbprint is not used; fix the PFX in the CCS share (with "
+        "its chain), or pass --pfx to bind a certificate from the machine store"
+    )
+
+
+def test_iisreset_is_the_restart_that_rebuilds_the_cached_chain() -> None:
+    (restart,) = [a for a in _plan("broken-r46").actions if a.kind == "restart"]
+    assert restart.params["mode"] == "iisreset"
+    assert restart.reason == "iisreset /restart so HTTP.sys rebuilds the chain it caches and serves"
+
+
+def test_the_outbound_self_test_is_planned_only_after_a_distrust() -> None:
+    desired, observed, at, _ = _case("broken-r46")
+    url = "https://example.com/"
+    distrust = plan(desired.model_copy(update={"outbound_url": url}), observed, at=at)
+    assert "remove_self_signed_root" in [a.kind for a in distrust.actions]
+    assert distrust.outbound_url == url
+    desired, observed, at, _ = _case("fixed")
+    nothing = plan(desired.model_copy(update={"outbound_url": url}), observed, at=at)
+    assert nothing.outbound_url is None
+
+
+def test_a_negative_expiry_window_is_refused_with_its_rule() -> None:
+    import pytest
+
+    from sectigo_chain.errors import InputError
+
+    desired, observed, at, _ = _case("fixed")
+    with pytest.raises(InputError) as info:
+        plan(desired, observed, at=at, expiring_within_days=-1)
+    assert str(info.value) == "expiring_within_days must be 0 or more"
+
+
+# --- round 5 (seed-5 sample) ------------------------------------------------------------------
+
+
+def test_a_new_binding_reason_names_the_site_and_endpoint() -> None:
+    desired, observed, at, _ = _case("shared-ip")
+    (spec,) = desired.bindings
+    (bound,) = [b for b in observed.sites[0].bindings if b.protocol == "https"]
+    tp = bound.certificate_hash
+    spec = spec.model_copy(update={"ip": "10.0.0.5", "thumbprint": tp})
+    result = plan(desired.model_copy(update={"bindings": (spec,)}), observed, at=at)
+    (bind,) = [a for a in result.actions if a.kind == "set_binding"]
+    assert (
+        bind.reason == f"bind {tp} to 'Default Web Site' https 10.0.0.5:443 (SNI off; new binding)"
+    )
+
+
+def test_fixing_the_bound_certificate_does_not_rebind_for_the_sni_flag() -> None:
+    # No thumbprint asked for: the certificate already bound stays bound as it is, even when
+    # the desired SNI flag differs (only a new certificate is bound with the asked flags).
+    desired, observed, at, _ = _case("fixed")
+    (spec,) = desired.bindings
+    assert spec.thumbprint is None
+    sni = spec.model_copy(update={"sni": True, "host": "www.example.test"})
+    result = plan(desired.model_copy(update={"bindings": (sni,)}), observed, at=at)
+    assert "set_binding" not in [a.kind for a in result.actions]
+
+
+def test_sites_sharing_an_ip_port_are_told_they_serve_one_certificate() -> None:
+    result = _plan("shared-ip")
+    (warning,) = [w for w in result.warnings if "shares its IP:port" in w]
+    assert warning.endswith(
+        "HTTP.sys holds one certificate per IP:port, so they all serve the same certificate and "
+        "chain"
+    )
+
+
+def test_an_unobserved_served_chain_without_an_endpoint_says_so() -> None:
+    from sectigo_chain.state.models import ObservedServed
+
+    desired, observed, at, _ = _case("fixed")
+    seen = ObservedServed(site="Default Web Site", error="connection refused")
+    result = plan(desired, observed.model_copy(update={"served": (seen,)}), at=at)
+    assert any(
+        "serves could not be observed (no endpoint: connection refused)" in w
+        for w in result.warnings
+    )

@@ -116,3 +116,313 @@ def test_disable_auto_update_names_the_policy_value() -> None:
     done = _plan("broken-r46", strategy="disable_auto_update", policy=True)
     assert "disable_root_auto_update" not in [a.kind for a in done.actions]
     assert "Automatic Root Update already disabled by policy" in done.noop_reasons
+
+
+def test_disable_auto_update_records_the_value_it_replaces() -> None:
+    # previous_value is what rollback puts back: an explicit False (policy set to 0) is not
+    # "no policy" (None).
+    result = _plan("broken-r46", strategy="disable_auto_update", policy=False)
+    (policy,) = [a for a in result.actions if a.kind == "disable_root_auto_update"]
+    assert policy.previous_value is False
+    assert policy.rollback == "restore DisableRootAutoUpdate to False"
+
+
+def test_disable_auto_update_is_planned_once_for_two_roots() -> None:
+    # Both roots' self-signed copies are to go (no when_root): one policy action, not two.
+    case = json.loads((GOLDEN / "broken-r46.json").read_text())
+    for spec in case["desired"]["certificates"]:
+        spec["when_root"] = None
+    desired = DesiredState.model_validate(case["desired"])
+    desired = desired.model_copy(update={"root_strategy": "disable_auto_update"})
+    observed = ObservedState.model_validate(case["observed"])
+    roots = [s for s in desired.certificates if s.role == "self_signed_root"]
+    assert len(roots) == 2
+    result = plan(desired, observed, at=dt.datetime.fromisoformat(case["at"]))
+    kinds = [a.kind for a in result.actions]
+    assert kinds.count("disable_root_auto_update") == 1, kinds
+
+
+def _duplicates(at_offset: dt.timedelta, move_to_system: bool = False) -> tuple[Plan, str]:
+    case = json.loads((GOLDEN / "duplicates.json").read_text())
+    observed = ObservedState.model_validate(case["observed"])
+    cross = next(s for s in DesiredState.model_validate(case["desired"]).certificates
+                 if s.role == "cross_sign" and s.when_root == "R46")  # fmt: skip
+    cross_cert = next(c for c in observed.certificates if c.thumbprint == cross.thumbprint)
+    (dup,) = [
+        c
+        for c in observed.certificates
+        if c.store_name == "CA"
+        and c.thumbprint != cross.thumbprint
+        and c.certificate.subject == cross_cert.certificate.subject
+        and c.certificate.issuer != c.certificate.subject
+    ]
+    if move_to_system:
+        for entry in case["observed"]["certificates"]:
+            if entry["thumbprint"] == dup.thumbprint:
+                entry["store_location"] = "SYSTEM"
+        observed = ObservedState.model_validate(case["observed"])
+    desired = DesiredState.model_validate(case["desired"])
+    at = dup.certificate.not_valid_after_utc + at_offset
+    return plan(desired, observed, at=at, expiring_within_days=0), dup.thumbprint
+
+
+def test_a_duplicate_is_still_valid_at_its_not_after_instant() -> None:
+    # X.509 validity includes notAfter itself: at that instant the copy is a second valid
+    # certificate (a warning), one second later it is expired.
+    on_time, dup = _duplicates(dt.timedelta(0))
+    (removal,) = [a for a in on_time.actions if a.params.get("thumbprint") == dup]
+    assert "another valid" in removal.reason
+    assert "expired" not in removal.reason
+    assert any(dup in w and "second valid" in w for w in on_time.warnings)
+    late, _ = _duplicates(dt.timedelta(seconds=1))
+    (removal,) = [a for a in late.actions if a.params.get("thumbprint") == dup]
+    assert f"({dup}, expired)" in removal.reason
+    assert not any("second valid" in w for w in late.warnings)
+
+
+def test_a_duplicate_in_systems_ca_store_is_left_with_a_warning_that_says_why() -> None:
+    result, dup = _duplicates(dt.timedelta(days=1), move_to_system=True)
+    assert dup not in [a.params.get("thumbprint") for a in result.actions]
+    # The next duplicate (the self-signed R46 copy in LocalMachine\CA) is still removed.
+    removed = [a.params["thumbprint"] for a in result.actions if a.kind == "remove_duplicate"]
+    assert removed == [thumbprint(ROOT)]
+    (warning,) = [w for w in result.warnings if w.startswith("a duplicate ") and dup in w]
+    assert warning.endswith(
+        f"({dup}, expired) is in SYSTEM's CA store (HKU\\S-1-5-18): the templates cannot "
+        "change SYSTEM's stores; remove it by hand (PsExec -s certmgr, or at its source)"
+    )
+
+
+def test_a_cross_sign_copy_in_systems_root_store_says_how_to_remove_it() -> None:
+    result = _plan("fixed", [_cert("SYSTEM", "Root", CROSS)])
+    (warning,) = [w for w in result.warnings if "SYSTEM's Root store" in w]
+    assert warning.endswith(
+        "is in SYSTEM's Root store (HKU\\S-1-5-18): the templates cannot change SYSTEM's "
+        "stores; remove it by hand (PsExec -s certmgr)"
+    )
+
+
+# --- round 2 (seed-7 sample) ------------------------------------------------------------------
+
+
+def test_disallow_root_says_how_it_is_undone() -> None:
+    result = _plan("broken-r46", strategy="remove_and_disallow")
+    (disallow,) = [a for a in result.actions if a.kind == "disallow_root"]
+    assert disallow.rollback == f"remove {thumbprint(ROOT)} from LocalMachine\\Disallowed"
+
+
+def test_a_cross_sign_in_the_authroot_store_is_misplaced_as_a_root() -> None:
+    result = _plan("fixed", [_cert("LocalMachine", "AuthRoot", CROSS)])
+    (removal,) = [a for a in result.actions if a.kind == "remove_misplaced"]
+    assert removal.params["store_name"] == "AuthRoot"
+    assert removal.reason.endswith(
+        "(in Root it becomes a trust anchor and Windows serves the short chain again)"
+    )
+
+
+def test_a_cross_sign_copy_in_systems_ca_store_is_left_as_a_no_op() -> None:
+    result = _plan("fixed", [_cert("SYSTEM", "CA", CROSS)])
+    assert "remove_misplaced" not in [a.kind for a in result.actions]
+    assert not any("SYSTEM" in w for w in result.warnings)
+    assert any(
+        n.endswith("is also in SYSTEM's CA store, which SChannel reads: left")
+        for n in result.noop_reasons
+    )
+
+
+def test_specs_without_der_are_named_by_friendly_name_or_thumbprint() -> None:
+    from sectigo_chain.state.models import CertificateSpec
+
+    case = json.loads((GOLDEN / "fixed.json").read_text())
+    desired = DesiredState.model_validate(case["desired"])
+    observed = ObservedState.model_validate(case["observed"])
+    at = dt.datetime.fromisoformat(case["at"])
+    tp = thumbprint(CROSS)
+    present = CertificateSpec(role="other", thumbprint=tp, ensure="present",
+                              store_name="CA")  # fmt: skip
+    absent = CertificateSpec(role="other", thumbprint="AB" * 20, ensure="absent",
+                             store_name="Root", friendly_name="Old Root")  # fmt: skip
+    result = plan(desired.model_copy(update={"certificates": (present, absent)}), observed, at=at)
+    assert f"{tp} already in LocalMachine\\CA" in result.noop_reasons
+    assert any(n.startswith("Old Root ") for n in result.noop_reasons), result.noop_reasons
+
+
+def test_a_backup_records_whether_the_copy_had_a_private_key() -> None:
+    from sectigo_chain.state.models import ObservedCertificate
+    from sectigo_chain.state.rules import backup_of
+
+    entry = _cert("LocalMachine", "My", CROSS)
+    with_key = ObservedCertificate.model_validate({**entry, "has_private_key": True})
+    assert backup_of(with_key).has_private_key is True
+    assert backup_of(ObservedCertificate.model_validate(entry)).has_private_key is False
+
+
+def test_duplicate_reasons_name_a_self_signed_copy_and_the_tie_windows_breaks() -> None:
+    on_time, dup = _duplicates(dt.timedelta(0))
+    (warning,) = [w for w in on_time.warnings if dup in w and "second valid" in w]
+    assert warning.endswith(
+        "Windows chooses between them by its own rule (reported: the newer NotBefore), so the "
+        "served chain may use either"
+    )
+    root_copy = [a for a in on_time.actions if a.params.get("thumbprint") == thumbprint(ROOT)]
+    (removal,) = root_copy
+    assert f"({thumbprint(ROOT)}, a self-signed root copy in an intermediate store)" in (
+        removal.reason
+    )
+
+
+# --- round 3 (seed-11 sample) -----------------------------------------------------------------
+
+
+def test_an_override_says_the_short_chain_stays() -> None:
+    stray = [_cert("LocalMachine", "Root", CROSS, ".GroupPolicy")]
+    result = _plan("fixed", stray, allow_group_policy_override=True)
+    (warning,) = [w for w in result.warnings if thumbprint(CROSS) in w]
+    assert warning.endswith("; left in place (override given): the short chain stays")
+
+
+def test_keep_says_the_short_chain_stays_for_every_site() -> None:
+    result = _plan("broken-r46", strategy="keep")
+    (warning,) = [w for w in result.warnings if w.startswith("root strategy 'keep'")]
+    assert warning == (
+        "root strategy 'keep': Sectigo R46 (self-signed root) stays in LocalMachine\\Root, so "
+        "Windows keeps serving the short chain (leaf, issuing CA) for every site under it"
+    )
+
+
+def test_a_root_spec_without_a_friendly_name_is_named_from_the_catalog() -> None:
+    case = json.loads((GOLDEN / "broken-r46.json").read_text())
+    for spec in case["desired"]["certificates"]:
+        spec["friendly_name"] = None
+    desired = DesiredState.model_validate(case["desired"])
+    observed = ObservedState.model_validate(case["observed"])
+    result = plan(desired, observed, at=dt.datetime.fromisoformat(case["at"]))
+    (removal,) = [a for a in result.actions if a.kind == "remove_self_signed_root"]
+    name = default_catalog().identify(ROOT).name  # type: ignore[union-attr]
+    assert removal.reason.startswith(f"remove {name} ({thumbprint(ROOT)}, ")
+
+
+def _foreign_spec(friendly: str | None) -> tuple[Plan, str]:
+    from sectigo_chain.state.models import CertificateSpec
+    from sectigo_chain.testing.lab import make_certificate, new_key
+
+    key = new_key("ECC")
+    name = x509_name("Foreign Intermediate")
+    utc = dt.timezone.utc
+    cert = make_certificate(
+        subject=name,
+        public_key=key.public_key(),
+        issuer=name,
+        issuer_key=key,
+        not_before=dt.datetime(2025, 1, 1, tzinfo=utc),
+        not_after=dt.datetime(2035, 1, 1, tzinfo=utc),
+        ca=True,
+    )
+    der = base64.b64encode(cert.public_bytes(Encoding.DER)).decode()
+    spec = CertificateSpec(role="other", thumbprint=thumbprint(cert), ensure="present",
+                           store_name="CA", friendly_name=friendly, der_b64=der)  # fmt: skip
+    case = json.loads((GOLDEN / "fixed.json").read_text())
+    desired = DesiredState.model_validate(case["desired"])
+    observed = ObservedState.model_validate(case["observed"])
+    result = plan(desired.model_copy(update={"certificates": (spec,)}), observed,
+                  at=dt.datetime.fromisoformat(case["at"]))  # fmt: skip
+    return result, thumbprint(cert)
+
+
+def x509_name(cn: str) -> Any:
+    from cryptography import x509
+    from cryptography.x509.oid import NameOID
+
+    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+
+
+def test_a_certificate_the_catalog_does_not_know_is_named_by_its_friendly_name_or_cn() -> None:
+    named, tp = _foreign_spec("Partner Cross")
+    (imp,) = [a for a in named.actions if a.kind == "import_cross_sign"]
+    assert imp.reason.startswith(f"import Partner Cross ({tp}) into LocalMachine\\CA")
+    unnamed, tp = _foreign_spec(None)
+    (imp,) = [a for a in unnamed.actions if a.kind == "import_cross_sign"]
+    assert imp.reason.startswith(f"import Foreign Intermediate ({tp}) into LocalMachine\\CA")
+
+
+def test_the_machine_copy_seen_through_a_user_store_does_not_stop_the_duplicate_search() -> None:
+    case = json.loads((GOLDEN / "duplicates.json").read_text())
+    (dup,) = [c for c in case["observed"]["certificates"]
+              if c["thumbprint"] == "B615B29D3C12155DFC5A418632444FF9B895B53E"]  # fmt: skip
+    # What observe reports for CurrentUser\CA: the machine's copy, no physical store. Listed
+    # first, it is skipped (not a copy of its own), and the real duplicates are still found.
+    seen = {**dup, "store_location": "CurrentUser", "physical_store": None}
+    case["observed"]["certificates"] = [seen, *case["observed"]["certificates"]]
+    desired = DesiredState.model_validate(case["desired"])
+    observed = ObservedState.model_validate(case["observed"])
+    result = plan(desired, observed, at=dt.datetime.fromisoformat(case["at"]))
+    removed = [(a.params["store_location"], a.params["thumbprint"])
+               for a in result.actions if a.kind == "remove_duplicate"]  # fmt: skip
+    assert removed == [("LocalMachine", dup["thumbprint"]), ("LocalMachine", thumbprint(ROOT))]
+
+
+def test_a_foreign_certificate_to_remove_is_named_by_its_friendly_name() -> None:
+    from sectigo_chain.state.models import CertificateSpec
+    from sectigo_chain.testing.lab import make_certificate, new_key
+
+    key = new_key("ECC")
+    name = x509_name("Foreign Root")
+    utc = dt.timezone.utc
+    cert = make_certificate(subject=name, public_key=key.public_key(), issuer=name,
+                            issuer_key=key, not_before=dt.datetime(2025, 1, 1, tzinfo=utc),
+                            not_after=dt.datetime(2035, 1, 1, tzinfo=utc), ca=True)  # fmt: skip
+    der = base64.b64encode(cert.public_bytes(Encoding.DER)).decode()
+    spec = CertificateSpec(role="other", thumbprint=thumbprint(cert), ensure="absent",
+                           store_name="Root", friendly_name="Old Partner Root",
+                           der_b64=der)  # fmt: skip
+    case = json.loads((GOLDEN / "fixed.json").read_text())
+    case["observed"]["certificates"].append(_cert("LocalMachine", "Root", cert))
+    desired = DesiredState.model_validate(case["desired"])
+    observed = ObservedState.model_validate(case["observed"])
+    result = plan(desired.model_copy(update={"certificates": (spec,)}), observed,
+                  at=dt.datetime.fromisoformat(case["at"]))  # fmt: skip
+    (removal,) = [a for a in result.actions if a.params.get("thumbprint") == thumbprint(cert)]
+    assert removal.reason.startswith(f"remove Old Partner Root ({thumbprint(cert)}, ")
+
+
+def test_a_same_name_copy_with_another_key_is_passed_over_not_a_stop() -> None:
+    from sectigo_chain.testing.lab import make_certificate, new_key
+
+    key = new_key("ECC")
+    other = make_certificate(subject=CROSS.subject, public_key=key.public_key(),
+                             issuer=CROSS.issuer, issuer_key=key,
+                             not_before=dt.datetime(2025, 1, 1, tzinfo=dt.timezone.utc),
+                             not_after=dt.datetime(2035, 1, 1, tzinfo=dt.timezone.utc),
+                             ca=True)  # fmt: skip
+    case = json.loads((GOLDEN / "duplicates.json").read_text())
+    case["observed"]["certificates"].insert(0, _cert("LocalMachine", "CA", other))
+    desired = DesiredState.model_validate(case["desired"])
+    observed = ObservedState.model_validate(case["observed"])
+    result = plan(desired, observed, at=dt.datetime.fromisoformat(case["at"]))
+    removed = [a.params["thumbprint"] for a in result.actions if a.kind == "remove_duplicate"]
+    assert thumbprint(other) not in removed  # another key: not a duplicate
+    assert len(removed) == 2
+
+
+def test_no_misplaced_copy_is_a_no_op_only_when_there_is_none() -> None:
+    clean = _plan("fixed")
+    assert any(n.startswith("no misplaced copy of ") for n in clean.noop_reasons)
+    moved = _plan("fixed", [_cert("LocalMachine", "Root", CROSS)])
+    assert not any(n.startswith("no misplaced copy of ") for n in moved.noop_reasons)
+
+
+def test_only_a_self_signed_root_spec_brings_the_root_policy() -> None:
+    from sectigo_chain.state.models import CertificateSpec
+
+    case = json.loads((GOLDEN / "fixed.json").read_text())
+    desired = DesiredState.model_validate(case["desired"])
+    observed = ObservedState.model_validate(case["observed"])
+    der = base64.b64encode(CROSS.public_bytes(Encoding.DER)).decode()
+    other = CertificateSpec(role="other", thumbprint=thumbprint(CROSS), ensure="absent",
+                            store_name="Root", der_b64=der)  # fmt: skip
+    for strategy in ("remove_and_disallow", "disable_auto_update"):
+        d = desired.model_copy(update={"certificates": (other,), "root_strategy": strategy})
+        result = plan(d, observed, at=dt.datetime.fromisoformat(case["at"]))
+        kinds = [a.kind for a in result.actions]
+        assert "disallow_root" not in kinds
+        assert "disable_root_auto_update" not in kinds
