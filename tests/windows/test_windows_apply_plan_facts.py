@@ -1,5 +1,6 @@
 """The PowerShell behaviour apply_plan.ps1 and verify_host.ps1 rely on (issue 12a,
-docs/windows-facts.d/issue-12a.md), probed with the local 64-bit Windows PowerShell.
+docs/windows-facts.md, "Windows facts relied on by issue 12a"), probed with the local 64-bit
+Windows PowerShell.
 
 Local only; skipped (reason printed) elsewhere. NOT YET RUN on Windows when this was written.
 """

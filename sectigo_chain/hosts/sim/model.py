@@ -143,7 +143,8 @@ class HostModel:
     )
     http_stop_blocked_by: str | None = None
     # The IIS Central Certificate Store (CentralCertProvider: Enabled, CertStoreLocation) and
-    # the files of its share: file name -> PFX bytes (docs/windows-facts.d/issue-17.md).
+    # the files of its share: file name -> PFX bytes (docs/windows-facts.md, "Windows facts
+    # used by issue 17 (second session)").
     ccs_enabled: bool = False
     ccs_location: str = ""
     ccs_files: dict[str, bytes] = field(default_factory=dict)
