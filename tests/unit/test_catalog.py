@@ -261,3 +261,17 @@ def test_newer_issuing_cas_known_by_name(lab: LabHierarchy) -> None:
         assert answer.root == root, cn
         assert answer.method == "issuer_name", cn
         assert not answer.guessed
+
+
+def test_package_data_is_the_packages_own_data_folder() -> None:
+    """On disk it is a plain path; a folder that is not there (as in a zipped install, where
+    nothing is a folder) comes from importlib.resources, for this package, not another."""
+    import sectigo_chain
+    from sectigo_chain.x509.catalog import package_data
+
+    data = Path(sectigo_chain.__file__).parent / "data"
+    assert package_data("sectigo") == data / "sectigo"
+    assert isinstance(package_data("sectigo"), Path)
+    missing = package_data("no-such-folder")
+    assert str(missing) == str(data / "no-such-folder")
+    assert not missing.is_dir()
