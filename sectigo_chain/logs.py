@@ -25,7 +25,7 @@ import logging
 import re
 import threading
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, NamedTuple
 
 __all__ = [
     "MASK",
@@ -47,26 +47,34 @@ _secrets: set[str] = set()
 _KEY = r"[A-Za-z_-]{0,40}(?:password|passwd|pwd|secret|token)"  # bounded: no backtracking blow-up
 
 
+class _Patterns(NamedTuple):
+    pair: re.Pattern[str]  # key=value, key: value, "key": "value"
+    ps_param: re.Pattern[str]  # PowerShell: -Password value
+    b64: re.Pattern[str]  # a base64 run that may be an encoded payload
+    secret_keys: re.Pattern[str]  # payload keys that hold secrets
+    b64_run: re.Pattern[str]  # runs that may encode a secret: base64 (standard or URL-safe)
+    hex_run: re.Pattern[str]  # ... and hex
+
+
 @functools.cache
-def _patterns() -> tuple[re.Pattern[str], ...]:
-    """(pair, PowerShell parameter, base64 payload, secret key, base64 run, hex run), compiled
-    on first use: ``check`` configures logging but mostly logs nothing."""
-    # key=value, key: value, "key": "value" (the value: quoted, or up to a separator)
-    pair = re.compile(
-        rf"""(?ix)
-        (?P<key>["']?{_KEY}["']?)
-        (?P<sep>\s*[=:]\s*)
-        (?P<value>"(?:[^"\\]|\\.)*"|'[^']*'|[^\s,;&)}}\]]+)
-        """
+def _patterns() -> _Patterns:
+    """The masking patterns, compiled on first use: ``check`` configures logging but mostly
+    logs nothing."""
+    return _Patterns(
+        # the value: quoted, or up to a separator
+        pair=re.compile(
+            rf"""(?ix)
+            (?P<key>["']?{_KEY}["']?)
+            (?P<sep>\s*[=:]\s*)
+            (?P<value>"(?:[^"\\]|\\.)*"|'[^']*'|[^\s,;&)}}\]]+)
+            """
+        ),
+        ps_param=re.compile(rf"(?i)(?P<key>-{_KEY})(?P<sep>\s+)(?P<value>'[^']*'|\"[^\"]*\"|\S+)"),
+        b64=re.compile(r"[A-Za-z0-9+/]{24,}={0,2}"),
+        secret_keys=re.compile(r"(?i)^(pfx.*|legacy_pfx.*|.*password|.*secret)$"),
+        b64_run=re.compile(r"[A-Za-z0-9+/_-]{4,}={0,2}"),
+        hex_run=re.compile(r"(?:[0-9A-Fa-f]{2}){3,}"),
     )
-    # PowerShell: -Password value
-    ps_param = re.compile(rf"(?i)(?P<key>-{_KEY})(?P<sep>\s+)(?P<value>'[^']*'|\"[^\"]*\"|\S+)")
-    b64 = re.compile(r"[A-Za-z0-9+/]{24,}={0,2}")
-    secret_keys = re.compile(r"(?i)^(pfx.*|legacy_pfx.*|.*password|.*secret)$")
-    # Runs that may encode a secret: base64 (standard or URL-safe alphabet) and hex.
-    b64_run = re.compile(r"[A-Za-z0-9+/_-]{4,}={0,2}")
-    hex_run = re.compile(r"(?:[0-9A-Fa-f]{2}){3,}")
-    return pair, ps_param, b64, secret_keys, b64_run, hex_run
 
 
 #: A message longer than this is cut (after masking): a remote error body is never copied whole.
@@ -148,7 +156,8 @@ def _secret_payload(run: str) -> bool:
     except (binascii.Error, ValueError, UnicodeDecodeError):
         return False
     return isinstance(data, dict) and any(
-        _patterns()[3].match(str(k)) and v not in (None, "", "**********") for k, v in data.items()
+        _patterns().secret_keys.match(str(k)) and v not in (None, "", "**********")
+        for k, v in data.items()
     )
 
 
@@ -226,11 +235,11 @@ def mask_text(text: str, extra: Iterable[Any] = ()) -> str:
     ordered = sorted(values, key=len, reverse=True)
     needles = [raw for value in ordered for raw in _forms(value)[1]]
     if needles:  # encoded runs first: a plain replacement would cut them in two
-        text = _patterns()[4].sub(
+        text = _patterns().b64_run.sub(
             lambda m: MASK if _encodes_secret(_b64_decodings(m.group(0)), needles) else m.group(0),
             text,
         )
-        text = _patterns()[5].sub(
+        text = _patterns().hex_run.sub(
             lambda m: (
                 MASK
                 if _encodes_secret([bytes.fromhex(m.group(0)[: len(m.group(0)) // 2 * 2])], needles)
@@ -241,10 +250,10 @@ def mask_text(text: str, extra: Iterable[Any] = ()) -> str:
     for value in ordered:
         for form in _forms(value)[0]:
             text = text.replace(form, MASK)
-    pair, ps_param, b64 = _patterns()[:3]
-    text = ps_param.sub(_mask_pair, text)
-    text = pair.sub(_mask_pair, text)
-    return b64.sub(lambda m: MASK if _secret_payload(m.group(0)) else m.group(0), text)
+    patterns = _patterns()
+    text = patterns.ps_param.sub(_mask_pair, text)
+    text = patterns.pair.sub(_mask_pair, text)
+    return patterns.b64.sub(lambda m: MASK if _secret_payload(m.group(0)) else m.group(0), text)
 
 
 def bounded(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:

@@ -489,9 +489,9 @@ class WinRMTestServer:
         _require_extra("psrpcore")
         if "negotiate" in self.auth:
             _require_extra("spnego")
-        if "negotiate" in self.auth and not self._ntlm_registered:
-            _add_ntlm_account(self.username, self.password)
-            self._ntlm_registered = True
+            if not self._ntlm_registered:
+                _add_ntlm_account(self.username, self.password)
+                self._ntlm_registered = True
         server = self
 
         class Handler(_Handler):
