@@ -366,6 +366,90 @@ def ours_cli(
     return Measure(wall, cpu, *_delta(run, before))
 
 
+def _bare_handshakes(run: Running) -> float:
+    """Client CPU of one blocking handshake per endpoint with ``ssl`` alone (no verification,
+    no parsing): what OpenSSL and the kernel cost, the floor under any Python TLS client."""
+    import socket
+    import ssl
+
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    cpu0 = time.process_time()
+    for ep, port in zip(run.endpoints, run.ports, strict=True):
+        with socket.create_connection(("127.0.0.1", port)) as sock:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            with context.wrap_socket(sock, server_hostname=ep.servername or None):
+                pass
+    return time.process_time() - cpu0
+
+
+def budget(run: Running, catalog: Any, profiles: list[str], repeat: int) -> list[str]:
+    """Where the client CPU of ``check`` goes, per endpoint (medians of ``repeat`` cold runs).
+
+    Rows: bare handshakes (``ssl`` alone); ``fetch_many`` (one negotiated handshake per
+    endpoint, the engine, parsing and checking the served certificates); ``check_many`` (the
+    same plus the analysis), of which the CPU spent inside cryptography's X.509 verifier
+    (``trust.profiles._verify``, timed by wrapping it: a measurement, not a change); and what
+    the CLI adds for ``--json`` (``to_json`` and ``json.dumps(indent=2)``).
+    """
+    import sectigo_chain.trust.profiles as profiles_module
+    from sectigo_chain.tls.check import check_many
+    from sectigo_chain.tls.fetch import NO_SNI, Target, fetch_many
+
+    targets = [
+        Target("127.0.0.1", p, ep.servername or NO_SNI)
+        for ep, p in zip(run.endpoints, run.ports, strict=True)
+    ]
+    inner = profiles_module._verify
+    spent = [0.0]
+
+    def timed_verify(*args: Any, **kwargs: Any) -> Any:
+        cpu0 = time.process_time()
+        try:
+            return inner(*args, **kwargs)
+        finally:
+            spent[0] += time.process_time() - cpu0
+
+    rows: dict[str, list[float]] = {}
+    profiles_module._verify = timed_verify  # type: ignore[assignment]
+    try:
+        for _ in range(repeat):
+            rows.setdefault("bare", []).append(_bare_handshakes(run))
+            cold_caches()
+            cpu0 = time.process_time()
+            fetch_many(targets, tls_versions=None, timeout=30)
+            rows.setdefault("fetch", []).append(time.process_time() - cpu0)
+            cold_caches()
+            spent[0] = 0.0
+            cpu0 = time.process_time()
+            results = check_many(targets, profiles=profiles, catalog=catalog, timeout=30)
+            rows.setdefault("check", []).append(time.process_time() - cpu0)
+            rows.setdefault("verify", []).append(spent[0])
+            cpu0 = time.process_time()
+            json.dumps({"targets": [r.to_json() for r in results]}, indent=2, default=str)
+            rows.setdefault("json", []).append(time.process_time() - cpu0)
+    finally:
+        profiles_module._verify = inner  # type: ignore[assignment]
+    n = len(targets)
+    ms = {k: 1000 * statistics.median(v) / n for k, v in rows.items()}
+    parts = [
+        ("OpenSSL handshake (bare `ssl` client, C + kernel)", ms["bare"]),
+        ("our engine and certificate parsing (fetch - bare)", ms["fetch"] - ms["bare"]),
+        ("cryptography's X.509 verifier (Rust)", ms["verify"]),
+        (
+            "the rest of the analysis (check - fetch - verifier)",
+            ms["check"] - ms["fetch"] - ms["verify"],
+        ),
+        ("`--json` output (CLI only)", ms["json"]),
+    ]
+    total = sum(v for _, v in parts)
+    out = ["|    N | part | cpu ms/ep | share |", "|---|---|---|---|"]
+    out += [f"| {n:4d} | {name} | {v:.3f} | {100 * v / total:.0f} % |" for name, v in parts]
+    out.append(f"| {n:4d} | total | {total:.3f} | |")
+    return out
+
+
 def _sslyze_findings(row: dict[str, Any]) -> int:
     if not row.get("ok"):
         return 0
@@ -510,6 +594,12 @@ def main(argv: list[str] | None = None) -> int:
         "'before CLI', in the same alternation",
     )
     parser.add_argument(
+        "--budget",
+        action="store_true",
+        help="also print where our client CPU goes per endpoint: bare OpenSSL handshakes, "
+        "engine and parsing, cryptography's verifier, the rest of the analysis, --json",
+    )
+    parser.add_argument(
         "--write-docs",
         action="store_true",
         help="replace the generated table in docs/performance.md with this run's",
@@ -548,6 +638,7 @@ def main(argv: list[str] | None = None) -> int:
     goals = {50: 10.0, 200: 15.0}
     verdicts: list[str] = []
     last: tuple[Measure, Measure | None, list[Endpoint]] | None = None
+    budgets: list[list[str]] = []
     with tempfile.TemporaryDirectory(prefix="bench-check-") as tmp:
         work = Path(tmp)
         ca_file = work / "lab-legacy.pem"
@@ -594,6 +685,8 @@ def main(argv: list[str] | None = None) -> int:
                                 turn.append(("sslyze CLI", theirs))
                         for name, measure in turn:
                             runs.setdefault(name, []).append(measure())
+                    if args.budget:
+                        budgets.append(budget(run, lab.catalog, profiles, args.repeat))
                     loads.append(os.getloadavg()[0])
                 med = {name: _median(ms) for name, ms in runs.items()}
                 load = f"{min(loads):.1f}-{max(loads):.1f}"
@@ -615,6 +708,14 @@ def main(argv: list[str] | None = None) -> int:
                         "(client + servers)"
                     )
                 last = (med["ours API"], med.get("sslyze API"), endpoints)
+            if budgets:
+                say(f"\nWhere the client CPU of `check` goes ({label}, medians, cold caches):\n")
+                say(budgets[0][0])
+                say(budgets[0][1])
+                for rows in budgets:
+                    for line in rows[2:]:
+                        say(line)
+                budgets.clear()
         if last is not None:
             scenario_table(*last)
     say()
