@@ -17,7 +17,8 @@ mutants/ (mutmut's cache, ignored by git); ``sample`` always starts afresh, ``fu
 ``report`` to the mutants of those modules: ``full`` then runs every one of them again (mutmut
 re-runs mutants it is given by name even when it has a result), and scores only them.
 ``--survivors`` makes ``full`` run again only the mutants that survived in mutants/' last
-results (of the chosen modules): the quick check after writing tests for them.
+results, and those without a result (mutmut drops the results of a function that changed), of
+the chosen modules: the quick check after writing tests for them.
 """
 
 from __future__ import annotations
@@ -185,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--survivors",
         action="store_true",
-        help="full: run again only the mutants that survived in the results kept in mutants/",
+        help="full: run again only the last survivors (and mutants without a result)",
     )
     args = parser.parse_args(argv)
     if args.mode == "sample" and (args.module or args.survivors):
@@ -204,10 +205,10 @@ def main(argv: list[str] | None = None) -> int:
         again = sorted(
             name
             for name, code in codes.items()
-            if in_modules(name, modules) and code in SURVIVED and name not in skip
+            if in_modules(name, modules) and (code is None or code in SURVIVED) and name not in skip
         )
         if again:
-            print(f"running again {len(again)} survivors")
+            print(f"running again {len(again)} survivors and mutants without a result")
             _run_mutmut(again)
         names = sorted(n for n in results() if in_modules(n, modules))
     elif args.mode == "full":
