@@ -246,3 +246,42 @@ def test_two_cas_that_issued_each_other_sent_alone_start_at_the_first() -> None:
     b_by_a = _ca("B", b_key, "A", a_key)
     result = analyze([a_by_b, b_by_a], at=AT)
     assert result.path_names == ("A", "B")
+
+
+def test_of_two_paths_of_one_length_the_one_valid_now_is_the_path() -> None:
+    root_key, ica_key, leaf_key = _keys(3)
+    root = _ca("Root", root_key, "Root", root_key)
+    ica = _ca("ICA", ica_key, "Root", root_key)
+    expired = make_certificate(
+        subject=_name("ICA"),
+        public_key=ica_key.public_key(),
+        issuer=_name("Root"),
+        issuer_key=root_key,
+        not_before=AT - 3 * YEAR,
+        not_after=AT - YEAR,
+        ca=True,
+    )
+    leaf = _ca("leaf", leaf_key, "ICA", ica_key, ca=False)
+    result = analyze([leaf, expired, ica, root], at=AT)
+    assert result.path_names == ("leaf", "ICA", "Root")
+    assert result.path[1] != result.served[1]  # the copy sent second is not on the path
+    assert "EXPIRED_SENT" in _codes(result)
+    assert _codes(result)["EXPIRED_SENT"].severity == "warning"  # not on the path
+
+
+def test_the_family_comes_from_the_issuing_cas_entry_when_no_root_is_known(
+    lab: LabHierarchy,
+) -> None:
+    """The catalog holds only CA DV R36 (no root, no cross): the R36 on the path still says
+    the chain belongs to R46."""
+    only_r36 = Catalog.from_certificates({"ca-dv-r36": lab.r36.cert})
+    result = analyze([_lab_leaf(lab), lab.r36.cert], at=AT, catalog=only_r36)
+    assert result.family == "R46"
+
+
+def test_a_self_signed_certificate_sent_alone_is_not_a_sent_root() -> None:
+    key = _keys(1)[0]
+    alone = _ca("self.example.test", key, "self.example.test", key, ca=False)
+    codes = _codes(analyze([alone], at=AT))
+    assert "CONTAINS_ANCHOR" not in codes
+    assert "SELF_SIGNED_R46_SENT" not in codes
