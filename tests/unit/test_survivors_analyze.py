@@ -285,3 +285,61 @@ def test_a_self_signed_certificate_sent_alone_is_not_a_sent_root() -> None:
     codes = _codes(analyze([alone], at=AT))
     assert "CONTAINS_ANCHOR" not in codes
     assert "SELF_SIGNED_R46_SENT" not in codes
+
+
+def test_top_findings_say_what_is_wrong_and_name_the_certificate(lab: LabHierarchy) -> None:
+    from sectigo_chain.x509.findings import fingerprint
+
+    root_key, ica_key, leaf_key = _keys(3)
+    root = _ca("Root", root_key, "Root", root_key)
+    ica = _ca("ICA", ica_key, "Root", root_key)
+    leaf = _ca("leaf", leaf_key, "ICA", ica_key, ca=False)
+    anchor = _codes(analyze([leaf, ica, root], at=AT))["CONTAINS_ANCHOR"]
+    assert anchor.detail == (
+        "the root Root is sent; clients use their own copy, so it only adds bytes (Windows/IIS "
+        "does not send it when it is in Root)"
+    )
+    assert anchor.certificates == (fingerprint(root),)
+    unknown = _codes(analyze([leaf, ica], at=AT))["UNKNOWN_ISSUER"]
+    assert unknown.detail == (
+        "ICA is issued by Root, which is not a known Sectigo CA; whether it is a root the "
+        "clients hold cannot be judged here"
+    )
+    assert unknown.certificates == (fingerprint(ica),)
+    lab_leaf = _lab_leaf(lab)
+    r46 = lab.r46_root.cert
+    sent_root = _codes(analyze([lab_leaf, lab.r36.cert, r46], at=AT, catalog=lab.catalog))
+    assert sent_root["SELF_SIGNED_R46_SENT"].certificates == (fingerprint(r46),)
+    short = _codes(analyze([lab_leaf, lab.r36.cert], at=AT, catalog=lab.catalog))
+    assert short["SHORT_CHAIN_R46"].certificates == (fingerprint(lab.r36.cert),)
+
+
+def test_the_served_path_search_stops_after_2000_partial_paths() -> None:
+    """Ten CA names, each sent twice: an expired copy, then a valid one (same name and key).
+    The search goes depth first, first-sent copy first, so the path through every valid copy
+    is the last of 2047 partial paths, past the 2000 the search explores. The best path it
+    found has one expired copy: the first level's (the one closest to the wire order)."""
+    *ca_keys, leaf_key = _keys(11)
+    served: list[x509.Certificate] = []
+    issuer, issuer_key = "Top", _keys(1)[0]
+    for level in range(10, 0, -1):  # top level first
+        key = ca_keys[level - 1]
+        expired = make_certificate(
+            subject=_name(f"L{level}"),
+            public_key=key.public_key(),
+            issuer=_name(issuer),
+            issuer_key=issuer_key,
+            not_before=AT - 3 * YEAR,
+            not_after=AT - YEAR,
+            ca=True,
+        )
+        valid = _ca(f"L{level}", key, issuer, issuer_key)
+        served[:0] = [expired, valid]  # lower levels are sent first
+        issuer, issuer_key = f"L{level}", key
+    leaf = _ca("leaf", leaf_key, "L1", ca_keys[0], ca=False)
+    result = analyze([leaf, *served], at=AT)
+    assert len(result.path) == 11
+    expected = (served[0], *served[3::2])  # L1's expired copy, then every valid one
+    from sectigo_chain.x509.findings import fingerprint
+
+    assert result.path[1:] == tuple(fingerprint(c) for c in expected)
