@@ -343,3 +343,18 @@ def test_the_served_path_search_stops_after_2000_partial_paths() -> None:
     from sectigo_chain.x509.findings import fingerprint
 
     assert result.path[1:] == tuple(fingerprint(c) for c in expected)
+
+
+def test_a_cross_sign_stand_in_is_named_with_the_cross_sign_to_serve_instead(
+    lab: LabHierarchy,
+) -> None:
+    from sectigo_chain.x509.findings import fingerprint
+
+    stand_in = _stand_in(lab)
+    result = analyze([_lab_leaf(lab), lab.r36.cert, stand_in], at=AT, catalog=lab.catalog)
+    missing = _codes(result)["CROSS_SIGN_MISSING"]
+    assert missing.detail == (
+        "the chain reaches R46 through Sectigo Public Server Authentication Root R46 issued by "
+        "Foreign Root, not through Sectigo R46 cross-signed by USERTrust RSA"
+    )
+    assert missing.certificates == (fingerprint(stand_in),)
