@@ -358,3 +358,22 @@ def test_a_cross_sign_stand_in_is_named_with_the_cross_sign_to_serve_instead(
         "Foreign Root, not through Sectigo R46 cross-signed by USERTrust RSA"
     )
     assert missing.certificates == (fingerprint(stand_in),)
+
+
+def test_extra_certificate_findings_name_every_certificate_they_are_about(
+    lab: LabHierarchy,
+) -> None:
+    from sectigo_chain.x509.findings import fingerprint
+
+    leaf, r36, r46 = _lab_leaf(lab), lab.r36.cert, lab.r46_root.cert
+    for served in ([leaf, r36, r46, lab.r46_cross], [leaf, r36, lab.r46_cross, r46]):
+        result = analyze(served, at=AT, catalog=lab.catalog)
+        assert _codes(result)["SELF_SIGNED_R46_SENT"].certificates == (fingerprint(r46),)
+    root_key, ica_key, leaf_key = _keys(3)
+    root = _ca("Root", root_key, "Root", root_key)
+    ica = _ca("ICA", ica_key, "Root", root_key)
+    plain_leaf = _ca("leaf", leaf_key, "ICA", ica_key, ca=False)
+    one, two = (_ca(cn, k, cn, k) for cn, k in (("One", _keys(1)[0]), ("Two", _keys(1)[0])))
+    extra = _codes(analyze([plain_leaf, ica, root, one, two], at=AT))["EXTRA_CERTS"]
+    assert extra.detail == "not on the path from the leaf: One, Two"
+    assert extra.certificates == (fingerprint(one), fingerprint(two))
