@@ -377,3 +377,29 @@ def test_extra_certificate_findings_name_every_certificate_they_are_about(
     extra = _codes(analyze([plain_leaf, ica, root, one, two], at=AT))["EXTRA_CERTS"]
     assert extra.detail == "not on the path from the leaf: One, Two"
     assert extra.certificates == (fingerprint(one), fingerprint(two))
+
+
+def test_nothing_served_is_an_empty_incomplete_analysis() -> None:
+    result = analyze([], at=AT)
+    assert (result.served, result.path, result.path_names, result.family) == ((), (), (), None)
+    ((code, detail),) = [(f.code, f.detail) for f in result.findings]
+    assert (code, detail) == ("INCOMPLETE", "no certificate was served")
+
+
+def test_validity_findings_name_the_certificate() -> None:
+    from sectigo_chain.x509.findings import fingerprint
+
+    root_key, ica_key, leaf_key = _keys(3)
+    root = _ca("Root", root_key, "Root", root_key)
+    ica = _ca("ICA", ica_key, "Root", root_key)
+    later = make_certificate(
+        subject=_name("leaf"),
+        public_key=leaf_key.public_key(),
+        issuer=_name("ICA"),
+        issuer_key=ica_key,
+        not_before=AT + YEAR,
+        not_after=AT + 2 * YEAR,
+        ca=False,
+    )
+    early = _codes(analyze([later, ica, root], at=AT))["NOT_YET_VALID"]
+    assert early.certificates == (fingerprint(later),)
