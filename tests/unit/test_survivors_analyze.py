@@ -403,3 +403,45 @@ def test_validity_findings_name_the_certificate() -> None:
     )
     early = _codes(analyze([later, ica, root], at=AT))["NOT_YET_VALID"]
     assert early.certificates == (fingerprint(later),)
+
+
+def test_chain_wide_findings_say_what_and_name_their_certificates() -> None:
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    from sectigo_chain.x509.findings import fingerprint
+
+    root_key, ica_key, leaf_key = _keys(3)
+    root = _ca("Root", root_key, "Root", root_key)
+    ica = _ca("ICA", ica_key, "Root", root_key)
+    leaf = make_certificate(
+        subject=_name("leaf"),
+        public_key=leaf_key.public_key(),
+        issuer=_name("ICA"),
+        issuer_key=ica_key,
+        not_before=AT - YEAR,
+        not_after=AT + YEAR,
+        ca=False,
+        dns_names=["a.example.test", "b.example.test"],
+    )
+    twice = _codes(analyze([leaf, ica, ica, root, root], at=AT))["DUPLICATE"]
+    assert twice.detail == "sent more than once: ICA, Root"
+    assert twice.certificates == (fingerprint(ica), fingerprint(root))
+    order = _codes(analyze([leaf, root, ica], at=AT))["INCORRECT_ORDER"]
+    assert order.certificates == (fingerprint(leaf), fingerprint(ica), fingerprint(root))
+    host = _codes(analyze([leaf, ica, root], at=AT, hostname="c.example.test"))
+    assert host["HOSTNAME_MISMATCH"].detail == (
+        "leaf covers a.example.test, b.example.test, not c.example.test"
+    )
+    assert host["HOSTNAME_MISMATCH"].certificates == (fingerprint(leaf),)
+    small = rsa.generate_private_key(public_exponent=65537, key_size=1024)
+    weak = make_certificate(
+        subject=_name("weak"),
+        public_key=small.public_key(),
+        issuer=_name("ICA"),
+        issuer_key=ica_key,
+        not_before=AT - YEAR,
+        not_after=AT + YEAR,
+        ca=False,
+    )
+    found = _codes(analyze([weak, ica, root], at=AT))["WEAK_SIGNATURE"]
+    assert found.certificates == (fingerprint(weak),)
