@@ -445,3 +445,58 @@ def test_chain_wide_findings_say_what_and_name_their_certificates() -> None:
     )
     found = _codes(analyze([weak, ica, root], at=AT))["WEAK_SIGNATURE"]
     assert found.certificates == (fingerprint(weak),)
+
+
+def _search_of(total: int) -> tuple[list[x509.Certificate], list[x509.Certificate]]:
+    """Served certificates whose depth-first search has exactly ``total`` partial paths (2000
+    or 2001), the last one the path through every valid copy. Nine CA names, each sent as an
+    expired copy, then expired copies that end there (issued by a name nobody sent), then a
+    valid copy (same name and key); a copy that ends at level j adds one partial path per path
+    up to level j-1 (2**(j-1)). Returns (served, the valid copies, bottom first)."""
+    dead_ends = {9: 3, 8: 1, 7: 1, 5: 1, 1: 1 + (total - 2000)}  # 1023 + 977 (+1)
+    *keys, leaf_key = _keys(10)
+    levels: list[list[x509.Certificate]] = []
+    valid_copies: list[x509.Certificate] = []
+    issuer, issuer_key = "Top", _keys(1)[0]
+    for level in range(9, 0, -1):  # top level first
+        key, name = keys[level - 1], _name(f"L{level}")
+        copies = [
+            make_certificate(
+                subject=name,
+                public_key=key.public_key(),
+                issuer=_name(issuer),
+                issuer_key=issuer_key,
+                not_before=AT - 3 * YEAR,
+                not_after=AT - YEAR,
+                ca=True,
+            )
+        ]
+        for n in range(dead_ends.get(level, 0)):  # expired too: never the best path
+            copies.append(
+                make_certificate(
+                    subject=name,
+                    public_key=key.public_key(),
+                    issuer=_name(f"Nowhere {level}.{n}"),
+                    issuer_key=_keys(1)[0],
+                    not_before=AT - 3 * YEAR,
+                    not_after=AT - YEAR,
+                    ca=True,
+                )
+            )
+        copies.append(_ca(f"L{level}", key, issuer, issuer_key))
+        valid_copies.insert(0, copies[-1])
+        levels.insert(0, copies)
+        issuer, issuer_key = f"L{level}", key
+    leaf = _ca("leaf", leaf_key, "L1", keys[0], ca=False)
+    return [leaf, *(c for copies in levels for c in copies)], valid_copies
+
+
+def test_the_served_path_search_explores_exactly_2000_partial_paths() -> None:
+    from sectigo_chain.x509.findings import fingerprint
+
+    served, valid = _search_of(2000)  # the 2000th partial path is the all-valid one: found
+    assert analyze(served, at=AT).path[1:] == tuple(fingerprint(c) for c in valid)
+    served, valid = _search_of(2001)  # the 2001st: not explored
+    path = analyze(served, at=AT).path
+    assert len(path) == 10
+    assert path[1:] != tuple(fingerprint(c) for c in valid)
