@@ -14,13 +14,17 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
 
 import sectigo_chain.x509.catalog as catalog_mod
-from sectigo_chain.testing.lab import LabHierarchy, make_certificate, new_key
+from sectigo_chain.testing.lab import LabHierarchy, make_certificate
 from sectigo_chain.x509.catalog import Catalog, catalog_from_pem, cross_sign_for, default_catalog
-from sectigo_chain.x509.certs import sha256_hex
+from sectigo_chain.x509.certs import PrivateKey, sha256_hex
 
 UTC = dt.timezone.utc
 NB = dt.datetime(2024, 1, 1, tzinfo=UTC)
 NA = dt.datetime(2034, 1, 1, tzinfo=UTC)
+
+
+def _ec() -> ec.EllipticCurvePrivateKey:
+    return ec.generate_private_key(ec.SECP256R1())
 
 
 def _name(cn: str) -> x509.Name:
@@ -31,7 +35,7 @@ def _cert(
     subject: x509.Name,
     key: ec.EllipticCurvePrivateKey,
     issuer: x509.Name,
-    issuer_key: object,
+    issuer_key: PrivateKey,
     *,
     ski: bytes,
     aki: bytes | None = None,
@@ -54,7 +58,7 @@ def _cert(
         builder = builder.add_extension(
             x509.AuthorityKeyIdentifier(aki, None, None), critical=False
         )
-    return builder.sign(issuer_key, hashes.SHA256())  # type: ignore[arg-type]
+    return builder.sign(issuer_key, hashes.SHA256())
 
 
 def test_of_two_certificates_of_the_issuers_key_the_one_the_aki_names_is_followed(
@@ -64,8 +68,8 @@ def test_of_two_certificates_of_the_issuers_key_the_one_the_aki_names_is_followe
     under a foreign root (SKI 02...); the leaf's AKI names the first. Both verify the leaf's
     signature, so only the AKI tells which one the leaf's issuer is: the walk follows it to
     R46, whatever order the chain lists them in."""
-    ica_key = new_key("ECC")
-    foreign_key = new_key("ECC")
+    ica_key = _ec()
+    foreign_key = _ec()
     foreign = make_certificate(
         subject=_name("Foreign Root"),
         public_key=foreign_key.public_key(),
@@ -76,16 +80,16 @@ def test_of_two_certificates_of_the_issuers_key_the_one_the_aki_names_is_followe
         ca=True,
     )
     twin = _name("Twin Issuing CA")
-    under_r46 = _cert(twin, ica_key, lab.r46_root.cert.subject, lab.r46_root.key, ski=b"\1" * 20)  # type: ignore[arg-type]
-    under_foreign = _cert(twin, ica_key, foreign.subject, foreign_key, ski=b"\2" * 20)  # type: ignore[arg-type]
+    under_r46 = _cert(twin, ica_key, lab.r46_root.cert.subject, lab.r46_root.key, ski=b"\1" * 20)
+    under_foreign = _cert(twin, ica_key, foreign.subject, foreign_key, ski=b"\2" * 20)
     leaf = _cert(
         _name("twin.example.test"),
-        new_key("ECC"),
+        _ec(),
         twin,
         ica_key,
         ski=b"\3" * 20,
         aki=b"\1" * 20,
-        ca=False,  # type: ignore[arg-type]
+        ca=False,
     )
     for chain in ([leaf, under_foreign, under_r46, foreign], [leaf, under_r46, under_foreign]):
         answer = cross_sign_for(chain, lab.catalog)
@@ -99,7 +103,7 @@ def _ladder(lab: LabHierarchy, cas: int) -> list[x509.Certificate]:
     issuer, issuer_key = lab.r46_root.cert, lab.r46_root.key
     chain: list[x509.Certificate] = []
     for i in range(cas + 1):
-        key = new_key("ECC")
+        key = _ec()
         cert = make_certificate(
             subject=_name(f"Step {i}" if i < cas else "deep.example.test"),
             public_key=key.public_key(),
@@ -108,9 +112,7 @@ def _ladder(lab: LabHierarchy, cas: int) -> list[x509.Certificate]:
             not_before=NB,
             not_after=NA,
             ca=i < cas,
-            issuer_ski=x509.SubjectKeyIdentifier.from_public_key(
-                issuer.public_key()  # type: ignore[arg-type]
-            ).digest,
+            issuer_ski=x509.SubjectKeyIdentifier.from_public_key(issuer.public_key()).digest,
         )
         chain.insert(0, cert)
         issuer, issuer_key = cert, key
@@ -163,7 +165,7 @@ def test_each_answer_says_which_issuer_it_went_through_and_how(lab: LabHierarchy
 
 
 def test_a_guess_says_it_is_one_and_names_the_unknown_issuer() -> None:
-    key = new_key("ECC")
+    key = _ec()
     leaf = make_certificate(
         subject=_name("guess.example.test"),
         public_key=key.public_key(),
@@ -181,7 +183,7 @@ def test_a_guess_says_it_is_one_and_names_the_unknown_issuer() -> None:
 
 
 def test_a_foreign_certificate_is_told_the_fix_does_not_apply() -> None:
-    key = new_key("ECC")
+    key = _ec()
     leaf = make_certificate(
         subject=_name("le.example.test"),
         public_key=key.public_key(),
