@@ -239,7 +239,9 @@ def test_a_pool_cert_with_an_anchors_key_ends_the_path_at_the_anchor() -> None:
     assert path.anchor is root
 
 
-def _mesh(first: int, levels: int) -> tuple[x509.Certificate, list[x509.Certificate], object]:
+def _mesh(
+    first: int, levels: int
+) -> tuple[x509.Certificate, list[x509.Certificate], x509.Certificate]:
     """A leaf under ``levels`` CA names; the first has ``first`` certificates, every other two
     (same name and key, other dates), so the partial paths double at each level; the top
     level is issued by an anchor. Returns (leaf, pool, anchor)."""
