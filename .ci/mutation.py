@@ -157,8 +157,11 @@ def score(names: list[str], codes: dict[str, int | None]) -> int:
         total += counted
         mark = "  BELOW FLOOR" if low else ""
         extra = f"  ({c['not run']} not run)" if c["not run"] else ""
+        # a module none of whose mutants has a result yet (report during or after another
+        # module's run) has no score: "n/a", not 100 %
+        shown = f"{pct:>6.1f}%" if counted or not c["not run"] else f"{'n/a':>7}"
         print(
-            f"{module:<36} {c['killed']:>7} {counted:>5} {pct:>6.1f}% {floor:>5.0f}%"
+            f"{module:<36} {c['killed']:>7} {counted:>5} {shown} {floor:>5.0f}%"
             f"  {c['equivalent']}{extra}{mark}"
         )
     if total:
