@@ -3,6 +3,8 @@
     .venv/bin/python .ci/mutation.py full      # every mutant of the core (hours on 2 cores)
     .venv/bin/python .ci/mutation.py sample    # CI: a fixed, seeded sample (about 10 minutes)
     .venv/bin/python .ci/mutation.py report    # scores from the results already in mutants/
+    .venv/bin/python .ci/mutation.py full --module sectigo_chain.x509.catalog  # one module
+    .venv/bin/python .ci/mutation.py full --module sectigo_chain.x509.catalog --survivors
 
 Both runs print killed / (non-equivalent mutants) per module and fail (exit 1) when a module
 scores below its floor in .ci/mutation-floors.json ("default" for the others). Mutants listed
@@ -10,11 +12,19 @@ in .ci/mutation-equivalent.txt (one name a line, ``#`` comments give the reason)
 equivalent: they cannot change behaviour and are left out of the score. Results are kept in
 mutants/ (mutmut's cache, ignored by git); ``sample`` always starts afresh, ``full`` and
 ``report`` reuse it (pass ``--fresh`` after changing tests).
+
+``--module PREFIX`` (repeatable; a dotted module name or a package prefix) limits ``full`` and
+``report`` to the mutants of those modules: ``full`` then runs every one of them again (mutmut
+re-runs mutants it is given by name even when it has a result), and scores only them.
+``--survivors`` makes ``full`` run again only the mutants that survived in mutants/' last
+results, and those without a result (mutmut drops the results of a function that changed), of
+the chosen modules: the quick check after writing tests for them.
 """
 
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import json
 import os
 import random
@@ -68,10 +78,19 @@ def _run_mutmut(names: list[str]) -> None:
 
 
 def _finished(names: list[str]) -> bool:
-    """Whether mutmut recorded an exit code for each of ``names`` (every mutant if empty)."""
+    """Whether mutmut recorded an exit code for each of ``names`` (every mutant if empty).
+
+    A name may be an fnmatch pattern (``--module`` passes ``PREFIX.*``), as for mutmut.
+    """
     codes = results()
-    wanted = names or list(codes)
-    return bool(wanted) and all(codes.get(name) is not None for name in wanted)
+    wanted = [n for n in codes if not names or any(fnmatch.fnmatchcase(n, p) for p in names)]
+    exact = [n for n in names if not any(c in n for c in "*?[")]
+    return bool(wanted) and all(codes.get(n) is not None for n in [*wanted, *exact])
+
+
+def in_modules(name: str, modules: list[str]) -> bool:
+    """Whether mutant ``name`` belongs to one of ``modules`` (dotted prefixes; all if empty)."""
+    return not modules or any(name.startswith(prefix.rstrip(".") + ".") for prefix in modules)
 
 
 def results() -> dict[str, int | None]:
@@ -138,8 +157,11 @@ def score(names: list[str], codes: dict[str, int | None]) -> int:
         total += counted
         mark = "  BELOW FLOOR" if low else ""
         extra = f"  ({c['not run']} not run)" if c["not run"] else ""
+        # a module none of whose mutants has a result yet (report during or after another
+        # module's run) has no score: "n/a", not 100 %
+        shown = f"{pct:>6.1f}%" if counted or not c["not run"] else f"{'n/a':>7}"
         print(
-            f"{module:<36} {c['killed']:>7} {counted:>5} {pct:>6.1f}% {floor:>5.0f}%"
+            f"{module:<36} {c['killed']:>7} {counted:>5} {shown} {floor:>5.0f}%"
             f"  {c['equivalent']}{extra}{mark}"
         )
     if total:
@@ -157,22 +179,54 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--per-module", type=int, default=PER_MODULE)
     parser.add_argument("--seed", type=int, default=SEED)
     parser.add_argument("--fresh", action="store_true", help="delete mutants/ first")
+    parser.add_argument(
+        "--module",
+        action="append",
+        default=[],
+        metavar="PREFIX",
+        help="full/report: only the mutants of this module or package (dotted; repeatable)",
+    )
+    parser.add_argument(
+        "--survivors",
+        action="store_true",
+        help="full: run again only the last survivors (and mutants without a result)",
+    )
     args = parser.parse_args(argv)
+    if args.mode == "sample" and (args.module or args.survivors):
+        parser.error("--module and --survivors apply to full and report, not to sample")
+    if args.survivors and (args.mode != "full" or args.fresh):
+        parser.error("--survivors needs full and the results kept in mutants/ (no --fresh)")
+    modules: list[str] = args.module
     start = time.monotonic()
     # The sample always starts afresh: mutmut keeps its copy of the tests in mutants/ and does
     # not refresh files that changed since, so cached results could be for old tests.
     if (args.fresh or args.mode == "sample") and MUTANTS.exists():
         shutil.rmtree(MUTANTS)
-    if args.mode == "full":
-        _run_mutmut([])
-        names = sorted(results())
+    if args.mode == "full" and args.survivors:
+        codes = results()
+        skip = equivalent()
+        again = sorted(
+            name
+            for name, code in codes.items()
+            if in_modules(name, modules) and (code is None or code in SURVIVED) and name not in skip
+        )
+        if again:
+            print(f"running again {len(again)} survivors and mutants without a result")
+            _run_mutmut(again)
+        names = sorted(n for n in results() if in_modules(n, modules))
+    elif args.mode == "full":
+        # mutmut matches mutant names with fnmatch: PREFIX.* is every mutant of the module.
+        _run_mutmut([prefix.rstrip(".") + ".*" for prefix in modules])
+        names = sorted(n for n in results() if in_modules(n, modules))
     elif args.mode == "sample":
         _run_mutmut([BOOTSTRAP])
         names = draw_sample(list(results()), args.per_module, args.seed)
         print(f"sample: {len(names)} mutants (seed {args.seed}, {args.per_module} per module)")
         _run_mutmut(names)
     else:
-        names = sorted(results())
+        names = sorted(n for n in results() if in_modules(n, modules))
+    if modules and not names:
+        raise SystemExit(f"no mutant of {', '.join(modules)} in mutants/ (a module name?)")
     status = score(names, results())
     print(f"\n{args.mode} run: {time.monotonic() - start:.0f} s")
     return status

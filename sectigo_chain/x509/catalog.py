@@ -546,7 +546,10 @@ def cross_sign_for(
 
     Follows the issuer by name, key identifier and signature through the given chain and the
     catalog, so an issuing CA we do not ship but that was signed by R46's key is still
-    recognised. Falls back to a known issuer name, then to the leaf's key type (``guessed``).
+    recognised. The signature walk follows at most eight issuers (a bound that ends
+    cross-signing loops); past them, or when an issuer is not at hand, the last issuer is
+    recognised by key identifier, then by a known name, then from the leaf's key type
+    (``guessed``).
     A certificate from another CA gets ``status="not_r46_e46"``, never an exception.
     """
     cat = catalog or default_catalog()
