@@ -366,32 +366,46 @@ def ours_cli(
     return Measure(wall, cpu, *_delta(run, before))
 
 
-def _bare_handshakes(run: Running) -> float:
-    """Client CPU of one blocking handshake per endpoint with ``ssl`` alone (no verification,
-    no parsing): what OpenSSL and the kernel cost, the floor under any Python TLS client."""
+def _bare_handshakes(run: Running, library: str) -> float:
+    """Client CPU of one blocking handshake per endpoint with the TLS library alone (no
+    verification, no parsing): what OpenSSL and the kernel cost, the floor under our engine.
+    ``library``: ``pyopenssl`` (the OpenSSL our engine uses, from cryptography's wheel) or
+    ``ssl`` (Python's own, for comparison)."""
     import socket
     import ssl
+
+    from OpenSSL import SSL
 
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
+    pyo = SSL.Context(SSL.TLS_CLIENT_METHOD)
     cpu0 = time.process_time()
     for ep, port in zip(run.endpoints, run.ports, strict=True):
         with socket.create_connection(("127.0.0.1", port)) as sock:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            with context.wrap_socket(sock, server_hostname=ep.servername or None):
-                pass
+            if library == "ssl":
+                with context.wrap_socket(sock, server_hostname=ep.servername or None):
+                    pass
+                continue
+            conn = SSL.Connection(pyo, sock)
+            if ep.servername:
+                conn.set_tlsext_host_name(ep.servername.encode("idna"))
+            conn.set_connect_state()
+            conn.do_handshake()
+            conn.get_peer_cert_chain()
     return time.process_time() - cpu0
 
 
 def budget(run: Running, catalog: Any, profiles: list[str], repeat: int) -> list[str]:
     """Where the client CPU of ``check`` goes, per endpoint (medians of ``repeat`` cold runs).
 
-    Rows: bare handshakes (``ssl`` alone); ``fetch_many`` (one negotiated handshake per
-    endpoint, the engine, parsing and checking the served certificates); ``check_many`` (the
-    same plus the analysis), of which the CPU spent inside cryptography's X.509 verifier
-    (``trust.profiles._verify``, timed by wrapping it: a measurement, not a change); and what
-    the CLI adds for ``--json`` (``to_json`` and ``json.dumps(indent=2)``).
+    Rows: bare handshakes (pyOpenSSL alone, as the engine uses it); ``fetch_many`` (one
+    negotiated handshake per endpoint, the engine, parsing and checking the served
+    certificates); ``check_many`` (the same plus the analysis), of which the CPU spent inside
+    cryptography's X.509 verifier (``trust.profiles._verify``, timed by wrapping it: a
+    measurement, not a change); what the CLI adds for ``--json`` (``to_json`` and
+    ``json.dumps(indent=2)``); and, for comparison, the bare handshake with Python's ``ssl``.
     """
     import sectigo_chain.trust.profiles as profiles_module
     from sectigo_chain.tls.check import check_many
@@ -415,7 +429,8 @@ def budget(run: Running, catalog: Any, profiles: list[str], repeat: int) -> list
     profiles_module._verify = timed_verify  # type: ignore[assignment]
     try:
         for _ in range(repeat):
-            rows.setdefault("bare", []).append(_bare_handshakes(run))
+            rows.setdefault("bare", []).append(_bare_handshakes(run, "pyopenssl"))
+            rows.setdefault("stdlib", []).append(_bare_handshakes(run, "ssl"))
             cold_caches()
             cpu0 = time.process_time()
             fetch_many(targets, tls_versions=None, timeout=30)
@@ -434,7 +449,7 @@ def budget(run: Running, catalog: Any, profiles: list[str], repeat: int) -> list
     n = len(targets)
     ms = {k: 1000 * statistics.median(v) / n for k, v in rows.items()}
     parts = [
-        ("OpenSSL handshake (bare `ssl` client, C + kernel)", ms["bare"]),
+        ("OpenSSL handshake (bare pyOpenSSL client, C + kernel)", ms["bare"]),
         ("our engine and certificate parsing (fetch - bare)", ms["fetch"] - ms["bare"]),
         ("cryptography's X.509 verifier (Rust)", ms["verify"]),
         (
@@ -447,6 +462,8 @@ def budget(run: Running, catalog: Any, profiles: list[str], repeat: int) -> list
     out = ["|    N | part | cpu ms/ep | share |", "|---|---|---|---|"]
     out += [f"| {n:4d} | {name} | {v:.3f} | {100 * v / total:.0f} % |" for name, v in parts]
     out.append(f"| {n:4d} | total | {total:.3f} | |")
+    stdlib = "the same bare handshake with Python's `ssl` (not used; for comparison)"
+    out.append(f"| {n:4d} | {stdlib} | {ms['stdlib']:.3f} | |")
     return out
 
 

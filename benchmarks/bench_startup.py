@@ -41,7 +41,7 @@ if __name__ == '__main__':
     sys.argv[0] = re.sub(r'(-script\\.pyw|\\.exe)?$', '', sys.argv[0])
     sys.exit(main())
 """
-HEAVY = ("pypsrp", "cryptography", "pydantic", "requests", "tenacity", "asn1crypto")
+HEAVY = ("pypsrp", "cryptography", "pydantic", "requests", "tenacity", "asn1crypto", "OpenSSL")
 _PROBE = (
     "import sys, atexit; atexit.register(lambda: sys.stderr.write("
     "'MODULES ' + ','.join(m for m in {heavy!r} if m in sys.modules) + '\\n'))"

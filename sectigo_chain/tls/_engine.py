@@ -1,14 +1,18 @@
 """The I/O engine behind :mod:`sectigo_chain.tls.fetch` (private).
 
 One thread drives every connection: non-blocking sockets on one selector, TLS through
-``ssl.MemoryBIO`` so that this code sees every byte (to cap them and to show what a non-TLS
-server answered), and explicit deadlines per phase. Name lookups, which block, run in a few
+pyOpenSSL memory BIOs so that this code sees every byte (to cap them and to show what a
+non-TLS server answered), and explicit deadlines per phase. Name lookups, which block, run in a few
 threads and are polled. A job never raises: it ends with a :class:`Handshake` or a
 :class:`Failure`, and :mod:`sectigo_chain.tls.fetch` turns those into results and errors.
 
 Measured on 2 cores against loopback servers: this single thread does as well as a pool of
 blocking threads (OpenSSL's handshake CPU is the bound), and it keeps the total deadline,
 which per-call socket timeouts cannot.
+
+TLS is pyOpenSSL's, i.e. the OpenSSL that cryptography's wheels carry (4.0 today), not the
+one Python's ``ssl`` was built with (3.0 on many systems, whose certificate decoding makes a
+client handshake cost about twice the CPU: ``benchmarks/bench_check.py --budget``).
 """
 
 from __future__ import annotations
@@ -19,13 +23,14 @@ import ipaddress
 import os
 import selectors
 import socket
-import ssl
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Generator
 from concurrent.futures import Future, ThreadPoolExecutor
 from functools import lru_cache
 from typing import Any
+
+from OpenSSL import SSL, crypto
 
 from sectigo_chain.errors import TLSConnectError, TLSFetchError, TLSHandshakeError, TLSTimeout
 from sectigo_chain.x509._record import Frozen
@@ -41,6 +46,7 @@ _VERSION_REASONS = {
     "NO_PROTOCOLS_AVAILABLE",
     "TLSV1_ALERT_INAPPROPRIATE_FALLBACK",
 }
+_EOF_REASONS = {"UNEXPECTED_EOF_WHILE_READING"}  # the server closed mid-handshake
 _WIRE_VERSIONS = {"TLSv1.2": "1.2", "TLSv1.3": "1.3"}
 _READ, _WRITE = selectors.EVENT_READ, selectors.EVENT_WRITE
 # Which failure explains best why no TLS version worked (higher wins).
@@ -73,15 +79,21 @@ def is_ip(host: str) -> bool:
     return True
 
 
-def peer_chain(tls: ssl.SSLObject) -> list[bytes] | None:
-    """The certificates the peer sent, in wire order (DER); None if ``ssl`` cannot tell."""
-    public = getattr(tls, "get_unverified_chain", None)  # Python 3.13+
-    if public is not None:
-        return [bytes(c) for c in public() or ()]
-    private = getattr(getattr(tls, "_sslobj", None), "get_unverified_chain", None)  # 3.10-3.12
-    if private is None:  # pragma: no cover - every supported Python has one of the two
-        return None
-    return [c.public_bytes(2) for c in private() or ()]  # 2 = _ssl.ENCODING_DER
+def peer_chain(tls: SSL.Connection) -> list[bytes]:
+    """The certificates the peer sent, in wire order (DER). On the client side OpenSSL's
+    ``SSL_get_peer_cert_chain`` is the list as received, the leaf first."""
+    asn1 = crypto.FILETYPE_ASN1
+    return [crypto.dump_certificate(asn1, c) for c in tls.get_peer_cert_chain() or ()]
+
+
+def ssl_reason(exc: SSL.Error) -> str:
+    """OpenSSL's reason for ``exc`` as its macro name (``TLSV1_ALERT_PROTOCOL_VERSION``), the
+    last one queued; the exception's class name when OpenSSL queued none."""
+    queued = exc.args[0] if exc.args and isinstance(exc.args[0], list) else []
+    for entry in reversed(queued):
+        if isinstance(entry, tuple) and len(entry) == 3 and entry[2]:
+            return str(entry[2]).upper().replace(" ", "_")
+    return type(exc).__name__
 
 
 class Engine:
@@ -190,7 +202,7 @@ class Job:
         port: int,
         sni: str | None,
         version: str,
-        context: ssl.SSLContext,
+        context: SSL.Context,
     ) -> None:
         self.engine, self.group, self.host, self.port = engine, group, host, port
         self.sni, self.version, self.context = sni, version, context
@@ -199,8 +211,7 @@ class Job:
         self.addrs: list[tuple[int, Any]] = []
         self.peer = ""
         self.sock: socket.socket | None = None
-        self.incoming, self.outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
-        self.tls: ssl.SSLObject | None = None
+        self.tls: SSL.Connection | None = None
         self.pending = bytearray()
         self.received = 0
         self.first = b""
@@ -269,8 +280,11 @@ class Job:
         self.phase = "handshake"
         self.deadline = min(time.monotonic() + self.engine.handshake_timeout, self.total)
         try:
-            self.tls = self.context.wrap_bio(self.incoming, self.outgoing, server_hostname=self.sni)
-        except (ValueError, ssl.SSLError) as exc:  # Target validates names; this is a backstop
+            tls = self.tls = SSL.Connection(self.context, None)
+            if self.sni:
+                tls.set_tlsext_host_name(self.sni.encode("idna"))
+            tls.set_connect_state()
+        except (ValueError, UnicodeError, SSL.Error) as exc:  # Target validates names: a backstop
             self.fail(TLSHandshakeError, f"cannot start TLS with server name {self.sni!r}: {exc}")
             return
         self.pump()
@@ -295,8 +309,9 @@ class Job:
         except OSError as exc:
             self.fail_os(exc)
             return False
+        assert self.tls is not None
         if not data:
-            self.incoming.write_eof()
+            self.tls.bio_shutdown()
             return True
         self.received += len(data)
         if len(self.first) < 24:
@@ -305,7 +320,7 @@ class Job:
             what = f"the server sent over {MAX_HANDSHAKE_BYTES} bytes in the TLS {{v}} handshake"
             self.fail(TLSHandshakeError, what, _NOT_HTTPS)
             return False
-        self.incoming.write(data)
+        self.tls.bio_write(data)
         return True
 
     def pump(self) -> None:
@@ -314,12 +329,12 @@ class Job:
         try:
             self.tls.do_handshake()
             finished = True
-        except ssl.SSLWantReadError:
+        except SSL.WantReadError:
             finished = False
-        except ssl.SSLError as exc:
+        except SSL.Error as exc:
             self.fail_ssl(exc)
             return
-        self.pending += self.outgoing.read()
+        self.pending += self.outgoing()
         if finished:  # the last flight (TLS 1.3: our Finished) goes out with close_notify
             self.finish()
             return
@@ -334,22 +349,28 @@ class Job:
         events = _READ | (_WRITE if self.pending else 0)
         self.engine.selector.modify(self.sock, events, self)
 
+    def outgoing(self) -> bytes:
+        """What OpenSSL has written for the server and not yet handed over."""
+        assert self.tls is not None
+        chunks = []
+        while True:
+            try:
+                chunks.append(self.tls.bio_read(65536))
+            except SSL.WantReadError:
+                return b"".join(chunks)
+
     def finish(self) -> None:
         assert self.tls is not None
         assert self.sock is not None
-        chain = peer_chain(self.tls)
-        if chain is None:  # pragma: no cover
-            self.fail(TLSFetchError, "this Python's ssl module cannot return the served chain")
-            return
-        der = tuple(chain)
+        der = tuple(peer_chain(self.tls))
         if not der:
             self.fail(TLSHandshakeError, "the server sent no certificate over TLS {v}")
             return
-        version, cipher = self.tls.version() or "", self.tls.cipher()
+        version = self.tls.get_protocol_version_name()
         self.result = Handshake(
             address=self.peer,
             tls_version=_WIRE_VERSIONS.get(version, version),
-            cipher=cipher[0] if cipher else "",
+            cipher=self.tls.get_cipher_name() or "",
             der=der,
         )
         self.close(polite=True)
@@ -368,14 +389,14 @@ class Job:
         hint = "it may not support TLS {v}; " + _NOT_HTTPS
         self.fail(TLSConnectError, what, hint, RANK_RESET)
 
-    def fail_ssl(self, exc: ssl.SSLError) -> None:
-        reason = getattr(exc, "reason", None) or type(exc).__name__
+    def fail_ssl(self, exc: SSL.Error) -> None:
+        reason = ssl_reason(exc)
         if self.first and self.first[0] not in (0x15, 0x16):  # neither a TLS alert nor handshake
             text = self.first.decode("ascii", "replace")
             shown = repr(text) if text.isprintable() else self.first[:8].hex(" ")
             what = f"the server does not speak TLS: it answered {shown}"
             self.fail(TLSHandshakeError, what, "is this port serving HTTPS, not plain HTTP?")
-        elif isinstance(exc, (ssl.SSLEOFError, ssl.SSLZeroReturnError)):
+        elif isinstance(exc, (SSL.SysCallError, SSL.ZeroReturnError)) or reason in _EOF_REASONS:
             what = "the server closed the connection during the TLS {v} handshake"
             hint = "it may not support TLS {v} or this server name; " + _NOT_HTTPS
             self.fail(TLSHandshakeError, what, hint)
@@ -416,10 +437,10 @@ class Job:
         if sock is None:
             return
         if polite and self.tls is not None:  # send close_notify, best effort
-            with contextlib.suppress(ssl.SSLError):
-                self.tls.unwrap()
-            with contextlib.suppress(OSError):
-                sock.send(bytes(self.pending) + self.outgoing.read())
+            with contextlib.suppress(SSL.Error):
+                self.tls.shutdown()
+            with contextlib.suppress(OSError, SSL.Error):
+                sock.send(bytes(self.pending) + self.outgoing())
         with contextlib.suppress(KeyError, ValueError):
             self.engine.selector.unregister(sock)
         sock.close()

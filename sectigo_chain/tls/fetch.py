@@ -6,17 +6,17 @@ other than reachability. Certificates are NOT verified (this module only observe
 and profile modules judge). Every fetch is bounded by a connect, a handshake and a total
 deadline, so a server that hangs, resets, speaks plain text or sends garbage gives a typed
 :class:`~sectigo_chain.errors.TLSFetchError` in time. :func:`fetch_many` drives many handshakes
-at once from one thread: non-blocking sockets, one selector, ``ssl.MemoryBIO`` for TLS;
+at once from one thread: non-blocking sockets, one selector, pyOpenSSL memory BIOs for TLS;
 :func:`fetch_as_completed` hands over each target's result as soon as it is complete.
 """
 
 from __future__ import annotations
 
 import functools
-import ssl
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 
 from cryptography import x509
+from OpenSSL import SSL
 
 from sectigo_chain.errors import CertificateLoadError, InputError, TLSFetchError, TLSHandshakeError
 from sectigo_chain.tls._engine import (
@@ -51,17 +51,17 @@ MAX_CERTIFICATES = 64
 NO_SNI = ""
 """Pass as ``servername`` to send no server name (SNI) at all."""
 
-_VERSIONS = {"1.2": ssl.TLSVersion.TLSv1_2, "1.3": ssl.TLSVersion.TLSv1_3}
+_VERSIONS = {"1.2": SSL.TLS1_2_VERSION, "1.3": SSL.TLS1_3_VERSION}
 _EITHER = "1.2/1.3"  # the one handshake of ``tls_versions=None``: the server picks the version
 _BOUNDS = {
     **{v: (t, t) for v, t in _VERSIONS.items()},
-    _EITHER: (ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3),
+    _EITHER: (SSL.TLS1_2_VERSION, SSL.TLS1_3_VERSION),
 }
 # A failed negotiated handshake is retried once per version unless the server was unreachable
 # or timed out: a server that chokes on a TLS 1.3 ClientHello may still speak TLS 1.2.
 _RETRY_RANKS = {RANK_VERSION, RANK_HANDSHAKE, RANK_RESET}
 # We only read certificates, so accept whatever an old server offers (static RSA, SHA-1 ...).
-_CIPHERS = "DEFAULT:!aNULL:!eNULL:@SECLEVEL=0"
+_CIPHERS = b"DEFAULT:!aNULL:!eNULL:@SECLEVEL=0"
 
 
 class Target(Frozen):
@@ -362,16 +362,17 @@ def _as_target(value: Target | str | tuple[str, int]) -> Target:
 
 
 @functools.lru_cache(maxsize=len(_BOUNDS))
-def _client_context(version: str) -> ssl.SSLContext:
+def _client_context(version: str) -> SSL.Context:
     """The client context of one TLS version (or of both, ``1.2/1.3``), made once (it keeps no
     per-connection state: no session is cached or resumed, so every handshake still shows the
-    full chain)."""
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    ctx.minimum_version, ctx.maximum_version = _BOUNDS[version]
-    ctx.set_ciphers(_CIPHERS)
-    ctx.options |= ssl.OP_NO_TICKET | ssl.Options(4)  # 4 = OP_LEGACY_SERVER_CONNECT
+    full chain). Nothing is verified here: the chain is judged afterwards."""
+    ctx = SSL.Context(SSL.TLS_CLIENT_METHOD)
+    ctx.set_verify(SSL.VERIFY_NONE)
+    low, high = _BOUNDS[version]
+    ctx.set_min_proto_version(low)
+    ctx.set_max_proto_version(high)
+    ctx.set_cipher_list(_CIPHERS)
+    ctx.set_options(SSL.OP_NO_TICKET | SSL.OP_LEGACY_SERVER_CONNECT | SSL.OP_NO_COMPRESSION)
     return ctx
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import ssl
 import threading
 from collections.abc import Iterator
 
@@ -10,7 +11,6 @@ import pytest
 from _chains import TestChain, make_chain
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
-from OpenSSL import SSL
 
 from sectigo_chain.errors import InputError, TLSConnectError, TLSFetchError, TLSHandshakeError
 from sectigo_chain.testing.tls_servers import LoopbackTLSServer, ServerLoop
@@ -81,21 +81,24 @@ def test_odd_orders_are_reported_exactly_as_sent(
 
 
 @pytest.mark.timeout(30)
-def test_wire_order_matches_pyopenssl(loop: ServerLoop, rsa_chain: TestChain) -> None:
-    """An independent client (pyOpenSSL's get_peer_cert_chain) sees the same list."""
+def test_wire_order_matches_python_ssl(loop: ServerLoop, rsa_chain: TestChain) -> None:
+    """An independent client sees the same list: Python's ``ssl`` (its own OpenSSL build,
+    ``get_unverified_chain``), where the engine uses pyOpenSSL on cryptography's OpenSSL."""
     c = rsa_chain
     sent = [c.leaf, c.root, c.intermediate]
     with LoopbackTLSServer(sent, c.key, loop=loop) as server:
         ours = fetch_served_chain("127.0.0.1", server.port, tls_versions=["1.2"]).chain.der
-        ctx = SSL.Context(SSL.TLS_CLIENT_METHOD)
-        with socket.create_connection(server.address) as sock:  # blocking; pytest-timeout guards
-            conn = SSL.Connection(ctx, sock)
-            conn.set_connect_state()
-            conn.do_handshake()
-            theirs = tuple(
-                cert.to_cryptography().public_bytes(Encoding.DER)
-                for cert in conn.get_peer_cert_chain() or []
-            )
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+        with (
+            socket.create_connection(server.address) as sock,  # blocking; pytest-timeout guards
+            ctx.wrap_socket(sock) as tls,
+        ):
+            public = getattr(tls, "get_unverified_chain", None)  # Python 3.13+
+            if public is not None:
+                theirs = tuple(bytes(cert) for cert in public())
+            else:  # 3.10-3.12: the same method on the private object; 2 = ENCODING_DER
+                theirs = tuple(c.public_bytes(2) for c in tls._sslobj.get_unverified_chain())  # type: ignore[attr-defined]
     assert ours == theirs == _der(sent)
 
 

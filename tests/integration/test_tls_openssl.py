@@ -101,3 +101,25 @@ def test_s_server_in_fetch_many(tmp_path: Path, chain: TestChain) -> None:
     assert set(outcome.handshakes) == {"1.2", "1.3"}
     assert outcome.chains_agree
     assert outcome.chain.certificates[0] == chain.leaf
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        # static RSA key exchange (no forward secrecy), as very old servers offer
+        ("-tls1_2", "-cipher", "AES128-SHA:@SECLEVEL=0"),
+        # ECDHE, but the server signs its key exchange with SHA-1 only
+        ("-tls1_2", "-cipher", "ECDHE-RSA-AES128-SHA:@SECLEVEL=0", "-sigalgs", "RSA+SHA1"),
+    ],
+    ids=["static-rsa", "sha1-signature"],
+)
+def test_an_old_servers_chain_is_still_read(
+    tmp_path: Path, chain: TestChain, args: tuple[str, ...]
+) -> None:
+    """The client only reads certificates, so it accepts what an old server offers
+    (``@SECLEVEL=0``): the chain is fetched whatever the key exchange or signature."""
+    with s_server(tmp_path, chain, *args) as port:
+        result = fetch_served_chain("127.0.0.1", port, servername="openssl.test", timeout=5)
+    assert list(result.handshakes) == ["1.2"]
+    assert result.chain.certificates[0] == chain.leaf
+    assert result.handshakes["1.2"].cipher == args[2].split(":")[0]
