@@ -550,3 +550,361 @@ def test_a_journal_that_cannot_be_written_says_what_to_pass(tmp_path: Path) -> N
         f"cannot write the journal {path}: No such file or directory; nothing was changed "
         "(pass --journal-dir DIR, an existing writable folder)"
     )
+
+
+# --- round 6 (the full run of journal.py) -----------------------------------------------------
+
+
+def test_a_new_journal_is_in_progress_and_says_when_it_was_created(tmp_path: Path) -> None:
+    path = tmp_path / "j.json"
+    Journal.create(path, "sim://x", {"actions": []}, []).close()
+    doc = json.loads(path.read_text())
+    assert doc["status"] == "in_progress"
+    created = dt.datetime.fromisoformat(doc["created"])
+    assert created.utcoffset() == dt.timedelta(0)  # an aware UTC time, not the local clock
+
+
+def test_load_refuses_a_missing_file_and_what_is_not_a_journal(tmp_path: Path) -> None:
+    missing = tmp_path / "none.json"
+    with pytest.raises(InputError) as info:
+        Journal.load(missing)
+    assert str(info.value) == f"journal {missing} not found; pass the path apply printed"
+    for other in ({"format": "something-else/1", "steps": []}, ["a", "list"]):
+        path = tmp_path / "other.json"
+        path.write_text(json.dumps(other), encoding="utf-8")
+        with pytest.raises(InputError) as info:
+            Journal.load(path)
+        assert str(info.value) == f"{path} is not a sectigo-chain journal (sectigo-chain-journal/1)"
+
+
+def test_journal_text_is_the_document_whatever_it_holds(tmp_path: Path) -> None:
+    only_plan = Journal(tmp_path / "a.json", {"plan": {"actions": [1]}})
+    assert json.loads(only_plan.text()) == {"plan": {"actions": [1]}}
+    journal = Journal(tmp_path / "b.json", {"status": "x", "plan": {"actions": [1]}})
+    assert json.loads(journal.text())["plan"] == {"actions": [1]}
+    journal.doc["plan"] = {"actions": [2]}  # another object: serialised anew
+    assert json.loads(journal.text()) == {"status": "x", "plan": {"actions": [2]}}
+
+
+def test_every_write_fsyncs_the_folder_opened_once_until_close(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+    import stat
+
+    real_open, real_fsync = os.open, os.fsync
+    folder_opens: list[str] = []
+    folder_syncs: list[int] = []
+
+    def spy_open(path: Any, flags: int, *args: Any, **kw: Any) -> int:
+        fd = real_open(path, flags, *args, **kw)
+        if stat.S_ISDIR(os.fstat(fd).st_mode):
+            folder_opens.append(str(path))
+        return fd
+
+    def spy_fsync(fd: int) -> None:
+        if stat.S_ISDIR(os.fstat(fd).st_mode):
+            folder_syncs.append(fd)
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "open", spy_open)
+    monkeypatch.setattr(os, "fsync", spy_fsync)
+    journal = Journal.create(tmp_path / "j.json", "sim://x", {"actions": []}, [])
+    journal.write()
+    journal.write()
+    assert folder_opens == [str(tmp_path)]
+    assert len(folder_syncs) == 3  # after each rename
+    journal.close()
+    journal.write()  # writing again reopens the folder
+    assert folder_opens == [str(tmp_path), str(tmp_path)]
+    assert len(folder_syncs) == 4
+    journal.close()
+
+
+def test_rollback_on_another_host_names_both_hosts(tmp_path: Path) -> None:
+    host, journal, _ = _applied(tmp_path)
+    other = SimulatedHost("broken-r46")
+    with pytest.raises(InputError) as info:
+        rollback(journal, other, retry=FAST)
+    assert str(info.value) == (
+        f"journal {journal} is for {host.target}, not {other.target}; roll it back against the "
+        "host it was written for"
+    )
+
+
+def test_rollback_gives_every_script_two_minutes_unless_told(tmp_path: Path) -> None:
+    host, journal, _ = _applied(tmp_path)
+    front = _Host(host)
+    result = rollback(journal, front, retry=FAST)  # type: ignore[arg-type]
+    assert result.complete
+    assert {t for _, t in front.timeouts} == {120.0}
+    assert result.journal == str(journal)
+
+
+def test_a_second_rollback_does_not_restart_again(tmp_path: Path) -> None:
+    host, journal, before = _applied(tmp_path)
+    first = rollback(journal, host, retry=FAST)
+    assert first.restarted
+    assert json.loads(Path(journal).read_text())["rollback_restarted"] is True
+    front = _Host(host)
+    again = rollback(journal, front, retry=FAST)  # type: ignore[arg-type]
+    assert again.complete
+    assert again.undone == ()
+    assert not again.restarted
+    assert [n for n, _ in front.timeouts] == ["observe"]  # only the closing comparison
+    assert observe(host) == before
+
+
+class _Drop(_Host):
+    """The first reply to the named script is lost (the script ran)."""
+
+    def __init__(self, host: SimulatedHost, name: str, after_restart: bool = False) -> None:
+        super().__init__(host)
+        self.name, self.after_restart, self.dropped = name, after_restart, False
+
+    def run(self, script: Any, *, timeout: float) -> Any:
+        from sectigo_chain.errors import ConnectionFailed
+
+        ready = not self.after_restart or any(n == "restart" for n, _ in self.timeouts)
+        if script.name == self.name and ready and not self.dropped:
+            self.dropped = True
+            self.timeouts.append((script.name, timeout))
+            self.host.run(script, timeout=timeout)
+            raise ConnectionFailed("connection dropped (test)", host=self.target)
+        return super().run(script, timeout=timeout)
+
+
+def test_the_closing_restart_and_observe_follow_the_rollbacks_retry_policy(
+    tmp_path: Path,
+) -> None:
+    host, journal, _ = _applied(tmp_path)
+    result = rollback(journal, _Drop(host, "restart"), retry=FAST)  # type: ignore[arg-type]
+    assert not result.restarted
+    (error,) = result.errors
+    assert error.startswith("restart after rollback: ")
+    (tmp_path / "b").mkdir()
+    host, journal, _ = _applied(tmp_path / "b")
+    front = _Drop(host, "observe", after_restart=True)
+    result = rollback(journal, front, retry=FAST)  # type: ignore[arg-type]
+    assert result.restarted
+    assert not result.checked
+    (error,) = result.errors
+    assert error.startswith("could not observe the host to check the rollback: ")
+
+
+@pytest.mark.parametrize(("gone", "more"), [(5, ""), (6, " (and 1 more)"), (7, " (and 2 more)")])
+def test_a_host_that_differs_from_before_lists_five_differences_and_counts_the_rest(
+    tmp_path: Path, gone: int, more: str
+) -> None:
+    host, journal, _ = _applied(tmp_path)
+    assert rollback(journal, host, retry=FAST).complete
+    doc = json.loads(Path(journal).read_text())
+    doc["before"]["sites"] += [{"name": f"Gone {i}"} for i in range(1, gone + 1)]
+    Path(journal).write_text(json.dumps(doc))
+    result = rollback(journal, host, retry=FAST)
+    lines = tuple(f"site 'Gone {i}' is missing" for i in range(1, gone + 1))
+    assert result.differences == lines
+    assert result.errors == (f"the host differs from before apply: {'; '.join(lines[:5])}{more}",)
+    assert json.loads(Path(journal).read_text())["status"] == "rollback_incomplete"
+
+
+class _Interrupted(BaseException):
+    """The rollback's process stops (killed, power lost) in the middle of an undo."""
+
+
+def test_a_staging_choice_is_in_the_journal_file_before_the_staged_copy_is_moved(
+    tmp_path: Path,
+) -> None:
+    host, journal, _ = _applied(tmp_path)
+
+    class Stop(_Host):
+        def run(self, script: Any, *, timeout: float) -> Any:
+            if script.name == "move_certificate":
+                raise _Interrupted
+            return super().run(script, timeout=timeout)
+
+    with pytest.raises(_Interrupted):
+        rollback(journal, Stop(host), retry=FAST)  # type: ignore[arg-type]
+    steps = json.loads(Path(journal).read_text())["steps"]
+    # The root removed from Root's .AuthRoot physical store goes back through a staging copy.
+    (root,) = [s for s in steps if (s.get("backup") or {}).get("physical_store") == ".AuthRoot"]
+    assert root["staging"] == {"store": "CA", "free": True}
+    assert root["status"] == "done"  # not yet undone: a resumed rollback moves that copy
+
+
+def test_a_resumed_staged_restore_uses_the_journaled_store_without_observing() -> None:
+    from sectigo_chain.run.journal import _restore, _run_undo
+
+    ((template, params),) = _restore(_der_backup("CurrentUser", "Root"))
+    front = _Host(SimulatedHost("fixed"))
+    step: dict[str, Any] = {"staging": {"store": "My", "free": True}}
+    _run_undo(front, template, params, 30.0, FAST, step, None)  # type: ignore[arg-type]
+    assert [n for n, _ in front.timeouts] == ["import_certificate", "move_certificate"]
+
+
+def _staged(held: list[str], backup: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """Restore ``backup`` through staging on a host whose LocalMachine stores ``held`` hold
+    the certificate already: the journaled choice and the scripts run after the observe."""
+    from sectigo_chain.run.journal import _restore, _run_undo
+
+    host = SimulatedHost("fixed")
+    for store in held:
+        direct = {k: backup[k] for k in ("der_b64", "thumbprint")}
+        _run_undo(host, "import_certificate", {**direct, "store_location": "LocalMachine",
+                                               "store_name": store}, 30.0, FAST)  # fmt: skip
+    ((template, params),) = _restore(backup)
+    front = _Host(host)
+    step: dict[str, Any] = {}
+    _run_undo(front, template, params, 30.0, FAST, step, None)  # type: ignore[arg-type]
+    return step["staging"], [n for n, _ in front.timeouts][1:]
+
+
+def test_a_staged_restore_takes_the_first_free_store_of_its_preference_list() -> None:
+    user_my = _der_backup("CurrentUser", "My")
+    assert _staged([], user_my) == ({"store": "My", "free": True},
+                                    ["import_certificate", "move_certificate"])  # fmt: skip
+    user_root = _der_backup("CurrentUser", "Root")
+    assert _staged(["CA", "My"], user_root)[0] == {"store": "WebHosting", "free": True}
+    # Every candidate holds it: the copy in the preferred store is moved, not re-imported.
+    assert _staged(["CA", "My", "WebHosting"], user_root) == (
+        {"store": "CA", "free": False}, ["move_certificate"],
+    )  # fmt: skip
+
+
+def test_a_machine_authroot_copy_is_staged_through_ca() -> None:
+    from sectigo_chain.run.journal import _restore
+
+    ((template, params),) = _restore(_der_backup("LocalMachine", "AuthRoot"))
+    assert (template, params["staging"]) == ("restore_staged", "CA")
+
+
+def test_a_failed_undo_names_the_host() -> None:
+    from sectigo_chain.errors import ExecutionError
+    from sectigo_chain.run.journal import _run_undo
+
+    front = _Refusing(SimulatedHost("fixed"), {"message": "denied"}, [])
+    with pytest.raises(ExecutionError) as info:
+        _run_undo(front, "set_root_auto_update", {"disabled": None}, 30.0, FAST)  # type: ignore[arg-type]
+    assert info.value.host == front.target
+
+
+def test_undo_of_a_binding_that_had_no_certificate_and_only_sni_removes_it() -> None:
+    key = {"site": "S", "ip": "*", "port": 443, "host": "h"}
+    sni_only = {"certificate_hash": None, "certificate_store": None, "ssl_flags": 1}
+    assert undo_steps(_binding_step(sni_only)) == [("remove_binding", key)]
+
+
+def test_undo_of_a_ccs_binding_that_got_sni_gives_back_ccs_and_clears_sni() -> None:
+    prev = {"certificate_hash": None, "certificate_store": None, "ssl_flags": 2}
+    ((template, params),) = undo_steps(_binding_step(prev, flags_set=1, flags_clear=2))
+    assert template == "set_binding"
+    assert (params["ssl_flags_set"], params["ssl_flags_clear"]) == (2, 1)
+
+
+def test_a_damaged_journal_is_refused_with_where_and_what_to_do(tmp_path: Path) -> None:
+    host, journal, _ = _applied(tmp_path)
+    good = json.loads(Path(journal).read_text())
+    doc = json.loads(json.dumps(good))
+    del doc["steps"][0]["template"]
+    Path(journal).write_text(json.dumps(doc))
+    with pytest.raises(InputError) as info:
+        rollback(journal, host, retry=FAST)
+    text = str(info.value)
+    assert text.startswith(f"journal {journal} is damaged (")
+    assert text.endswith(
+        "); nothing was undone: restore the journal file apply wrote, or roll back by hand "
+        "from its steps"
+    )
+    # A step that never ran is not checked (nor undone); a later step that ran is.
+    doc = json.loads(json.dumps(good))
+    doc["steps"][0]["status"] = "not_run"
+    doc["steps"][0]["params"]["thumbprint"] = "XYZ"
+    (user_copy,) = [s for s in doc["steps"]
+                    if (s.get("backup") or {}).get("store_location") == "CurrentUser"]  # fmt: skip
+    user_copy["backup"]["thumbprint"] = "XYZ"
+    Path(journal).write_text(json.dumps(doc))
+    with pytest.raises(InputError) as info:
+        rollback(journal, host, retry=FAST)
+    text = str(info.value)
+    assert text.startswith(
+        f"journal {journal} is damaged (step {user_copy['index'] + 1}: its undo does not render: "
+    )
+    assert text.endswith("); nothing was undone")
+
+
+def test_a_failed_observe_with_data_is_still_a_failure() -> None:
+    from sectigo_chain.errors import ExecutionError
+    from sectigo_chain.hosts.base import ScriptResult
+    from sectigo_chain.run.journal import _observe_state
+
+    class Partial(_Host):
+        def run(self, script: Any, *, timeout: float) -> Any:
+            data = self.host.run(script, timeout=timeout).data
+            return ScriptResult(ok=False, data=data, errors=["store A unreadable", "store B too"])
+
+    with pytest.raises(ExecutionError) as info:
+        _observe_state(Partial(SimulatedHost("fixed")), 30.0, FAST)  # type: ignore[arg-type]
+    assert str(info.value) == "observe: store A unreadable; store B too"
+
+
+def test_observing_a_ccs_host_gives_its_files_the_same_timeout_and_retries() -> None:
+    from sectigo_chain.run.journal import _observe_state
+
+    front = _Host(SimulatedHost("ccs-pfx"))
+    _observe_state(front, 45.0, FAST)  # type: ignore[arg-type]
+    assert front.timeouts == [("observe", 45.0), ("inspect_ccs", 45.0)]
+    once = _observe_state(_Drop(SimulatedHost("ccs-pfx"), "inspect_ccs"), 45.0, FAST)  # type: ignore[arg-type]
+    assert once.ccs is not None
+    assert once.ccs.error is not None
+    two = RetryPolicy(attempts=2, wait_initial=0)
+    twice = _observe_state(_Drop(SimulatedHost("ccs-pfx"), "inspect_ccs"), 45.0, two)  # type: ignore[arg-type]
+    assert twice.ccs is not None
+    assert twice.ccs.error is None
+
+
+def _edited(tmp_path: Path, edit: Any) -> tuple[SimulatedHost, str]:
+    host, journal, _ = _applied(tmp_path)
+    doc = json.loads(Path(journal).read_text())
+    edit(doc)
+    Path(journal).write_text(json.dumps(doc))
+    return host, journal
+
+
+def test_a_restart_follows_the_rollback_only_when_a_served_change_may_have_run(
+    tmp_path: Path,
+) -> None:
+    # Only the restart ran (the other steps never reached the host): it is undone by
+    # restarting again.
+    def only_restart(doc: dict[str, Any]) -> None:
+        for s in doc["steps"]:
+            if s["template"] != "restart":
+                s["status"] = "not_run"
+
+    host, journal = _edited(tmp_path, only_restart)
+    assert rollback(journal, host, retry=FAST).restarted
+
+    # The store changes ran, the restart did not: undoing store changes needs no restart.
+    def no_restart(doc: dict[str, Any]) -> None:
+        for s in doc["steps"]:
+            if s["template"] == "restart":
+                s["status"] = "not_run"
+
+    (tmp_path / "b").mkdir()
+    host, journal = _edited(tmp_path / "b", no_restart)
+    result = rollback(journal, host, retry=FAST)
+    assert result.undone
+    assert not result.restarted
+
+    # A resumed rollback that already restarted: undoing the store changes left does not make
+    # another restart due.
+    def resumed(doc: dict[str, Any]) -> None:
+        doc["rollback_restarted"] = True
+        for s in doc["steps"]:
+            if s["template"] == "restart":
+                s["status"] = "rolled_back"
+
+    (tmp_path / "c").mkdir()
+    host, journal = _edited(tmp_path / "c", resumed)
+    result = rollback(journal, host, retry=FAST)
+    assert result.undone
+    assert not result.restarted

@@ -25,7 +25,7 @@ CROSS = default_catalog().certificate("r46-cross-usertrust-rsa")
 ROOT = default_catalog().certificate("r46-root-selfsigned")
 
 
-def _cert(loc: str, store: str, cert: Any, phys: str = ".Default") -> dict[str, Any]:
+def _cert(loc: str, store: str, cert: Any, phys: str | None = ".Default") -> dict[str, Any]:
     return {
         "store_location": loc, "store_name": store, "physical_store": phys,
         "thumbprint": thumbprint(cert),
@@ -426,3 +426,160 @@ def test_only_a_self_signed_root_spec_brings_the_root_policy() -> None:
         kinds = [a.kind for a in result.actions]
         assert "disallow_root" not in kinds
         assert "disable_root_auto_update" not in kinds
+
+
+# --- round 4 (the full run of rules.py, 439 mutants) ------------------------------------------
+
+R46_NAME = "Sectigo R46 (self-signed root)"
+CROSS_NAME = "Sectigo R46 cross-signed by USERTrust RSA"
+
+
+def test_removals_and_imports_say_how_rollback_undoes_them() -> None:
+    moved = _plan("fixed", [_cert("LocalMachine", "Root", CROSS)])
+    (removal,) = [a for a in moved.actions if a.kind == "remove_misplaced"]
+    assert removal.rollback == "re-import the backed-up certificate into LocalMachine\\Root"
+    case = json.loads((GOLDEN / "broken-r46.json").read_text())
+    case["observed"]["certificates"] = [
+        c for c in case["observed"]["certificates"] if c["thumbprint"] != thumbprint(CROSS)
+    ]
+    desired = DesiredState.model_validate(case["desired"])
+    observed = ObservedState.model_validate(case["observed"])
+    result = plan(desired, observed, at=dt.datetime.fromisoformat(case["at"]))
+    (imp,) = [a for a in result.actions if a.kind == "import_cross_sign"]
+    assert imp.rollback == f"remove {thumbprint(CROSS)} from LocalMachine\\CA"
+
+
+def test_a_root_in_a_user_disallowed_store_does_not_count_as_distrusted() -> None:
+    # Only LocalMachine\Disallowed distrusts a root for SChannel (which runs as SYSTEM): a copy
+    # in CurrentUser\Disallowed leaves the machine-wide step to do.
+    user_copy = [_cert("CurrentUser", "Disallowed", ROOT)]
+    result = _plan("broken-r46", user_copy, strategy="remove_and_disallow")
+    (disallow,) = [a for a in result.actions if a.kind == "disallow_root"]
+    assert disallow.reason.startswith(f"put {R46_NAME} ({thumbprint(ROOT)}) into ")
+    assert not any("already in LocalMachine\\Disallowed" in n for n in result.noop_reasons)
+    done = _plan(
+        "broken-r46", [_cert("LocalMachine", "Disallowed", ROOT)], strategy="remove_and_disallow"
+    )
+    assert f"{R46_NAME} already in LocalMachine\\Disallowed" in done.noop_reasons
+
+
+def test_a_group_policy_root_refusal_names_the_root() -> None:
+    gpo = [_cert("LocalMachine", "Root", ROOT, ".GroupPolicy")]
+    with pytest.raises(PlanRefused) as info:
+        _plan("broken-r46", gpo)
+    assert info.value.guidance[0].startswith(
+        f"{R46_NAME} ({thumbprint(ROOT)}) is in LocalMachine\\Root's .GroupPolicy physical "
+        "store: it comes from Group Policy"
+    )
+
+
+def test_a_root_copy_policy_keeps_does_not_stop_the_removal_of_the_next_copy() -> None:
+    # The root is in Root twice: pushed by Group Policy (left, with the override) and in the
+    # default physical store, which is still removed.
+    gpo = [_cert("LocalMachine", "Root", ROOT, ".GroupPolicy")]
+    result = _plan("broken-r46", gpo, allow_group_policy_override=True)
+    removals = [a for a in result.actions if a.kind == "remove_self_signed_root"]
+    assert [(a.params["thumbprint"], a.params["physical_store"]) for a in removals] == [
+        (thumbprint(ROOT), ".AuthRoot")
+    ]
+    assert any(w.startswith(f"{R46_NAME} ({thumbprint(ROOT)}) is in ") for w in result.warnings)
+
+
+def test_remove_with_auto_root_update_on_names_the_strategies_that_prevent_drift() -> None:
+    result = _plan("broken-r46", strategy="remove", policy=None)
+    (warning,) = [w for w in result.warnings if w.startswith("Automatic Root Update is on")]
+    assert warning == (
+        "Automatic Root Update is on (no DisableRootAutoUpdate policy) and the strategy is "
+        f"'remove': Windows can re-add {R46_NAME} the next time it builds a chain (drift); "
+        "consider --strategy disable_auto_update or remove_and_disallow"
+    )
+
+
+def test_a_cross_sign_in_the_users_personal_store_is_a_copy_even_without_a_physical_store() -> None:
+    # CurrentUser\My does not show the machine's certificates: an entry there is the user's
+    # own copy (misplaced), whatever observe reports as its physical store.
+    result = _plan("fixed", [_cert("CurrentUser", "My", CROSS, None)])
+    (removal,) = [a for a in result.actions if a.kind == "remove_misplaced"]
+    assert (removal.params["store_location"], removal.params["store_name"]) == (
+        "CurrentUser",
+        "My",
+    )
+    seen = _plan("fixed", [_cert("CurrentUser", "CA", CROSS, None)])
+    assert "remove_misplaced" not in [a.kind for a in seen.actions]
+
+
+def _duplicates_case(physical: str = ".Default") -> tuple[Plan, str]:
+    case = json.loads((GOLDEN / "duplicates.json").read_text())
+    dup = "B615B29D3C12155DFC5A418632444FF9B895B53E"
+    for entry in case["observed"]["certificates"]:
+        if entry["thumbprint"] == dup:
+            entry["physical_store"] = physical
+    desired = DesiredState.model_validate(case["desired"])
+    observed = ObservedState.model_validate(case["observed"])
+    return plan(desired, observed, at=dt.datetime.fromisoformat(case["at"])), dup
+
+
+def test_a_duplicate_is_named_by_its_common_name() -> None:
+    result, dup = _duplicates_case()
+    (removal,) = [a for a in result.actions if a.params.get("thumbprint") == dup]
+    cn = "Sectigo Public Server Authentication Root R46"
+    assert removal.reason == (
+        f"remove duplicate {cn} ({dup}, expired) from LocalMachine\\CA: only "
+        f"{thumbprint(CROSS)} should be there"
+    )
+    assert not any(n.startswith("no duplicate of ") for n in result.noop_reasons)
+    clean = _plan("fixed")
+    assert f"no duplicate of {CROSS_NAME} in an intermediate store" in clean.noop_reasons
+
+
+def test_a_duplicate_pushed_by_policy_is_left_with_a_warning_naming_its_store() -> None:
+    result, dup = _duplicates_case(".GroupPolicy")
+    assert dup not in [a.params.get("thumbprint") for a in result.actions]
+    (warning,) = [w for w in result.warnings if w.startswith("a duplicate ") and dup in w]
+    assert warning == (
+        f"a duplicate Sectigo Public Server Authentication Root R46 ({dup}, expired) is in "
+        "LocalMachine\\CA (.GroupPolicy), which policy manages; remove it by hand (PsExec -s "
+        "certmgr, or at its source)"
+    )
+
+
+def test_a_cross_sign_to_import_without_der_is_an_input_error_naming_it() -> None:
+    from sectigo_chain.errors import InputError
+    from sectigo_chain.state.models import CertificateSpec
+
+    case = json.loads((GOLDEN / "fixed.json").read_text())
+    desired = DesiredState.model_validate(case["desired"])
+    observed = ObservedState.model_validate(case["observed"])
+    spec = CertificateSpec(role="other", thumbprint="AB" * 20, ensure="present",
+                           store_name="CA", friendly_name="Partner Cross")  # fmt: skip
+    with pytest.raises(InputError) as info:
+        plan(desired.model_copy(update={"certificates": (spec,)}), observed,
+             at=dt.datetime.fromisoformat(case["at"]))  # fmt: skip
+    assert str(info.value) == (
+        "Partner Cross must be imported but the desired state has no DER for it"
+    )
+
+
+def test_a_copy_in_systems_ca_store_does_not_stop_the_removal_of_the_next_copy() -> None:
+    copies = [_cert("SYSTEM", "CA", CROSS), _cert("LocalMachine", "Root", CROSS)]
+    result = _plan("fixed", copies)
+    (removal,) = [a for a in result.actions if a.kind == "remove_misplaced"]
+    assert (removal.params["store_location"], removal.params["store_name"]) == (
+        "LocalMachine",
+        "Root",
+    )
+
+
+def test_a_policy_copy_of_the_cross_sign_is_named_and_the_next_copy_still_removed() -> None:
+    copies = [_cert("LocalMachine", "Root", CROSS, ".GroupPolicy"),
+              _cert("LocalMachine", "My", CROSS)]  # fmt: skip
+    result = _plan("fixed", copies, allow_group_policy_override=True)
+    (removal,) = [a for a in result.actions if a.kind == "remove_misplaced"]
+    assert (removal.params["store_location"], removal.params["store_name"]) == (
+        "LocalMachine",
+        "My",
+    )
+    assert any(
+        w.startswith(f"{CROSS_NAME} ({thumbprint(CROSS)}) is in LocalMachine\\Root's ")
+        for w in result.warnings
+    )
