@@ -376,9 +376,12 @@ def _site_warnings(ctx: Ctx, actions: list[Action]) -> tuple[str, ...]:
                  and ob.ip_port == mine.ip_port}
             )  # fmt: skip
             if others:
+                # Only a rebind of this IP:port's non-SNI entry changes what the others serve
+                # (an SNI binding has an entry of its own).
+                rebound = any(not r.sni and r.ip_port == mine.ip_port for r in ctx.rebinds)
                 what = (
                     "rebinding changes the certificate of all of them"
-                    if ctx.rebinds
+                    if rebound
                     else "they all serve the same certificate and chain"
                 )
                 ctx.warnings.append(
