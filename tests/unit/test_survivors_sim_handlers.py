@@ -255,3 +255,66 @@ def test_import_certificate_into_authroot_lands_in_roots_authroot_store() -> Non
     assert [k for k, _ in host.model.copies(tp)] == [("LocalMachine", "Root", ".AuthRoot")]
     again = HANDLERS["import_certificate"](host, params)
     assert again[1] is False
+
+
+# --- branches the full suite did not run (branch coverage of handlers.py, issue 20) -----------
+
+
+def test_a_store_whose_opening_is_denied_is_an_error_not_absent() -> None:
+    host = SimulatedHost("broken-r46")
+    root = host.lab.r46_root.cert
+    host.model.access_denied.add(("LocalMachine", "Root"))
+    result = _run(
+        host,
+        "remove_certificate",
+        {"thumbprint": thumbprint(root), "store_name": "Root", "physical_store": ".Default"},
+    )
+    assert not result.ok
+    assert result.error is not None
+    assert '"Access is denied." (LocalMachine\\Root, 0x80070005)' in result.error["message"]
+    assert host.model.copies(thumbprint(root), "LocalMachine", "Root")  # nothing removed
+
+
+def test_without_a_physical_store_the_one_that_holds_the_copy_is_used() -> None:
+    host = SimulatedHost("broken-r46")
+    root = host.lab.r46_root.cert
+    tp = thumbprint(root)
+    held = {k[2] for k, _ in host.model.copies(tp, "LocalMachine", "Root")}
+    assert len(held) == 1  # the scenario holds it in one physical store only
+    result = _run(host, "remove_certificate", {"thumbprint": tp, "store_name": "Root"})
+    assert (result.ok, result.changed) == (True, True)
+    assert result.data["physical_store"] == held.pop()
+    assert not host.model.copies(tp, "LocalMachine", "Root")
+
+
+def test_a_copy_in_a_policy_physical_store_is_not_removed() -> None:
+    host = SimulatedHost("broken-r46")
+    root = host.lab.r46_root.cert
+    tp = thumbprint(root)
+    for key, _ in host.model.copies(tp, "LocalMachine", "Root"):
+        del host.model.stores[key][tp]
+    host.model.add("LocalMachine", "Root", root, ".GroupPolicy")
+    # the template only names .Default/.AuthRoot; a hand-edited script could name another
+    exc = _refused_directly(
+        host,
+        "remove_certificate",
+        {"thumbprint": tp, "store_location": "LocalMachine", "store_name": "Root"},
+    )
+    assert exc.message.startswith("refusing to remove from physical store .GroupPolicy: policy")
+    assert host.model.copies(tp, "LocalMachine", "Root")
+
+
+def test_an_http_service_that_will_not_stop_fails_the_restart_and_restarts_the_rest() -> None:
+    host = SimulatedHost("broken-r46")
+    host.model.services["SSTPSVC"] = "Running"  # depends on HTTP and refuses to stop
+    host.model.http_stop_blocked_by = "SSTPSVC"
+    running = {n for n, s in host.model.services.items() if s == "Running"}
+    result = _run(host, "restart", {"mode": "http_service"})
+    assert not result.ok
+    assert result.error is not None
+    assert result.error["message"] == (
+        "net stop http /y failed with exit code 2: The service could not be controlled in its "
+        "present state (SSTPSVC)."
+    )
+    # the template's finally block started again what it had stopped
+    assert {n for n, s in host.model.services.items() if s == "Running"} >= running
