@@ -3,41 +3,16 @@ unpinned (issue 20; each test names the decision it pins)."""
 
 from __future__ import annotations
 
-import datetime as dt
-
+from _lab_certs import AT, YEAR
+from _lab_certs import ca as _ca
+from _lab_certs import keys as _keys
+from _lab_certs import name as _name
 from cryptography import x509
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
-from sectigo_chain.testing.lab import LabHierarchy, make_certificate, new_key
+from sectigo_chain.testing.lab import LabHierarchy, make_certificate
 from sectigo_chain.x509.analyze import analyze
 from sectigo_chain.x509.catalog import Catalog
 from sectigo_chain.x509.findings import ChainAnalysis, Finding
-
-UTC = dt.timezone.utc
-AT = dt.datetime(2026, 6, 1, tzinfo=UTC)
-YEAR = dt.timedelta(days=365)
-Key = ec.EllipticCurvePrivateKey
-
-
-def _name(cn: str) -> x509.Name:
-    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
-
-
-def _ca(cn: str, key: Key, issuer: str, issuer_key: Key, *, ca: bool = True) -> x509.Certificate:
-    return make_certificate(
-        subject=_name(cn),
-        public_key=key.public_key(),
-        issuer=_name(issuer),
-        issuer_key=issuer_key,
-        not_before=AT - YEAR,
-        not_after=AT + YEAR,
-        ca=ca,
-    )
-
-
-def _keys(n: int) -> list[Key]:
-    return [new_key("ECC") for _ in range(n)]  # type: ignore[misc]
 
 
 def _codes(result: ChainAnalysis) -> dict[str, Finding]:

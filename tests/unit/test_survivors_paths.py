@@ -6,47 +6,15 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from _lab_certs import AT, YEAR, Key
+from _lab_certs import ca as _ca
+from _lab_certs import keys as _keys
+from _lab_certs import name as _name
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
-from sectigo_chain.testing.lab import make_certificate, new_key
+from sectigo_chain.testing.lab import make_certificate
 from sectigo_chain.x509.paths import build_paths, competing_paths, predict_windows_chain
-
-UTC = dt.timezone.utc
-AT = dt.datetime(2026, 6, 1, tzinfo=UTC)
-YEAR = dt.timedelta(days=365)
-Key = ec.EllipticCurvePrivateKey
-
-
-def _name(cn: str) -> x509.Name:
-    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
-
-
-def _ca(
-    cn: str,
-    key: Key,
-    issuer: str,
-    issuer_key: Key,
-    nb: dt.datetime = AT - YEAR,
-    na: dt.datetime = AT + YEAR,
-    *,
-    ca: bool = True,
-) -> x509.Certificate:
-    return make_certificate(
-        subject=_name(cn),
-        public_key=key.public_key(),
-        issuer=_name(issuer),
-        issuer_key=issuer_key,
-        not_before=nb,
-        not_after=na,
-        ca=ca,
-    )
-
-
-def _keys(n: int) -> list[Key]:
-    return [new_key("ECC") for _ in range(n)]  # type: ignore[misc]
 
 
 def _ladder(cas: int) -> tuple[x509.Certificate, list[x509.Certificate], x509.Certificate]:

@@ -305,16 +305,15 @@ def test_a_leaf_of_an_unknown_sectigo_ca_gets_no_trust_store_change_and_a_warnin
     ]
 
 
-def test_an_issuer_found_only_in_the_root_store_still_decides_the_root() -> None:
-    # A site's leaf is issued by a CA the catalog does not know, which sits (misplaced) in
-    # LocalMachine\Root and is signed by the R46 key: Root and CA both feed the chain search,
-    # for the bound leaf and for the other sites the fix affects.
+def _shop_under_an_unknown_ca(store: str) -> tuple[Any, ObservedState, dt.datetime]:
+    """broken-r46 plus a site Shop (https, port 8443) whose ECC leaf is issued by "Lab Other
+    CA", a CA the catalog does not know, signed by the lab's R46 key and observed in
+    LocalMachine\\``store``: (the simulated host, the observed state, the instant to plan at)."""
     from cryptography.hazmat.primitives.serialization import Encoding
 
     from sectigo_chain.hosts.sim.host import SimulatedHost
     from sectigo_chain.run.applier import observe
     from sectigo_chain.state.models import ObservedBinding, ObservedCertificate, ObservedSite
-    from sectigo_chain.state.recipe import sectigo_fix
     from sectigo_chain.testing.lab import make_certificate, new_key
     from sectigo_chain.x509.certs import thumbprint
 
@@ -344,10 +343,20 @@ def test_an_issuer_found_only_in_the_root_store_still_decides_the_root() -> None
     shop = ObservedSite(name="Shop", app_pool="Shop", bindings=(
         ObservedBinding(protocol="https", port=8443, certificate_hash=thumbprint(leaf),
                         certificate_store="My"),))  # fmt: skip
-    extra = (entry(ica, "Root", False), entry(leaf, "My", True))
+    extra = (entry(ica, store, False), entry(leaf, "My", True))
     observed = observed.model_copy(update={
         "certificates": (*observed.certificates, *extra), "sites": (*observed.sites, shop),
     })  # fmt: skip
+    return host, observed, at
+
+
+def test_an_issuer_found_only_in_the_root_store_still_decides_the_root() -> None:
+    # A site's leaf is issued by a CA the catalog does not know, which sits (misplaced) in
+    # LocalMachine\Root and is signed by the R46 key: Root and CA both feed the chain search,
+    # for the bound leaf and for the other sites the fix affects.
+    host, observed, at = _shop_under_an_unknown_ca("Root")
+    from sectigo_chain.state.recipe import sectigo_fix
+
     desired = sectigo_fix(site="Default Web Site", catalog=host.catalog)
     result = plan(desired, observed, at=at, catalog=host.catalog)
     (changes,) = [w for w in result.warnings if w.startswith("the served chain changes")]
@@ -1071,45 +1080,9 @@ def test_an_issuer_found_only_in_the_intermediate_store_decides_which_sites_are_
     # Shop's leaf (ECC key) is issued by a CA the catalog does not know (ECC key too), which
     # sits in LocalMachine\CA and is signed by the lab's R46 key: only that CA links Shop to
     # R46 (its key type alone would say E46), so Shop is among the sites whose chain changes.
-    from cryptography.hazmat.primitives.serialization import Encoding
-
-    from sectigo_chain.hosts.sim.host import SimulatedHost
-    from sectigo_chain.run.applier import observe
-    from sectigo_chain.state.models import ObservedBinding, ObservedCertificate, ObservedSite
+    host, observed, at = _shop_under_an_unknown_ca("CA")
     from sectigo_chain.state.recipe import sectigo_fix
-    from sectigo_chain.testing.lab import make_certificate, new_key
-    from sectigo_chain.x509.certs import thumbprint
 
-    host = SimulatedHost("broken-r46")
-    lab = host.lab
-    observed = observe(host)
-    at = lab.r36.cert.not_valid_before_utc + dt.timedelta(days=30)
-    r46 = lab.self_signed_root("RSA")
-    name = x509.Name([x509.NameAttribute(x509.oid.NameOID.COMMON_NAME, "Lab Other CA")])
-    ica_key = new_key("ECC")
-    ica = make_certificate(subject=name, public_key=ica_key.public_key(), issuer=r46.cert.subject,
-                           issuer_key=r46.key, not_before=at - dt.timedelta(days=10),
-                           not_after=at + dt.timedelta(days=900), ca=True)  # fmt: skip
-    leaf_name = x509.Name([x509.NameAttribute(x509.oid.NameOID.COMMON_NAME, "shop.example.test")])
-    leaf = make_certificate(subject=leaf_name, public_key=new_key("ECC").public_key(),
-                            issuer=name, issuer_key=ica_key, not_before=at - dt.timedelta(days=5),
-                            not_after=at + dt.timedelta(days=300), ca=False)  # fmt: skip
-
-    def entry(cert: x509.Certificate, store: str, key: bool) -> ObservedCertificate:
-        return ObservedCertificate(
-            store_location="LocalMachine", store_name=store, physical_store=".Default",
-            thumbprint=thumbprint(cert), has_private_key=key,
-            key_storage="machine" if key else None,
-            der_b64=base64.b64encode(cert.public_bytes(Encoding.DER)).decode(),
-        )  # fmt: skip
-
-    shop = ObservedSite(name="Shop", app_pool="Shop", bindings=(
-        ObservedBinding(protocol="https", port=8443, certificate_hash=thumbprint(leaf),
-                        certificate_store="My"),))  # fmt: skip
-    extra = (entry(ica, "CA", False), entry(leaf, "My", True))
-    observed = observed.model_copy(update={
-        "certificates": (*observed.certificates, *extra), "sites": (*observed.sites, shop),
-    })  # fmt: skip
     desired = sectigo_fix(site="Default Web Site", catalog=host.catalog)
     result = plan(desired, observed, at=at, catalog=host.catalog)
     assert result.affected_sites == ("Default Web Site", "Shop")

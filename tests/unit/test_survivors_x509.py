@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import datetime as dt
 
+from _lab_certs import AT, YEAR
+from _lab_certs import ca as _ca
+from _lab_certs import name as _name
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -15,35 +18,6 @@ from sectigo_chain.x509.analyze import _weakness, analyze
 from sectigo_chain.x509.catalog import cross_sign_for, default_catalog
 from sectigo_chain.x509.findings import fingerprint
 from sectigo_chain.x509.paths import build_paths, predict_windows_chain
-
-UTC = dt.timezone.utc
-AT = dt.datetime(2026, 6, 1, tzinfo=UTC)
-YEAR = dt.timedelta(days=365)
-
-
-def _name(cn: str) -> x509.Name:
-    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
-
-
-def _ca(
-    cn: str,
-    key: ec.EllipticCurvePrivateKey,
-    issuer: str,
-    issuer_key: ec.EllipticCurvePrivateKey,
-    nb: dt.datetime = AT - YEAR,
-    na: dt.datetime = AT + YEAR,
-    *,
-    ca: bool = True,
-) -> x509.Certificate:
-    return make_certificate(
-        subject=_name(cn),
-        public_key=key.public_key(),
-        issuer=_name(issuer),
-        issuer_key=issuer_key,
-        not_before=nb,
-        not_after=na,
-        ca=ca,
-    )
 
 
 def _hierarchy() -> tuple[x509.Certificate, x509.Certificate, x509.Certificate, object]:
