@@ -53,7 +53,7 @@ from sectigo_chain.x509.certs import (
     signed_by,
     ski_hex,
 )
-from sectigo_chain.x509.findings import subject_cn
+from sectigo_chain.x509.findings import fingerprint, issued_by, subject_cn
 
 __all__ = [
     "BUILTIN_PROFILES",
@@ -441,6 +441,13 @@ def _diagnose(ctx: _Ctx, error: str, catalog: Catalog) -> tuple[Classification, 
         if usable and ctx.subject is not None
     ]
 
+    # A relaxation only changes the time, the name or the pool (to served + known), so it
+    # cannot validate where no path exists in served + known: when no structural path (names,
+    # key identifiers, signatures; one level deeper than the verifier's limit) reaches an
+    # anchor, the retries are skipped (each is a full verifier run).
+    if available and _no_path(leaf, ctx.pool, known, prof):
+        return _explain_structural(ctx, error, known, catalog, path=None)
+
     def attempt(keys: frozenset[str]) -> list[x509.Certificate] | None:
         subject = alt_subject if "hostname" in keys else ctx.subject
         if subject is None:
@@ -464,6 +471,37 @@ def _diagnose(ctx: _Ctx, error: str, catalog: Catalog) -> tuple[Classification, 
     if needed is not None and built is not None:
         return _explain_fix(ctx, needed, built, served, catalog)
     return _explain_structural(ctx, error, known, catalog)
+
+
+def _no_path(
+    leaf: x509.Certificate,
+    pool: list[x509.Certificate],
+    known: list[x509.Certificate],
+    prof: Profile,
+) -> bool:
+    """True if no chain of issuers (names match, signature verifies) leads from ``leaf``
+    through ``pool`` and ``known`` to one of ``prof``'s anchors within one level more than
+    the verifier allows. Looser than :func:`anchor_path` (no key identifier test; self-issued
+    certificates, e.g. key roll-overs, are followed), so a path the verifier could build is
+    never missed."""
+    if prof.trusts(leaf):
+        return False
+    candidates = [*pool, *known]
+    level, seen = [leaf], {fingerprint(leaf)}
+    for _ in range(prof.max_depth + 2):
+        following: list[x509.Certificate] = []
+        for cert in level:
+            if any(issued_by(cert, a) for a in prof.anchors_by_subject.get(cert.issuer, ())):
+                return False
+            for cand in candidates:
+                digest = fingerprint(cand)
+                if digest not in seen and issued_by(cert, cand):
+                    seen.add(digest)
+                    following.append(cand)
+        if not following:
+            return True
+        level = following
+    return True
 
 
 def _time_inside(certs: Sequence[x509.Certificate], at: dt.datetime) -> dt.datetime | None:
@@ -531,10 +569,17 @@ def _explain_fix(
 
 
 def _explain_structural(
-    ctx: _Ctx, error: str, known: list[x509.Certificate], catalog: Catalog
+    ctx: _Ctx,
+    error: str,
+    known: list[x509.Certificate],
+    catalog: Catalog,
+    *,
+    path: list[x509.Certificate] | Literal[False] | None = False,
 ) -> tuple[Classification, str, list[str]]:
+    """``path``: the structural path when the caller already searched (None: there is none)."""
     prof, leaf = ctx.profile, ctx.leaf
-    path = anchor_path([leaf, *ctx.pool], prof, extra=known, max_depth=prof.max_depth)
+    if path is False:
+        path = anchor_path([leaf, *ctx.pool], prof, extra=known, max_depth=prof.max_depth)
     if path is not None:
         anchor = _cn(path[-1])
         off = [c for c in path if not _valid_at(c, ctx.at)]

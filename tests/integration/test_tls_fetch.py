@@ -321,6 +321,34 @@ def test_negotiated_fetch_of_single_version_servers(
     assert result.errors == {}
 
 
+def _hello_extensions(hello: bytes) -> dict[int, bytes]:
+    """The extensions of a ClientHello record (type -> body)."""
+    body = hello[5 + 4 :]  # record header, handshake header
+    pos = 2 + 32  # legacy_version, random
+    pos += 1 + body[pos]  # session id
+    pos += 2 + int.from_bytes(body[pos : pos + 2], "big")  # cipher suites
+    pos += 1 + body[pos]  # compression methods
+    end = pos + 2 + int.from_bytes(body[pos : pos + 2], "big")
+    pos += 2
+    found: dict[int, bytes] = {}
+    while pos + 4 <= end:
+        kind = int.from_bytes(body[pos : pos + 2], "big")
+        size = int.from_bytes(body[pos + 2 : pos + 4], "big")
+        found[kind] = body[pos + 4 : pos + 4 + size]
+        pos += 4 + size
+    return found
+
+
+def _read_hello(conn: socket.socket) -> bytes:
+    hello = b""
+    while len(hello) < 5 or len(hello) < 5 + int.from_bytes(hello[3:5], "big"):
+        data = conn.recv(65536)
+        if not data:
+            break
+        hello += data
+    return hello
+
+
 class _Tls13Intolerant:
     """A TCP proxy in front of a TLS 1.2 server that hangs up on any ClientHello offering TLS
     1.3 (the supported_versions extension), as some old middleboxes do."""
@@ -335,20 +363,7 @@ class _Tls13Intolerant:
 
     @staticmethod
     def _offers_tls13(hello: bytes) -> bool:
-        body = hello[5 + 4 :]  # record header, handshake header
-        pos = 2 + 32  # legacy_version, random
-        pos += 1 + body[pos]  # session id
-        pos += 2 + int.from_bytes(body[pos : pos + 2], "big")  # cipher suites
-        pos += 1 + body[pos]  # compression methods
-        end = pos + 2 + int.from_bytes(body[pos : pos + 2], "big")
-        pos += 2
-        while pos + 4 <= end:
-            kind = int.from_bytes(body[pos : pos + 2], "big")
-            size = int.from_bytes(body[pos + 2 : pos + 4], "big")
-            if kind == 0x2B:  # supported_versions
-                return b"\x03\x04" in body[pos + 4 : pos + 4 + size]
-            pos += 4 + size
-        return False
+        return b"\x03\x04" in _hello_extensions(hello).get(0x2B, b"")  # supported_versions
 
     def _serve(self) -> None:
         while True:
@@ -361,13 +376,8 @@ class _Tls13Intolerant:
 
     def _handle(self, conn: socket.socket) -> None:
         with conn:
-            hello = b""
-            while len(hello) < 5 or len(hello) < 5 + int.from_bytes(hello[3:5], "big"):
-                data = conn.recv(65536)
-                if not data:
-                    return
-                hello += data
-            if self._offers_tls13(hello):
+            hello = _read_hello(conn)
+            if not hello or self._offers_tls13(hello):
                 return  # hang up
             with socket.create_connection(self.backend) as up:
                 up.sendall(hello)
@@ -426,3 +436,80 @@ def test_negotiated_fetch_does_not_retry_an_unreachable_server(
         f"127.0.0.1:{port}: connection refused: nothing listens on port {port} "
         "(check the host and port)"
     )
+
+
+def test_the_client_hello_offers_one_classical_key_share() -> None:
+    """The negotiated handshake's ClientHello, read on the wire: OpenSSL 3.0's group list and
+    one key share (X25519), not OpenSSL 4.0's default hybrid post-quantum one (1.5 KB)."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    seen: list[bytes] = []
+
+    def record() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            seen.append(_read_hello(conn))
+
+    thread = threading.Thread(target=record, daemon=True)
+    thread.start()
+    try:
+        with pytest.raises(TLSFetchError):
+            fetch_served_chain("127.0.0.1", listener.getsockname()[1], tls_versions=None, timeout=3)
+    finally:
+        thread.join(5)
+        listener.close()
+    hello = seen[0]
+    ext = _hello_extensions(hello)
+    groups = ext[0x0A][2:]  # supported_groups, after its length
+    named = [int.from_bytes(groups[i : i + 2], "big") for i in range(0, len(groups), 2)]
+    # x25519, secp256r1, x448, secp521r1, secp384r1, ffdhe2048 ... ffdhe8192
+    assert named == [0x1D, 0x17, 0x1E, 0x19, 0x18, 0x100, 0x101, 0x102, 0x103, 0x104]
+    shares = ext[0x33][2:]  # key_share: (group, length, key) entries
+    offered = []
+    while shares:
+        size = int.from_bytes(shares[2:4], "big")
+        offered.append((int.from_bytes(shares[:2], "big"), size))
+        shares = shares[4 + size :]
+    assert offered == [(0x1D, 32)]
+    assert len(hello) < 600
+
+
+def test_a_server_that_wants_another_group_still_answers(ec_chain: TestChain) -> None:
+    """A TLS 1.3 server that only accepts P-384 asks for it (HelloRetryRequest): one handshake,
+    the chain as served."""
+    import tempfile
+    from pathlib import Path
+
+    from cryptography.hazmat.primitives import serialization
+
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_3
+    context.set_ecdh_curve("secp384r1")
+    with tempfile.TemporaryDirectory() as tmp:
+        pem = Path(tmp) / "chain.pem"
+        pem.write_bytes(
+            b"".join(c.public_bytes(Encoding.PEM) for c in ec_chain.served)
+            + ec_chain.key.private_bytes(
+                Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
+        context.load_cert_chain(pem)
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        with context.wrap_socket(conn, server_side=True) as tls:
+            tls.recv(1)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        result = fetch_served_chain(
+            "127.0.0.1", listener.getsockname()[1], tls_versions=None, timeout=5
+        )
+    finally:
+        thread.join(5)
+        listener.close()
+    assert list(result.handshakes) == ["1.3"]
+    assert result.chain.der == _der(ec_chain.served)

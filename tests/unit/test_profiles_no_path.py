@@ -1,0 +1,142 @@
+"""The diagnosis of a failed profile skips its verifier retries when no path can exist
+(``profiles._no_path``, issue 15): it must never say "no path" where a relaxation the retries
+try could validate, and the explanations must be those of the full retries."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Literal
+
+import pytest
+from _lab_certs import AT, YEAR, Key, ca, keys, name
+from cryptography import x509
+
+from sectigo_chain.testing.lab import LabHierarchy, make_certificate
+from sectigo_chain.trust import profiles as profiles_module
+from sectigo_chain.trust.profiles import Profile, anchor_path, load_profiles, validate
+
+HOST = "www.example.test"
+Family = Literal["RSA", "ECC"]
+
+
+def _own(*anchors: x509.Certificate) -> Profile:
+    return Profile(name="own", description="own roots", anchors=anchors, source="test")
+
+
+@pytest.fixture(scope="module")
+def lab_profiles(lab: LabHierarchy) -> dict[str, Profile]:
+    return {p.name: p for p in load_profiles(["legacy", "modern"], catalog=lab.catalog)}
+
+
+def _lab_at(lab: LabHierarchy) -> dt.datetime:
+    """An instant inside every lab CA's validity (the lab's own clock)."""
+    return max(c.not_valid_before_utc for c in lab.catalog.certificates()) + dt.timedelta(days=30)
+
+
+@pytest.mark.parametrize("layout", ["short", "cross", "selfsigned", "with_root", "leaf_only"])
+@pytest.mark.parametrize("family", ["RSA", "ECC"])
+def test_a_chain_the_known_cas_complete_always_has_a_path(
+    lab: LabHierarchy, lab_profiles: dict[str, Profile], layout: str, family: Family
+) -> None:
+    """Every lab layout: the verifier validates it once the lab catalog's CAs are added (the
+    retries' "intermediates" relaxation), so ``_no_path`` must say a path exists."""
+    at = _lab_at(lab)
+    leaf = lab.issue_leaf([HOST], family=family, not_before=at - YEAR, not_after=at + YEAR)
+    served = [leaf.cert] if layout == "leaf_only" else lab.served_chain(leaf, layout)  # type: ignore[arg-type]
+    known = [c for c in lab.catalog.certificates() if c.subject != c.issuer]
+    for prof in lab_profiles.values():
+        assert validate([*served, *known], prof, at=at, hostname=HOST).valid, prof.name
+        assert not profiles_module._no_path(served[0], served[1:], known, prof), prof.name
+
+
+def test_no_path_to_an_unrelated_root() -> None:
+    root_key, ca_key, leaf_key, other_key = keys(4)
+    root = ca("Root A", root_key, "Root A", root_key)
+    issuing = ca("Issuing A", ca_key, "Root A", root_key)
+    leaf = ca("leaf", leaf_key, "Issuing A", ca_key, ca=False)
+    other = ca("Root B", other_key, "Root B", other_key)
+    assert profiles_module._no_path(leaf, [issuing, root], [], _own(other))
+    assert not profiles_module._no_path(leaf, [issuing, root], [], _own(root))
+    assert not profiles_module._no_path(leaf, [], [issuing], _own(root))  # a known CA completes
+    assert profiles_module._no_path(leaf, [], [], _own(root))  # the issuing CA is missing
+    assert not profiles_module._no_path(leaf, [], [], _own(leaf))  # the leaf itself trusted
+
+
+def test_a_key_roll_over_certificate_is_followed() -> None:
+    """A self-issued certificate carrying a CA's new key, signed with its old one (RFC 5280's
+    key roll-over): :func:`anchor_path` does not follow self-issued certificates, ``_no_path``
+    must (a verifier may), so it finds the path where ``anchor_path`` finds none."""
+    old, new, leaf_key = keys(3)
+    root = ca("Roll CA", old, "Roll CA", old)
+    roll = make_certificate(
+        subject=name("Roll CA"),
+        public_key=new.public_key(),
+        issuer=name("Roll CA"),
+        issuer_key=old,
+        not_before=AT - YEAR,
+        not_after=AT + YEAR,
+        ca=True,
+    )
+    leaf = ca("leaf", leaf_key, "Roll CA", new, ca=False)
+    assert anchor_path([leaf, roll], _own(root)) is None
+    assert not profiles_module._no_path(leaf, [roll], [], _own(root))
+
+
+def _webpki_cert(cn: str, key: Key, issuer: str, issuer_key: Key, *, ca: bool) -> x509.Certificate:
+    """A certificate webpki accepts (with the issuer's key identifier; a leaf names HOST)."""
+    return make_certificate(
+        subject=name(cn),
+        public_key=key.public_key(),
+        issuer=name(issuer),
+        issuer_key=issuer_key,
+        not_before=AT - YEAR,
+        not_after=AT + YEAR,
+        ca=ca,
+        dns_names=[] if ca else [HOST],
+        issuer_ski=x509.SubjectKeyIdentifier.from_public_key(issuer_key.public_key()).digest,
+    )
+
+
+def test_depth_is_bounded_one_level_past_the_verifier() -> None:
+    """A ladder of intermediates: wherever the verifier validates, a path is found; paths are
+    followed to one intermediate more than the profile's ``max_depth``, not further."""
+    ks = keys(10)
+    root = _webpki_cert("CA 0", ks[0], "CA 0", ks[0], ca=True)
+    cas = [_webpki_cert(f"CA {i}", ks[i], f"CA {i - 1}", ks[i - 1], ca=True) for i in range(1, 9)]
+    prof = Profile(name="d3", description="depth 3", anchors=(root,), source="test", max_depth=3)
+    verified, found = [], []
+    for top in range(1, 9):  # the leaf hangs under CA ``top``: ``top`` intermediates
+        leaf = _webpki_cert(HOST, ks[9], f"CA {top}", ks[top], ca=False)
+        verified.append(validate([leaf, *cas[:top]], prof, at=AT, hostname=HOST).valid)
+        found.append(not profiles_module._no_path(leaf, cas[:top], [], prof))
+    assert all(f for v, f in zip(verified, found, strict=True) if v)
+    assert found == [top <= prof.max_depth + 1 for top in range(1, 9)]
+    assert verified == [top <= prof.max_depth for top in range(1, 9)]  # the verifier's limit
+
+
+def test_explanations_without_a_path_are_unchanged(lab: LabHierarchy) -> None:
+    """The two explanations reached through the shortcut: an untrusted root sent, and an
+    issuer neither served nor known."""
+    root_key, ca_key, leaf_key = keys(3)
+    root = ca("Unrelated Root", root_key, "Unrelated Root", root_key)
+    issuing = ca("Unrelated CA", ca_key, "Unrelated Root", root_key)
+    leaf = make_certificate(
+        subject=name(HOST),
+        public_key=leaf_key.public_key(),
+        issuer=name("Unrelated CA"),
+        issuer_key=ca_key,
+        not_before=AT - YEAR,
+        not_after=AT + YEAR,
+        ca=False,
+        dns_names=[HOST],
+    )
+    legacy = load_profiles(["legacy"], catalog=lab.catalog)[0]
+    sent = validate([leaf, issuing, root], legacy, at=AT, hostname="other.example.test")
+    assert sent.classification == "untrusted_root"
+    assert sent.reason == "the chain ends at Unrelated Root, a root legacy clients do not trust"
+    alone = validate([leaf], legacy, at=AT, hostname="other.example.test")
+    assert alone.classification == "incomplete"
+    assert alone.reason == (
+        "the issuer of www.example.test (Unrelated CA) was not served and is not a known CA: "
+        "the chain is incomplete, or it leads to a root legacy clients do not trust"
+    )
