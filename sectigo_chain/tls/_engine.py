@@ -26,14 +26,16 @@ import socket
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Generator
-from concurrent.futures import Future, ThreadPoolExecutor
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from OpenSSL import SSL, crypto
 
 from sectigo_chain.errors import TLSConnectError, TLSFetchError, TLSHandshakeError, TLSTimeout
 from sectigo_chain.x509._record import Frozen
+
+if TYPE_CHECKING:  # imported when a name is first resolved: IP targets never need it
+    from concurrent.futures import Future, ThreadPoolExecutor
 
 MAX_HANDSHAKE_BYTES = 1 << 20
 """Bytes a server may send before its handshake must be complete."""
@@ -79,6 +81,17 @@ def is_ip(host: str) -> bool:
     return True
 
 
+def idna_name(name: str) -> bytes:
+    """``name.encode("idna")``, without importing the codec (and ``stringprep``) for a valid
+    ASCII name: the codec's own ASCII path (each label 1-63 characters, the last may be empty:
+    a trailing dot). Anything else goes to the codec, for its answer or its error."""
+    if name.isascii():
+        labels = name.split(".")
+        if all(0 < len(label) < 64 for label in labels[:-1]) and len(labels[-1]) < 64:
+            return name.encode("ascii")
+    return name.encode("idna")
+
+
 def peer_chain(tls: SSL.Connection) -> list[bytes]:
     """The certificates the peer sent, in wire order (DER). On the client side OpenSSL's
     ``SSL_get_peer_cert_chain`` is the list as received, the leaf first."""
@@ -114,6 +127,8 @@ class Engine:
 
     def resolve(self, host: str, port: int) -> Future[list[Any]]:
         if self._resolver is None:
+            from concurrent.futures import ThreadPoolExecutor
+
             self._resolver = ThreadPoolExecutor(8, thread_name_prefix="sectigo-chain-dns")
         key = (host, port)
         if key not in self._lookups:
@@ -282,7 +297,7 @@ class Job:
         try:
             tls = self.tls = SSL.Connection(self.context, None)
             if self.sni:
-                tls.set_tlsext_host_name(self.sni.encode("idna"))
+                tls.set_tlsext_host_name(idna_name(self.sni))
             tls.set_connect_state()
         except (ValueError, UnicodeError, SSL.Error) as exc:  # Target validates names: a backstop
             self.fail(TLSHandshakeError, f"cannot start TLS with server name {self.sni!r}: {exc}")

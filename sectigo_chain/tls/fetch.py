@@ -27,6 +27,7 @@ from sectigo_chain.tls._engine import (
     Failure,
     Handshake,
     Job,
+    idna_name,
     is_ip,
 )
 from sectigo_chain.x509._record import Frozen, field
@@ -89,7 +90,7 @@ class Target(Frozen):
             if is_ip(name):
                 continue
             try:
-                name.encode("idna")
+                idna_name(name)
             except UnicodeError as exc:
                 raise InputError(f"{name!r} is not a valid host name: {exc}") from None
 
