@@ -20,7 +20,14 @@ from cryptography import x509
 from sectigo_chain.display.richrepr import RichRepr
 from sectigo_chain.trust.profiles import ProfileResult
 from sectigo_chain.x509._record import Record
-from sectigo_chain.x509.certs import Encoding, cn_of, common_name, sha256_hex, thumbprint
+from sectigo_chain.x509.certs import (
+    Encoding,
+    cn_of,
+    common_name,
+    name_texts,
+    sha256_hex,
+    thumbprint,
+)
 from sectigo_chain.x509.findings import Finding
 
 __all__ = [
@@ -65,9 +72,10 @@ class CertSummary(Record):
 
     @classmethod
     def of(cls, cert: x509.Certificate) -> CertSummary:
+        subject, issuer = name_texts(cert)
         return cls(
-            subject=cert.subject.rfc4514_string(),
-            issuer=cert.issuer.rfc4514_string(),
+            subject=subject,
+            issuer=issuer,
             common_name=common_name(cert.subject),
             sha256=sha256_hex(cert),
             thumbprint=thumbprint(cert),

@@ -53,7 +53,7 @@ from sectigo_chain.x509.certs import (
     signed_by,
     ski_hex,
 )
-from sectigo_chain.x509.findings import fingerprint, issued_by, subject_cn
+from sectigo_chain.x509.findings import fingerprint, issued_by, self_signed, subject_cn
 
 __all__ = [
     "BUILTIN_PROFILES",
@@ -239,6 +239,12 @@ def _verify(
         verifier = builder.build_server_verifier(subject)
     except ValueError:
         raise InputError(f"not a valid hostname or IP address: {subject.value!r}") from None
+    # A self-signed certificate that is not an anchor never helps a path (the certificate
+    # above it would have its name and key, so it issues the one below directly), but
+    # cryptography's verifier takes it as its own issuer again and again up to the depth limit:
+    # a self-signed R46 served before the cross-signed one gave a path holding it six times,
+    # and a self-signed R46 alone cost four times a normal validation.
+    intermediates = [c for c in intermediates if not self_signed(c) or profile.trusts(c)]
     try:
         return verifier.verify(leaf, intermediates), ""
     except VerificationError as exc:

@@ -20,7 +20,7 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
 
 from sectigo_chain.errors import CertificateLoadError
-from sectigo_chain.x509.certs import _KEY_TYPES, PrivateKey, key_matches
+from sectigo_chain.x509.certs import _KEY_TYPES, PrivateKey, key_matches, name_texts
 
 _BAD_PEM = (
     "PEM text is truncated or malformed (a BEGIN line without its END line)",
@@ -243,10 +243,7 @@ def checked_certificate(cert: x509.Certificate, name: str = "<certificate>") -> 
 
 def _check_fields(cert: x509.Certificate, name: str) -> None:
     try:
-        for attr in (*cert.subject, *cert.issuer):
-            _ = attr.value
-        cert.subject.rfc4514_string()
-        cert.issuer.rfc4514_string()
+        name_texts(cert)  # every attribute of both names, as the reports will show them
         for ext in cert.extensions:
             _ = ext.value
         _ = cert.serial_number, cert.not_valid_before_utc, cert.not_valid_after_utc

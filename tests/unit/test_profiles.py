@@ -102,6 +102,24 @@ def test_self_signed_r46_sent_fails_legacy_and_names_it(
     assert modern.anchor_sha256 == sha256_hex(lab.r46_root.cert)
 
 
+@pytest.mark.parametrize("family", ["RSA", "ECC"])
+def test_self_signed_r46_sent_before_the_cross_is_left_out_of_the_path(
+    lab: LabHierarchy, leaves: dict[str, LabLeaf], profiles: dict[str, Profile], family: Family
+) -> None:
+    """cryptography's verifier takes a served self-signed R46 as its own issuer again and
+    again: with it before the cross-signed R46 it built the legacy path leaf, R36, R46 six
+    times, cross, USERTrust. A self-signed certificate that is not an anchor is not offered
+    to it, so the path is the one a client builds."""
+    leaf = leaves[family]
+    r46, cross = lab.self_signed_root(family).cert, lab.cross(family)
+    served = [leaf.cert, leaf.issuer.cert, r46, cross]
+    legacy = validate(served, profiles["legacy"], at=AT, hostname=HOST)
+    assert legacy.valid
+    assert legacy.path == _shas([leaf.cert, leaf.issuer.cert, cross, lab.usertrust(family).cert])
+    modern = validate(served, profiles["modern"], at=AT, hostname=HOST)
+    assert modern.path == _shas([leaf.cert, leaf.issuer.cert, r46])  # an anchor stays one
+
+
 def test_chain_with_usertrust_root_is_valid_for_legacy(
     lab: LabHierarchy, leaves: dict[str, LabLeaf], profiles: dict[str, Profile]
 ) -> None:
