@@ -36,10 +36,10 @@ _CONSOLE_SCRIPT = """\
 # -*- coding: utf-8 -*-
 import re
 import sys
-from sectigo_chain.cli.main import main
+from sectigo_chain.cli.main import console
 if __name__ == '__main__':
     sys.argv[0] = re.sub(r'(-script\\.pyw|\\.exe)?$', '', sys.argv[0])
-    sys.exit(main())
+    sys.exit(console())
 """
 HEAVY = ("pypsrp", "cryptography", "pydantic", "requests", "tenacity", "asn1crypto", "OpenSSL")
 _PROBE = (

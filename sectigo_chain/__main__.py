@@ -1,5 +1,5 @@
 """``python -m sectigo_chain``."""
 
-from sectigo_chain.cli.main import main
+from sectigo_chain.cli.main import console
 
-raise SystemExit(main())
+console()

@@ -29,8 +29,9 @@ import sys
 TYPE_CHECKING = False  # typing, collections.abc and logging are not imported at --help time
 if TYPE_CHECKING:
     from collections.abc import Sequence
+    from typing import NoReturn
 
-__all__ = ["APPLY_FAILED", "CHAIN_PROBLEMS", "OK", "UNREACHABLE", "USAGE", "main"]
+__all__ = ["APPLY_FAILED", "CHAIN_PROBLEMS", "OK", "UNREACHABLE", "USAGE", "console", "main"]
 
 OK = 0
 CHAIN_PROBLEMS = 1
@@ -224,6 +225,38 @@ def main(argv: Sequence[str] | None = None) -> int:
     return code
 
 
+FAST_EXIT_COMMANDS = frozenset({"check"})
+"""Commands that leave with ``os._exit`` from :func:`console` (they only read and print)."""
+
+
+def console() -> NoReturn:
+    """The ``sectigo-chain`` console script and ``python -m sectigo_chain``: :func:`main`, then
+    exit. Two things a caller of :func:`main` inside its own process does not get (as mypy does
+    for its command line): the cyclic garbage collector runs less often (a short run allocates
+    much and frees little: 8-14 ms of a `check` of 200 endpoints), and a read-only command
+    (:data:`FAST_EXIT_COMMANDS`) leaves with ``os._exit`` once its output and logging are
+    flushed, without the interpreter's teardown (freeing every module and object, about 16 ms
+    after a `check`). A command that writes state exits normally."""
+    import gc
+
+    gc.set_threshold(50_000, 20, 20)
+    code = main()
+    if _named_command(sys.argv[1:]) in FAST_EXIT_COMMANDS:
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        except (OSError, ValueError):  # a closed or broken stream: the normal exit reports it
+            raise SystemExit(code) from None
+        if "logging" in sys.modules:
+            import logging
+
+            logging.shutdown()
+        import os
+
+        os._exit(code)
+    raise SystemExit(code)
+
+
 def _colorize(args: argparse.Namespace) -> None:
     """Paint verdict words on the streams that are terminals (see :mod:`.style`)."""
     from sectigo_chain.cli.style import ColorWriter, color_wanted
@@ -237,4 +270,4 @@ def _colorize(args: argparse.Namespace) -> None:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    raise SystemExit(main())
+    console()

@@ -209,3 +209,63 @@ def test_no_sni_option(env: Lab, capsys: pytest.CaptureFixture[str]) -> None:
     assert code == 0
     assert (doc["servername"], doc["hostname"]) == (None, None)
     assert doc["profiles"]["lab-legacy"]["hostname"] == "www.example.test"  # from the leaf
+
+
+_CONSOLE = (
+    "import atexit, sys\n"
+    "atexit.register(lambda: sys.stderr.write('ATEXIT RAN\\n'))\n"
+    "sys.argv = ['sectigo-chain', *sys.argv[1:]]\n"
+    "from sectigo_chain.cli.main import console\n"
+    "console()\n"
+)
+
+
+def _console(*argv: str, tmp: Path) -> tuple[int, str, str]:
+    """The console script in a child process, its output to files (as a shell redirect)."""
+    import os
+    import subprocess
+    import sys
+
+    out, err = tmp / "out.txt", tmp / "err.txt"
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    with out.open("wb") as o, err.open("wb") as e:
+        code = subprocess.run(
+            [sys.executable, "-c", _CONSOLE, *argv], stdout=o, stderr=e, env=env, timeout=60
+        ).returncode
+    return code, out.read_text("utf-8"), err.read_text("utf-8")
+
+
+def test_console_check_leaves_fast_with_all_its_output(env: Lab, tmp_path: Path) -> None:
+    """``check`` leaves with ``os._exit`` (no atexit handler runs), after its whole document:
+    80 targets give a JSON document far larger than a pipe's buffer, and the exit code is the
+    worst verdict's."""
+    listing = tmp_path / "targets.txt"
+    listing.write_text(
+        "".join(f"{env.target(k)} www.example.test\n" for k in ("cross", "short") * 40), "utf-8"
+    )
+    specs = env.specs("lab-legacy", "lab-modern")
+    code, out, err = _console("check", "--targets-file", str(listing), "--json", *specs,
+                              tmp=tmp_path)  # fmt: skip
+    assert len(out) > 200_000
+    doc = json.loads(out)
+    assert [t["verdict"] for t in doc["targets"]] == ["pass", "fail"] * 40
+    assert (code, err) == (1, "")  # a failing chain, and no atexit handler ran
+    code, out, err = _console("check", env.target("cross"), "--servername", "www.example.test",
+                              *specs, "-v", tmp=tmp_path)  # fmt: skip
+    assert code == 0
+    assert "PASS" in out.upper()
+    assert "ATEXIT RAN" not in err
+
+
+def test_console_other_commands_exit_normally(lab: LabHierarchy, tmp_path: Path) -> None:
+    """Any other command leaves through the interpreter's normal exit (its atexit handlers
+    and finalisers run); a usage error of ``check`` still says why, with exit code 2."""
+    pem = tmp_path / "r46.pem"
+    pem.write_bytes(lab.r46_root.cert.public_bytes(Encoding.PEM))
+    code, out, err = _console("inspect", str(pem), tmp=tmp_path)
+    assert code == 0
+    assert "Sectigo Public Server Authentication Root R46" in out
+    assert err == "ATEXIT RAN\n"
+    code, out, err = _console("check", "--timeout", "0", "127.0.0.1:1", tmp=tmp_path)
+    assert code == 2
+    assert "--timeout must be a positive number" in err
