@@ -329,7 +329,12 @@ def fields(obj: _Base | type[_Base]) -> tuple[str, ...]:
     return obj._fields_
 
 
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
 def _dump(value: Any, as_json: bool) -> Any:
+    if type(value) in _SCALARS:  # most values: no isinstance chain
+        return value
     if isinstance(value, Record):
         return value.model_dump(mode="json" if as_json else "python")
     if isinstance(value, tuple):
