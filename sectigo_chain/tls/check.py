@@ -24,7 +24,6 @@ profile fails if it fails over any version, and ``INCONSISTENT_ACROSS_VERSIONS``
 from __future__ import annotations
 
 import datetime as dt
-import logging
 import time
 from collections.abc import Iterable, Sequence
 
@@ -72,7 +71,6 @@ __all__ = [
     "worst_verdict",
 ]
 
-log = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT = 5.0
 """Seconds one endpoint's fetch (all TLS versions) may take."""
@@ -251,7 +249,9 @@ def check_many(
         try:
             out[index] = _report(outcome, resolved, when, catalog, started, tls_versions, cache)
         except Exception as exc:  # one target's odd chain must not end the others' checks
-            log.debug("analysing %s failed", target.label, exc_info=True)
+            import logging  # only here: `check` loads no logging otherwise (start-up time)
+
+            logging.getLogger(__name__).debug("analysing %s failed", target.label, exc_info=True)
             out[index] = _failure(target, exc, unreachable=False)
     done = [r for r in out if r is not None]
     if len(done) != len(out):  # pragma: no cover - the engine reports every target once

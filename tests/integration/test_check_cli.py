@@ -269,3 +269,37 @@ def test_console_other_commands_exit_normally(lab: LabHierarchy, tmp_path: Path)
     code, out, err = _console("check", "--timeout", "0", "127.0.0.1:1", tmp=tmp_path)
     assert code == 2
     assert "--timeout must be a positive number" in err
+
+
+def test_check_loads_logging_only_when_asked(env: Lab, tmp_path: Path) -> None:
+    """``check`` logs nothing at the default level, so the CLI neither imports nor configures
+    logging for it (start-up time) unless ``-v`` or ``-q`` asks for a level; with ``-vv`` the
+    library's handler (with its secret mask) is in place."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from sectigo_chain.cli.main import main\n"
+        "main(sys.argv[1:])\n"
+        "loaded = 'logging' in sys.modules\n"
+        "handlers = []\n"
+        "if loaded:\n"
+        "    import logging\n"
+        "    handlers = [type(f).__name__ for h in logging.getLogger('sectigo_chain').handlers"
+        " for f in h.filters]\n"
+        "print('LOGGING', loaded, handlers, file=sys.stderr)\n"
+    )
+    base = ["check", env.target("cross"), "--servername", "www.example.test", "--json",
+            *env.specs("lab-legacy")]  # fmt: skip
+    for flags, expected in (
+        ([], "LOGGING False []"),
+        (["-vv"], "LOGGING True ['SecretMaskFilter']"),
+        (["-q"], "LOGGING True ['SecretMaskFilter']"),
+    ):
+        run = subprocess.run(
+            [sys.executable, "-c", code, *base, *flags],
+            capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+        assert run.returncode == 0, run.stderr
+        assert run.stderr.strip().splitlines()[-1] == expected, flags

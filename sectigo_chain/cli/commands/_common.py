@@ -89,10 +89,10 @@ def _read_secret_file(file: str, what: str) -> str:
 
 
 def emit_json(document: Any) -> None:
-    """Print one JSON document on stdout."""
-    import json
+    """Print one JSON document on stdout (as ``json.dumps(indent=2, default=str)`` writes it)."""
+    from sectigo_chain.display.jsondoc import dumps_indented
 
-    sys.stdout.write(json.dumps(document, indent=2, sort_keys=False, default=str) + "\n")
+    sys.stdout.write(dumps_indented(document) + "\n")
 
 
 def error_line(command: str, message: str) -> None:
