@@ -419,6 +419,10 @@ def validate_many(
 # --- explaining a failure ---------------------------------------------------------------------
 
 
+_NAME_MISMATCH = "leaf certificate has no matching subjectAltName"
+"""What cryptography's verifier says when the leaf does not cover the name checked."""
+
+
 def _diagnose(ctx: _Ctx, error: str, catalog: Catalog) -> tuple[Classification, str, list[str]]:
     """(classification, reason, thumbprints of known CAs that would complete the chain).
 
@@ -454,9 +458,13 @@ def _diagnose(ctx: _Ctx, error: str, catalog: Catalog) -> tuple[Classification, 
     if available and _no_path(leaf, ctx.pool, known, prof):
         return _explain_structural(ctx, error, known, catalog, path=None)
 
+    # The verifier checks the leaf's name before it builds a path: when that is what failed,
+    # no retry that keeps the name can validate (a test pins the verifier's wording).
+    name_failed = _NAME_MISMATCH in error
+
     def attempt(keys: frozenset[str]) -> list[x509.Certificate] | None:
         subject = alt_subject if "hostname" in keys else ctx.subject
-        if subject is None:
+        if subject is None or (name_failed and "hostname" not in keys):
             return None
         pool = [*ctx.pool, *known] if "intermediates" in keys else ctx.pool
         at = moved if "time" in keys and moved is not None else ctx.at

@@ -140,3 +140,37 @@ def test_explanations_without_a_path_are_unchanged(lab: LabHierarchy) -> None:
         "the issuer of www.example.test (Unrelated CA) was not served and is not a known CA: "
         "the chain is incomplete, or it leads to a root legacy clients do not trust"
     )
+
+
+def test_the_verifier_words_a_name_mismatch_as_the_diagnosis_expects(
+    lab: LabHierarchy, lab_profiles: dict[str, Profile]
+) -> None:
+    """The diagnosis skips the retries that keep the checked name when the verifier said the
+    leaf does not cover it; it recognises that by cryptography's wording, pinned here (a
+    cryptography release that rewords it fails this test, and the retries run again)."""
+    at = _lab_at(lab)
+    leaf = lab.issue_leaf([HOST], not_before=at - YEAR, not_after=at + YEAR)
+    chain = lab.served_chain(leaf, "short")
+    subject = x509.DNSName("other.example.test")
+    for prof in lab_profiles.values():
+        built, error = profiles_module._verify(prof, chain[0], chain[1:], at, subject)
+        assert built is None
+        assert profiles_module._NAME_MISMATCH in error
+
+
+def test_a_short_chain_under_another_name_needs_both_fixes(
+    lab: LabHierarchy, lab_profiles: dict[str, Profile]
+) -> None:
+    """Both relaxations are needed (the name and the catalog's cross-signed R46): the
+    diagnosis names both, the name first."""
+    at = _lab_at(lab)
+    leaf = lab.issue_leaf([HOST], not_before=at - YEAR, not_after=at + YEAR)
+    chain = lab.served_chain(leaf, "short")
+    result = validate(chain, lab_profiles["legacy"], at=at, hostname="other.example.test")
+    assert result.classification == "hostname"
+    assert result.reason is not None
+    assert result.reason.startswith(
+        f"the leaf does not cover other.example.test (it covers {HOST}); "
+        "legacy clients fail; fixable by serving "
+    )
+    assert result.missing_intermediates == [lab.catalog.identify(lab.r46_cross).thumbprint]  # type: ignore[union-attr]
