@@ -124,9 +124,11 @@ def judge(
     catalog: Catalog | None,
 ) -> Judgement:
     """Analyse ``served`` and validate it per profile; add what other versions' chains show."""
+    # Validation first: each path the verifier builds records who issued whom (signatures it
+    # checked), which the analysis then need not check again.
+    results = validate_many(served, profiles, at=at, hostname=hostname, catalog=catalog)
     analysis = analyze(served, at=at, catalog=catalog, hostname=hostname)
     findings = list(analysis.findings)
-    results = validate_many(served, profiles, at=at, hostname=hostname, catalog=catalog)
     keys = {version: chain_key(chain) for version, chain in by_version.items() if chain}
     judged = {chain_key(served)}
     for version, key in keys.items():

@@ -24,6 +24,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import ipaddress
+import itertools
 from collections.abc import Iterable, Sequence
 from typing import Literal, NamedTuple
 
@@ -246,9 +247,14 @@ def _verify(
     # and a self-signed R46 alone cost four times a normal validation.
     intermediates = [c for c in intermediates if not self_signed(c) or profile.trusts(c)]
     try:
-        return verifier.verify(leaf, intermediates), ""
+        built = verifier.verify(leaf, intermediates)
     except VerificationError as exc:
         return None, str(exc)
+    # Each certificate of the path was issued by the next one: names match and the verifier
+    # checked the signature (the objects are ours: it returns the ones it was given).
+    for child, parent in itertools.pairwise(built):
+        issued_by.record(child, parent, True)
+    return built, ""
 
 
 def validate(

@@ -39,6 +39,10 @@ class _IdentityMemo(Generic[_K, _V]):
     def _compute(self, key: _K, certs: tuple[x509.Certificate, ...]) -> _V:
         self._misses += 1
         value: _V = self._fn(*certs)
+        self._put(key, certs, value)
+        return value
+
+    def _put(self, key: _K, certs: tuple[x509.Certificate, ...], value: _V) -> None:
         cache = self._cache
         while len(cache) >= self._maxsize:
             try:
@@ -46,7 +50,6 @@ class _IdentityMemo(Generic[_K, _V]):
             except (KeyError, RuntimeError, StopIteration):  # another thread got there first
                 break
         cache[key] = (certs, value)
-        return value
 
     def cache_info(self) -> CacheInfo:
         inner = getattr(self._fn, "cache_info", None)
@@ -89,6 +92,11 @@ class CertPairMemo(_IdentityMemo[tuple[int, int], _V]):
         self, fn: Callable[[x509.Certificate, x509.Certificate], _V], maxsize: int = 8192
     ) -> None:
         super().__init__(fn, maxsize)
+
+    def record(self, first: x509.Certificate, second: x509.Certificate, value: _V) -> None:
+        """Remember ``value`` for the pair (a fact established elsewhere, e.g. by a verifier
+        that checked the same signature); the oldest go first beyond ``maxsize``."""
+        self._put((id(first), id(second)), (first, second), value)
 
     def __call__(self, first: x509.Certificate, second: x509.Certificate) -> _V:
         key = (id(first), id(second))
