@@ -47,9 +47,11 @@ from sectigo_chain.x509.builders import BUILDERS, OpenSSLResult, openssl_verify
 from sectigo_chain.x509.catalog import Catalog, default_catalog
 from sectigo_chain.x509.certs import (
     CertMemo,
+    NameKey,
     aki_hex,
     common_name,
     dns_names,
+    name_keys,
     sha256_hex,
     signed_by,
     ski_hex,
@@ -506,14 +508,16 @@ def _no_path(
     never missed."""
     if prof.trusts(leaf):
         return False
-    candidates = [*pool, *known]
+    by_subject: dict[NameKey, list[x509.Certificate]] = {}
+    for cand in [*pool, *known]:
+        by_subject.setdefault(name_keys(cand)[0], []).append(cand)
     level, seen = [leaf], {fingerprint(leaf)}
     for _ in range(prof.max_depth + 2):
         following: list[x509.Certificate] = []
         for cert in level:
             if any(issued_by(cert, a) for a in prof.anchors_by_subject.get(cert.issuer, ())):
                 return False
-            for cand in candidates:
+            for cand in by_subject.get(name_keys(cert)[1], ()):
                 digest = fingerprint(cand)
                 if digest not in seen and issued_by(cert, cand):
                     seen.add(digest)

@@ -109,6 +109,22 @@ name_texts = CertMemo(_name_texts)
 (cryptography builds the names, in Python, on every access: 30-40 us for the two)."""
 
 
+NameKey = tuple[frozenset[tuple[x509.ObjectIdentifier, "str | bytes"]], ...]
+
+
+def _name_keys(cert: x509.Certificate) -> tuple[NameKey, NameKey]:
+    return (
+        tuple(frozenset((a.oid, a.value) for a in rdn) for rdn in cert.subject.rdns),
+        tuple(frozenset((a.oid, a.value) for a in rdn) for rdn in cert.issuer.rdns),
+    )
+
+
+name_keys = CertMemo(_name_keys)
+"""``(subject, issuer)`` of a certificate as hashable keys equal exactly when the
+``x509.Name`` objects are (each RDN a set of (OID, value)), memoised per certificate object:
+for matching issuers to subjects across many candidates without building names again."""
+
+
 def cn_of(name: str) -> str:
     """The CN of an RFC 4514 name (the whole name when it has none)."""
     for part in name.split(","):
