@@ -240,13 +240,13 @@ def console() -> NoReturn:
     """The ``sectigo-chain`` console script and ``python -m sectigo_chain``: :func:`main`, then
     exit. Two things a caller of :func:`main` inside its own process does not get (as mypy does
     for its command line): the cyclic garbage collector runs less often (a short run allocates
-    much and frees little: 8-14 ms of a `check` of 200 endpoints), and a read-only command
+    much and frees little: 15-20 ms of a `check` of 200 endpoints), and a read-only command
     (:data:`FAST_EXIT_COMMANDS`) leaves with ``os._exit`` once its output and logging are
     flushed, without the interpreter's teardown (freeing every module and object, about 16 ms
     after a `check`). A command that writes state exits normally."""
     import gc
 
-    gc.set_threshold(50_000, 20, 20)
+    gc.set_threshold(200_000, 20, 20)
     code = main()
     if _named_command(sys.argv[1:]) in FAST_EXIT_COMMANDS:
         try:
