@@ -25,7 +25,7 @@ import re
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from cryptography import x509
 from cryptography.utils import CryptographyDeprecationWarning
@@ -112,18 +112,45 @@ def _package_dir() -> Path:
     return Path(str(package_data("trust-stores")))
 
 
+def _damaged_index(path: Path, exc: Exception) -> CatalogError:
+    return CatalogError(
+        f"packaged trust-store index {path} is missing or damaged ({exc}); {_REINSTALL}"
+    )
+
+
+@functools.lru_cache(maxsize=1)
+def _index_stores() -> tuple[Path, list[Any]]:
+    """``index.json``'s path and its ``stores`` list, as read."""
+    path = _package_dir() / "index.json"
+    try:
+        stores = json.loads(path.read_bytes())["stores"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise _damaged_index(path, exc) from None
+    if not isinstance(stores, list):
+        raise _damaged_index(path, TypeError("'stores' is not a list"))
+    return path, stores
+
+
 @functools.lru_cache(maxsize=1)
 def snapshot_index() -> dict[str, SnapshotInfo]:
     """The pinned index of packaged snapshots, by name (reads only ``index.json``)."""
-    path = _package_dir() / "index.json"
+    path, raw = _index_stores()
     try:
-        raw = json.loads(path.read_bytes())
-        stores = [SnapshotInfo.model_validate(s) for s in raw["stores"]]
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise CatalogError(
-            f"packaged trust-store index {path} is missing or damaged ({exc}); {_REINSTALL}"
-        ) from None
+        stores = [SnapshotInfo.model_validate(s) for s in raw]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise _damaged_index(path, exc) from None
     return {s.name: s for s in stores}
+
+
+@functools.lru_cache(maxsize=1)
+def _snapshot_names() -> frozenset[str]:
+    """The snapshot names alone: enough to tell what kind a profile spec is, without
+    validating every index entry (``check --profile NAME=PEMFILE`` at start-up)."""
+    path, raw = _index_stores()
+    try:
+        return frozenset(str(s["name"]) for s in raw)
+    except (KeyError, TypeError) as exc:
+        raise _damaged_index(path, exc) from None
 
 
 def snapshot_names() -> list[str]:
@@ -434,7 +461,7 @@ def load_profiles(specs: Sequence[str], *, catalog: Catalog | None = None) -> li
                     f"bad profile spec {raw!r}: expected NAME=PEMFILE with a NAME of letters, "
                     "digits, '.', '_', '+' or '-'"
                 )
-            if name in BUILTIN_PROFILES or name in snapshot_index():
+            if name in BUILTIN_PROFILES or name in _snapshot_names():
                 raise InputError(
                     f"profile name {name!r} is already a built-in or snapshot profile; "
                     "pick another NAME for your bundle"

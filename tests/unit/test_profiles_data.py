@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.verification import ExtensionPolicy, PolicyBuilder, VerificationError
 
 import sectigo_chain
@@ -228,3 +229,30 @@ def test_lab_chain_is_not_trusted_by_a_real_store(lab: LabHierarchy) -> None:
     result = validate(lab.served_chain(leaf, "selfsigned"), android, at=AT)
     assert not result.valid
     assert result.classification == "untrusted_root"
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"not json", b'{"no_stores": []}', b'{"stores": {"a": 1}}', b'{"stores": [{"file": "x"}]}'],
+)
+def test_a_damaged_index_is_a_catalog_error_for_every_reader(
+    content: bytes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, lab: LabHierarchy
+) -> None:
+    """The snapshot index read whole (``snapshot_index``) and for its names alone (a user
+    bundle's name is checked against them) fails the same way on a damaged ``index.json``."""
+    (tmp_path / "index.json").write_bytes(content)
+    bundle = tmp_path / "mine.pem"
+    bundle.write_bytes(lab.usertrust_rsa.cert.public_bytes(Encoding.PEM))
+    monkeypatch.setattr(profiles_data, "_package_dir", lambda: tmp_path)
+    for cached in (profiles_data._index_stores, profiles_data.snapshot_index,
+                   profiles_data._snapshot_names):  # fmt: skip
+        cached.cache_clear()
+    try:
+        with pytest.raises(CatalogError, match=r"trust-store index .* is missing or damaged"):
+            snapshot_index()
+        with pytest.raises(CatalogError, match=r"trust-store index .* is missing or damaged"):
+            load_profiles([f"mine={bundle}"])
+    finally:
+        for cached in (profiles_data._index_stores, profiles_data.snapshot_index,
+                       profiles_data._snapshot_names):  # fmt: skip
+            cached.cache_clear()
