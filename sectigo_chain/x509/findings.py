@@ -208,14 +208,21 @@ def _dns_match(pattern: str, host: str) -> bool:
     return bool(dot) and bool(label) and rest == pattern[2:]
 
 
+@functools.lru_cache(maxsize=1024)
+def _ip_of(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The IP address ``host`` (``[v6]`` too) stands for, else None; memoised, as every
+    target's name is asked about several times."""
+    try:
+        return ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return None
+
+
 def hostname_matches(cert: x509.Certificate, hostname: str) -> bool:
     """True if the SAN of ``cert`` covers ``hostname`` (DNS names with RFC 6125 wildcards:
     ``*.example.com`` matches exactly one label; IP addresses only against SAN IP entries)."""
     host = hostname.strip().rstrip(".").lower()
-    try:
-        ip = ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
-        ip = None
+    ip = _ip_of(host)
     try:
         san = cert.extensions.get_extension_for_oid(ExtensionOID.SUBJECT_ALTERNATIVE_NAME).value
     except (x509.ExtensionNotFound, ValueError):
