@@ -46,12 +46,12 @@ from sectigo_chain.x509._record import Record, field
 from sectigo_chain.x509.builders import BUILDERS, OpenSSLResult, openssl_verify
 from sectigo_chain.x509.catalog import Catalog, default_catalog
 from sectigo_chain.x509.certs import (
-    CertMemo,
     NameKey,
     aki_hex,
     common_name,
     dns_names,
     name_keys,
+    name_texts,
     sha256_hex,
     signed_by,
     ski_hex,
@@ -116,9 +116,6 @@ class ProfileResult(Record):
 
 def _cn(cert: x509.Certificate) -> str:
     return subject_cn(cert)
-
-
-_rfc4514_subject = CertMemo(lambda cert: cert.subject.rfc4514_string())
 
 
 def _valid_at(cert: x509.Certificate, at: dt.datetime) -> bool:
@@ -312,7 +309,7 @@ def _validate_backtracking(
                 valid=True,
                 classification="ok",
                 path=[sha256_hex(c) for c in built],
-                anchor=_rfc4514_subject(built[-1]),
+                anchor=name_texts(built[-1])[0],
                 anchor_sha256=sha256_hex(built[-1]),
                 profile=profile.name,
                 hostname=checked,
@@ -367,7 +364,7 @@ def _validate_openssl(
             valid=True,
             classification="ok",
             path=[sha256_hex(c) for c in got.chain],
-            anchor=_rfc4514_subject(got.chain[-1]),
+            anchor=name_texts(got.chain[-1])[0],
             anchor_sha256=sha256_hex(got.chain[-1]),
             hostname=checked,
             hostname_from_leaf=hostname is None,
