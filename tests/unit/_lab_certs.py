@@ -4,6 +4,7 @@ CN, and certificates valid a year either side of ``AT``, the instant those tests
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -30,8 +31,16 @@ def ca(
     na: dt.datetime = AT + YEAR,
     *,
     ca: bool = True,
+    dns_names: Sequence[str] = (),
+    key_ids: bool = False,
 ) -> x509.Certificate:
-    """``cn`` issued by ``issuer`` (signed with ``issuer_key``); a leaf with ``ca=False``."""
+    """``cn`` issued by ``issuer`` (signed with ``issuer_key``); a leaf with ``ca=False``.
+    ``key_ids``: with the issuer's key identifier too (webpki verifiers require it)."""
+    issuer_ski = (
+        x509.SubjectKeyIdentifier.from_public_key(issuer_key.public_key()).digest
+        if key_ids
+        else None
+    )
     return make_certificate(
         subject=name(cn),
         public_key=key.public_key(),
@@ -40,6 +49,8 @@ def ca(
         not_before=nb,
         not_after=na,
         ca=ca,
+        dns_names=dns_names,
+        issuer_ski=issuer_ski,
     )
 
 

@@ -14,21 +14,21 @@ from sectigo_chain.x509.findings import issued_by
 def test_a_recorded_pair_is_answered_without_calling_the_function(lab: LabHierarchy) -> None:
     calls: list[object] = []
 
-    def fn(a: object, b: object) -> bool:
-        calls.append((a, b))
+    def fn(first: object, second: object) -> bool:
+        calls.append((first, second))
         return False
 
     memo = CertPairMemo(fn, maxsize=2)
-    leaf, ca, root = lab.r36.cert, lab.r46_cross, lab.usertrust_rsa.cert
-    memo.record(leaf, ca, True)
-    assert memo(leaf, ca) is True
+    a, b, c = lab.r36.cert, lab.r46_cross, lab.usertrust_rsa.cert
+    memo.record(a, b, True)
+    assert memo(a, b) is True
     assert calls == []
-    assert memo(ca, leaf) is False  # the other order is another fact
-    assert calls == [(ca, leaf)]
-    memo.record(ca, root, True)  # beyond maxsize: the oldest goes
+    assert memo(b, a) is False  # the other order is another fact
+    assert calls == [(b, a)]
+    memo.record(b, c, True)  # beyond maxsize: the oldest goes
     assert memo.cache_info().currsize == 2
-    assert memo(leaf, ca) is False
-    assert calls[-1] == (leaf, ca)
+    assert memo(a, b) is False
+    assert calls[-1] == (a, b)
 
 
 def test_validation_records_the_signatures_of_the_path_it_built(lab: LabHierarchy) -> None:

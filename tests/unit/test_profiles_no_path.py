@@ -8,10 +8,10 @@ import datetime as dt
 from typing import Literal
 
 import pytest
-from _lab_certs import AT, YEAR, Key, ca, keys, name
+from _lab_certs import AT, YEAR, ca, keys
 from cryptography import x509
 
-from sectigo_chain.testing.lab import LabHierarchy, make_certificate
+from sectigo_chain.testing.lab import LabHierarchy
 from sectigo_chain.trust import profiles as profiles_module
 from sectigo_chain.trust.profiles import Profile, anchor_path, load_profiles, validate
 
@@ -68,45 +68,22 @@ def test_a_key_roll_over_certificate_is_followed() -> None:
     must (a verifier may), so it finds the path where ``anchor_path`` finds none."""
     old, new, leaf_key = keys(3)
     root = ca("Roll CA", old, "Roll CA", old)
-    roll = make_certificate(
-        subject=name("Roll CA"),
-        public_key=new.public_key(),
-        issuer=name("Roll CA"),
-        issuer_key=old,
-        not_before=AT - YEAR,
-        not_after=AT + YEAR,
-        ca=True,
-    )
+    roll = ca("Roll CA", new, "Roll CA", old)  # the new key, signed with the old one
     leaf = ca("leaf", leaf_key, "Roll CA", new, ca=False)
     assert anchor_path([leaf, roll], _own(root)) is None
     assert not profiles_module._no_path(leaf, [roll], [], _own(root))
-
-
-def _webpki_cert(cn: str, key: Key, issuer: str, issuer_key: Key, *, ca: bool) -> x509.Certificate:
-    """A certificate webpki accepts (with the issuer's key identifier; a leaf names HOST)."""
-    return make_certificate(
-        subject=name(cn),
-        public_key=key.public_key(),
-        issuer=name(issuer),
-        issuer_key=issuer_key,
-        not_before=AT - YEAR,
-        not_after=AT + YEAR,
-        ca=ca,
-        dns_names=[] if ca else [HOST],
-        issuer_ski=x509.SubjectKeyIdentifier.from_public_key(issuer_key.public_key()).digest,
-    )
 
 
 def test_depth_is_bounded_one_level_past_the_verifier() -> None:
     """A ladder of intermediates: wherever the verifier validates, a path is found; paths are
     followed to one intermediate more than the profile's ``max_depth``, not further."""
     ks = keys(10)
-    root = _webpki_cert("CA 0", ks[0], "CA 0", ks[0], ca=True)
-    cas = [_webpki_cert(f"CA {i}", ks[i], f"CA {i - 1}", ks[i - 1], ca=True) for i in range(1, 9)]
+    root = ca("CA 0", ks[0], "CA 0", ks[0], key_ids=True)
+    cas = [ca(f"CA {i}", ks[i], f"CA {i - 1}", ks[i - 1], key_ids=True) for i in range(1, 9)]
     prof = Profile(name="d3", description="depth 3", anchors=(root,), source="test", max_depth=3)
     verified, found = [], []
     for top in range(1, 9):  # the leaf hangs under CA ``top``: ``top`` intermediates
-        leaf = _webpki_cert(HOST, ks[9], f"CA {top}", ks[top], ca=False)
+        leaf = ca(HOST, ks[9], f"CA {top}", ks[top], ca=False, dns_names=[HOST], key_ids=True)
         verified.append(validate([leaf, *cas[:top]], prof, at=AT, hostname=HOST).valid)
         found.append(not profiles_module._no_path(leaf, cas[:top], [], prof))
     assert all(f for v, f in zip(verified, found, strict=True) if v)
@@ -120,16 +97,7 @@ def test_explanations_without_a_path_are_unchanged(lab: LabHierarchy) -> None:
     root_key, ca_key, leaf_key = keys(3)
     root = ca("Unrelated Root", root_key, "Unrelated Root", root_key)
     issuing = ca("Unrelated CA", ca_key, "Unrelated Root", root_key)
-    leaf = make_certificate(
-        subject=name(HOST),
-        public_key=leaf_key.public_key(),
-        issuer=name("Unrelated CA"),
-        issuer_key=ca_key,
-        not_before=AT - YEAR,
-        not_after=AT + YEAR,
-        ca=False,
-        dns_names=[HOST],
-    )
+    leaf = ca(HOST, leaf_key, "Unrelated CA", ca_key, ca=False, dns_names=[HOST])
     legacy = load_profiles(["legacy"], catalog=lab.catalog)[0]
     sent = validate([leaf, issuing, root], legacy, at=AT, hostname="other.example.test")
     assert sent.classification == "untrusted_root"
