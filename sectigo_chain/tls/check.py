@@ -221,6 +221,7 @@ def check_many(
     catalog: Catalog | None = None,
     tls_versions: Sequence[str] | None = None,
     concurrency: int = 64,
+    helper_process: bool = False,
 ) -> list[ChainReport | CheckFailure]:
     """Check many endpoints at once; one report or failure per target, in the order given.
 
@@ -228,14 +229,21 @@ def check_many(
     strings or ``(host, port)`` tuples (these get ``servername``). ``concurrency`` bounds the
     connections open at once; ``timeout`` bounds each target's fetch from its first
     connection; ``tls_versions`` is as for :func:`check_endpoint`. Bad targets or profiles
-    raise :class:`InputError` before anything connects.
+    raise :class:`InputError` before anything connects. ``helper_process=True`` does the
+    handshakes in a forked helper process while this one judges (Linux, single-threaded
+    callers; see :func:`~sectigo_chain.tls.fetch.fetch_as_completed`): the CLI does it for
+    long lists.
     """
     parsed = [_as_target(t, servername) for t in targets]
     resolved = resolve_profiles(profiles, catalog)
     started = time.monotonic()
     when = at if at is not None else dt.datetime.now(dt.timezone.utc)
     fetching = fetch_as_completed(
-        parsed, tls_versions=tls_versions, timeout=timeout, concurrency=concurrency
+        parsed,
+        tls_versions=tls_versions,
+        timeout=timeout,
+        concurrency=concurrency,
+        helper_process=helper_process,
     )
     out: list[ChainReport | CheckFailure | None] = [None] * len(parsed)
     cache: JudgementCache = {}

@@ -45,6 +45,9 @@ __all__ = [
     "fetch_served_chain",
 ]
 
+Ended = tuple[str, Handshake | None, Failure | None]
+"""How one job of a target ended: the TLS version asked for, the handshake or the failure."""
+
 DEFAULT_TIMEOUT = 10.0
 """Seconds a whole fetch (all TLS versions of one target) may take."""
 MAX_CERTIFICATES = 64
@@ -269,6 +272,7 @@ def fetch_as_completed(
     handshake_timeout: float | None = None,
     concurrency: int = 64,
     max_certificates: int = MAX_CERTIFICATES,
+    helper_process: bool = False,
 ) -> Iterator[tuple[int, FetchResult | TLSFetchError]]:
     """Like :func:`fetch_many`, but yields ``(index, result or error)`` per target as soon as
     that target is done (so in completion order; ``index`` is its place in ``targets``).
@@ -277,6 +281,11 @@ def fetch_as_completed(
     go on with the handshakes already under way, and that time is not counted against any
     target's deadlines. Arguments are checked at once (:class:`InputError`); nothing connects
     before the first ``next()``. Closing the iterator early closes every connection.
+
+    ``helper_process=True``: the handshakes run in a forked helper process while the caller
+    works on the results (on Linux, when the calling process runs a single thread; elsewhere
+    as without it). Same results; worth it for long lists on a machine with two cores or
+    more (``docs/tls.md``).
     """
     run = _Run(
         targets,
@@ -287,6 +296,11 @@ def fetch_as_completed(
         concurrency,
         max_certificates,
     )
+    if helper_process:
+        from sectigo_chain.tls import _helper
+
+        if _helper.available():
+            return _helper.as_completed(run, _as_completed)
     return _as_completed(run)
 
 
@@ -329,6 +343,7 @@ class _Run:
             raise InputError("concurrency and max_certificates must be at least 1")
         self.targets = [_as_target(t) for t in targets]
         self.concurrency, self.limit = concurrency, max_certificates
+        self.settings = (tls_versions, timeout, connect_timeout, handshake_timeout)
         self.engine = Engine(
             timeout=timeout,
             connect_timeout=min(connect_timeout or timeout, timeout),
@@ -355,7 +370,17 @@ class _Run:
         return more
 
     def outcome(self, index: int) -> FetchResult | TLSFetchError:
-        return _outcome(self.targets[index], self.jobs[index], self.limit)
+        ended = [(job.version, job.result, job.failure) for job in self.jobs[index]]
+        return _outcome(self.targets[index], ended, self.limit)
+
+    def outcome_of(self, index: int, ended: Sequence[Ended]) -> FetchResult | TLSFetchError:
+        """The outcome of target ``index`` from how its jobs ended elsewhere (a helper)."""
+        return _outcome(self.targets[index], ended, self.limit)
+
+    def subset(self, indexes: Sequence[int]) -> _Run:
+        """A new run of these targets only, with the same settings."""
+        return _Run([self.targets[i] for i in indexes], *self.settings, self.concurrency,
+                    self.limit)  # fmt: skip
 
 
 def _as_target(value: Target | str | tuple[str, int]) -> Target:
@@ -397,21 +422,21 @@ def _set_groups(ctx: SSL.Context, groups: bytes) -> bool:
     return bool(setter(handle, groups) == 1)
 
 
-def _outcome(target: Target, jobs: list[Job], limit: int) -> FetchResult | TLSFetchError:
+def _outcome(target: Target, ended: Sequence[Ended], limit: int) -> FetchResult | TLSFetchError:
     handshakes: dict[str, ServedChain] = {}
     failures: dict[str, Failure] = {}
-    retried = len(jobs) > 1 and jobs[0].version == _EITHER
-    for job in jobs[1:] if retried else jobs:  # a retried handshake's failure is superseded
+    retried = len(ended) > 1 and ended[0][0] == _EITHER
+    for asked, result, failure in ended[1:] if retried else ended:  # a retry supersedes
         # The negotiated handshake is filed under the version the server picked.
-        version = job.result.tls_version if job.result and job.version == _EITHER else job.version
-        if job.result is not None:
-            served = _served(target, job.result, limit)
+        version = result.tls_version if result and asked == _EITHER else asked
+        if result is not None:
+            served = _served(target, result, limit)
             if isinstance(served, ServedChain):
                 handshakes[version] = served
                 continue
             failures[version] = served
-        elif job.failure is not None:
-            failures[version] = job.failure
+        elif failure is not None:
+            failures[version] = failure
     errors = {v: _error(target, f.kind, {v: f}) for v, f in failures.items()}
     if handshakes:
         return FetchResult(target.label, target.host, target.port, target.sni, handshakes, errors)

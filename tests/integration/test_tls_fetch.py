@@ -260,8 +260,6 @@ def test_errors_are_one_tree() -> None:
 
 def test_when_all_versions_fail_the_most_telling_error_wins() -> None:
     """Ranking (pure): a timeout explains more than a version the server does not support."""
-    from types import SimpleNamespace
-
     from sectigo_chain.errors import TLSTimeout
     from sectigo_chain.tls._engine import RANK_TIMEOUT, RANK_VERSION, Failure
     from sectigo_chain.tls.fetch import _outcome
@@ -271,18 +269,13 @@ def test_when_all_versions_fail_the_most_telling_error_wins() -> None:
         TLSHandshakeError, "the server does not support TLS {v}", "", RANK_VERSION
     )
     slow = Failure(TLSTimeout, "the TLS {v} handshake did not finish", "is it HTTPS?", RANK_TIMEOUT)
-    jobs = [
-        SimpleNamespace(version="1.2", result=None, failure=unsupported),
-        SimpleNamespace(version="1.3", result=None, failure=slow),
-    ]
-    error = _outcome(target, jobs, 64)  # type: ignore[arg-type]
+    error = _outcome(target, [("1.2", None, unsupported), ("1.3", None, slow)], 64)
     assert isinstance(error, TLSTimeout)
     assert str(error) == (
         "127.0.0.1:8443: the server does not support TLS 1.2; "
         "the TLS 1.3 handshake did not finish (is it HTTPS?)"
     )
-    same = [SimpleNamespace(version=v, result=None, failure=slow) for v in ("1.2", "1.3")]
-    error = _outcome(target, same, 64)  # type: ignore[arg-type]
+    error = _outcome(target, [(v, None, slow) for v in ("1.2", "1.3")], 64)
     assert str(error) == "127.0.0.1:8443: the TLS 1.2/1.3 handshake did not finish (is it HTTPS?)"
 
 
