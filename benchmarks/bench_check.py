@@ -23,7 +23,9 @@ times:
 * ours, fetch (``--breakdown``): ``tls.fetch_many`` alone, the handshakes without analysis;
 * ours, CLI: ``python -m sectigo_chain check --targets-file ... --json`` as a child process
   (default flags: one handshake per endpoint; after one untimed run, so that its bytecode is
-  compiled, as in an installed package: ``PYTHONDONTWRITEBYTECODE`` is dropped for it);
+  compiled, as in an installed package: ``PYTHONDONTWRITEBYTECODE`` is dropped for it); from
+  64 endpoints on its default does the handshakes in a helper process;
+* ours, 1 process (N >= 64): the same with ``--single-process``;
 * sslyze, API: ``Scanner`` with ``CERTIFICATE_INFO`` in the sslyze venv (timed inside that
   process: imports and start-up excluded, like ours);
 * sslyze, CLI: ``sslyze --certinfo --certinfo_ca_file ...`` as a child process.
@@ -343,7 +345,12 @@ def ours_fetch(run: Running) -> Measure:
 
 
 def ours_cli(
-    run: Running, workdir: Path, profile_args: list[str], repo: Path = REPO, label: str = ""
+    run: Running,
+    workdir: Path,
+    profile_args: list[str],
+    repo: Path = REPO,
+    label: str = "",
+    extra: tuple[str, ...] = (),
 ) -> Measure:
     listing = workdir / f"targets{label}.txt"
     listing.write_text(
@@ -360,7 +367,7 @@ def ours_cli(
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     before = run.stats()
     # cwd too: ``python -m`` puts the working directory before PYTHONPATH on sys.path
-    wall, cpu, proc = _timed_child([*cmd, "--json", *profile_args], env=env, cwd=repo)
+    wall, cpu, proc = _timed_child([*cmd, "--json", *profile_args, *extra], env=env, cwd=repo)
     if proc.returncode not in (0, 1):
         raise SystemExit(f"sectigo-chain check exited {proc.returncode}: {proc.stderr[-500:]}")
     return Measure(wall, cpu, *_delta(run, before))
@@ -632,6 +639,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
 
+    from sectigo_chain.cli.commands.check import HELPER_MIN_TARGETS
     from sectigo_chain.testing.lab import default_lab
 
     lab = default_lab()
@@ -695,6 +703,11 @@ def main(argv: list[str] | None = None) -> int:
                                 turn.append((f"sslyze API {k}", tuned))
                         if not args.no_cli:
                             turn.append(("ours CLI", partial(ours_cli, run, work, profile_args)))
+                            if n >= HELPER_MIN_TARGETS:  # the default used a helper process
+                                alone = partial(
+                                    ours_cli, run, work, profile_args, extra=("--single-process",)
+                                )
+                                turn.append(("ours 1 process", alone))
                             if args.before:
                                 old = partial(
                                     ours_cli, run, work, profile_args, args.before, "-before"
@@ -712,8 +725,8 @@ def main(argv: list[str] | None = None) -> int:
                 load = f"{min(loads):.1f}-{max(loads):.1f}"
                 for name, m in med.items():
                     ours = None
-                    if name.startswith("sslyze") or name == "before CLI":
-                        cli = name in ("sslyze CLI", "before CLI")
+                    if name.startswith("sslyze") or name in ("before CLI", "ours 1 process"):
+                        cli = name in ("sslyze CLI", "before CLI", "ours 1 process")
                         ours = med["ours CLI"] if cli else med["ours API"]
                     say(_row(n, name, m, ours, load))
                 if "sslyze CLI" in med and "ours CLI" in med and n in goals:
