@@ -3,9 +3,10 @@
 The engine's handshakes are CPU work (OpenSSL's key exchange and signature check, and the
 engine's own Python); so is the caller's judging of each result. In one process they take
 turns. With a helper process the child does the handshakes and the parent judges, each on its
-own core: ``sectigo-chain check`` of 200 loopback endpoints took 14-17 % less time on two cores
-(``docs/performance.md``). With few targets it does not pay: the parent waits for the first
-result and both processes pay for the pages they share after the fork.
+own core: ``sectigo-chain check`` of 200 loopback endpoints took up to 20 % less time on two
+cores, when the second core was free (``docs/tls.md``). With few targets it does not pay: the
+parent waits for the first result and both processes pay for the pages they share after the
+fork.
 
 Only where it is safe: Linux (``os.fork``), and only when the calling process runs one thread
 (forking a threaded process can copy a lock another thread holds; the engine's name-lookup

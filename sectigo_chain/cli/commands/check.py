@@ -27,10 +27,9 @@ __all__ = ["HELPER_MIN_TARGETS", "read_targets_file", "register", "run"]
 
 HELPER_MIN_TARGETS = 64
 """From this many targets on, the handshakes run in a helper process (``--single-process``
-turns it off). Measured on 2 cores: about 20 % less time at 200 loopback endpoints, 12 % at
-100, nothing at 25 or 50
-(the parent waits for the first results and both processes pay for the pages the fork
-shared): ``docs/performance.md``."""
+turns it off). Measured on 2 cores with a free second core: 20 % less time at 200 loopback
+endpoints, 12 % at 100, nothing at 25 or 50 (the parent waits for the first results and both
+processes pay for the pages the fork shared): ``docs/tls.md``."""
 
 _EPILOG = """\
 exit codes: 0 pass (warnings allowed), 1 chain problems, 2 usage or input error,
