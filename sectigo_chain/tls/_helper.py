@@ -83,6 +83,7 @@ def as_completed(run: _Run, here: Callable[[_Run], Outcomes]) -> Outcomes:
         os.close(read_end)
         _child(run, write_end)
     os.close(write_end)
+    run.engine.selector.close()  # the child's now (this process never runs that engine)
     done: set[int] = set()
     ended_reading = False
     try:
