@@ -19,11 +19,17 @@ length, then ``marshal`` data ``(index, [(version, handshake, failure), ...])`` 
 rank)`` (or None): plain values, so reading runs no code. Certificates are parsed in the parent,
 as they would be without a helper. If the child ends before it reported every target (it
 crashed or was killed), the parent fetches the targets left in its own process: none is lost.
-The child ignores Ctrl-C; the parent ends it when it stops reading (early close, interrupt).
+The child ignores Ctrl-C (held back across the fork, so that it reaches the parent inside the
+``try`` that ends the child), runs without the garbage collector and with its standard streams
+on ``/dev/null``, and exits 1 when it could not report every target; the parent ends it
+(through a pidfd where Linux has one) and reaps it when it stops reading. If the parent is
+killed, the child ends at its next write (the pipe is gone), at the latest one timeout later.
 """
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import marshal
 import os
 import signal
@@ -70,49 +76,72 @@ def as_completed(run: _Run, here: Callable[[_Run], Outcomes]) -> Outcomes:
         return
     _grow(write_end)
     for stream in (sys.stdout, sys.stderr):  # the child must not inherit unwritten output
-        if stream is not None:
+        with contextlib.suppress(AttributeError, OSError, ValueError):
             stream.flush()
+    # Ctrl-C is held back across the fork: the child must ignore it before it can arrive, and
+    # the parent must be inside the ``try`` that ends the child when it does.
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     try:
         pid = os.fork()
     except OSError:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         os.close(read_end)
         os.close(write_end)
         yield from here(run)
         return
     if pid == 0:  # the child: never returns
-        os.close(read_end)
-        _child(run, write_end)
-    os.close(write_end)
-    run.engine.selector.close()  # the child's now (this process never runs that engine)
+        try:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+            os.close(read_end)
+            _child(run, write_end)
+        finally:
+            os._exit(1)
+    parent, pidfd = os.getpid(), _pidfd(pid)
     done: set[int] = set()
     ended_reading = False
     try:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)  # a Ctrl-C held back comes now
+        os.close(write_end)
+        write_end = -1
+        run.engine.selector.close()  # the child's now (this process never runs that engine)
         with os.fdopen(read_end, "rb") as frames:
+            read_end = -1
             for index, ended in _read(frames):
                 done.add(index)
                 yield index, run.outcome_of(index, ended)
         ended_reading = True  # the pipe's end: the child is leaving (or gone)
-        _end(pid, wait=True)
+        _end(pid, pidfd, wait=True)
         missing = [i for i in range(len(run.targets)) if i not in done]
         if missing:  # the helper died: fetch what it left here
             for local, outcome in here(run.subset(missing)):
                 yield missing[local], outcome
     finally:
-        if not ended_reading:
-            _end(pid, wait=False)
+        for fd in (read_end, write_end):
+            if fd >= 0:
+                os.close(fd)
+        # Not in a process forked from this one later, where this generator is a copy.
+        if not ended_reading and os.getpid() == parent:
+            _end(pid, pidfd, wait=False)
 
 
 def _child(run: _Run, write_end: int) -> None:
     """Run the engine and report each target; leave with ``os._exit`` whatever happens (the
-    parent's ``finally`` blocks, ``atexit`` handlers and buffered output are the parent's)."""
+    parent's ``finally`` blocks, ``atexit`` handlers and buffered output are the parent's):
+    status 0 when every target was reported."""
+    status = 1
     try:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        gc.disable()  # no finalizer of the parent's garbage runs here a second time
+        devnull = os.open(os.devnull, os.O_RDWR)
+        for fd in (0, 1, 2):  # a caller waiting for the end of our output must not wait for us
+            os.dup2(devnull, fd)
         for index in run.engine.run_iter(run.flat, run.concurrency, run.follow_up):
             _write(write_end, _frame(index, run.jobs[index]))
+        status = 0
     except BaseException:  # noqa: S110 - the parent fetches what was not reported
         pass
     finally:
-        os._exit(0)
+        os._exit(status)
 
 
 def _frame(index: int, jobs: list[Any]) -> bytes:
@@ -175,12 +204,27 @@ def _grow(fd: int) -> None:
         pass  # the default size (64 KiB) works, the child waits for reads sooner
 
 
-def _end(pid: int, *, wait: bool) -> None:
+def _pidfd(pid: int) -> int | None:
+    """A pidfd of the child (Linux 5.3+): a signal sent through it reaches that process even if
+    something else reaped it and its pid was reused."""
+    try:
+        return os.pidfd_open(pid)
+    except (AttributeError, OSError):
+        return None
+
+
+def _end(pid: int, pidfd: int | None, *, wait: bool) -> None:
     """Reap the child: ``wait`` for it (it closed the pipe: it is leaving), or end it first
     (the caller stopped reading early, or an error or interrupt came through)."""
     try:
         if not wait:
-            os.kill(pid, signal.SIGKILL)
+            if pidfd is not None:
+                signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+            else:
+                os.kill(pid, signal.SIGKILL)
         os.waitpid(pid, 0)
     except (ChildProcessError, ProcessLookupError):
         pass
+    finally:
+        if pidfd is not None:
+            os.close(pidfd)

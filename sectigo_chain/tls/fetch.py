@@ -343,7 +343,8 @@ class _Run:
             raise InputError("concurrency and max_certificates must be at least 1")
         self.targets = [_as_target(t) for t in targets]
         self.concurrency, self.limit = concurrency, max_certificates
-        self.settings = (tls_versions, timeout, connect_timeout, handshake_timeout)
+        asked = None if versions == (_EITHER,) else versions  # checked, not re-read
+        self.settings = (asked, timeout, connect_timeout, handshake_timeout)
         self.engine = Engine(
             timeout=timeout,
             connect_timeout=min(connect_timeout or timeout, timeout),

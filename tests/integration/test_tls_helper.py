@@ -52,12 +52,20 @@ if spec.get("die_after") is not None:  # the helper dies after that many targets
         sent.append(1)
         _write(fd, data)
     _helper._write = write
+piped = []  # the indexes that came through the helper's pipe (not fetched here)
+_read = _helper._read
+def read(frames):
+    for index, ended in _read(frames):
+        piped.append(index)
+        yield index, ended
+_helper._read = read
 targets = [Target("127.0.0.1", port, name) for port, name in spec["targets"]]
 stream = fetch_as_completed(targets, tls_versions=spec["versions"], timeout=5,
                             concurrency=spec.get("concurrency", 64),
                             helper_process=spec["helper"])
-out = {}
+out, order = {}, []
 for index, outcome in stream:
+    order.append(index)
     if isinstance(outcome, FetchResult):
         out[index] = {v: [s.tls_version, [d.hex() for d in s.der]]
                       for v, s in outcome.handshakes.items()}
@@ -73,7 +81,8 @@ for pid in forks:
         os.waitpid(pid, os.WNOHANG)
     except ChildProcessError:
         reaped.append(pid)
-print(json.dumps({"out": out, "forks": len(forks), "reaped": len(reaped)}))
+print(json.dumps({"out": out, "forks": len(forks), "reaped": len(reaped), "piped": piped,
+                  "order": order}))
 """
 
 
@@ -138,6 +147,9 @@ def test_the_helper_gives_what_the_engine_gives_here(
     assert helped["forks"] == 1
     assert here["forks"] == 0
     assert helped["reaped"] == 1  # no helper is left behind
+    assert sorted(helped["piped"]) == list(range(len(targets)))  # all came from the helper
+    assert sorted(helped["order"]) == list(range(len(targets)))  # each once
+    assert here["piped"] == []
     assert helped["out"] == here["out"]
     out = helped["out"]
     assert sorted(out, key=int) == [str(i) for i in range(len(targets))]
@@ -164,6 +176,8 @@ def test_targets_a_dead_helper_left_are_fetched_here(targets: list[list[Any]]) -
     helped = _fetch({**spec, "helper": True, "die_after": 3})
     assert helped["forks"] == 1
     assert helped["reaped"] == 1
+    assert len(helped["piped"]) == 3  # the helper reported three, then died
+    assert sorted(helped["order"]) == list(range(len(targets)))  # the rest here, none twice
     assert helped["out"] == here["out"]  # every target, the same answers
 
 
@@ -240,6 +254,13 @@ def test_the_cli_uses_a_helper_for_long_lists(
                 sys.stderr.write("FORKED\\n")
             return pid
         os.fork = fork
+        from sectigo_chain.tls import _helper
+        _read = _helper._read
+        def read(frames):
+            for item in _read(frames):
+                sys.stderr.write("FRAME\\n")
+                yield item
+        _helper._read = read
         sys.argv[0] = "sectigo-chain"
         from sectigo_chain.cli.main import console
         console()
@@ -257,6 +278,7 @@ def test_the_cli_uses_a_helper_for_long_lists(
     helped, alone = runs
     assert helped.returncode == alone.returncode == 1  # test chains: not Sectigo's roots
     assert helped.stderr.count("FORKED") == 1
+    assert helped.stderr.count("FRAME") == HELPER_MIN_TARGETS  # every target from the helper
     assert "FORKED" not in alone.stderr
 
     def without_times(text: str) -> list[Any]:
