@@ -371,8 +371,7 @@ class _Run:
         return more
 
     def outcome(self, index: int) -> FetchResult | TLSFetchError:
-        ended = [(job.version, job.result, job.failure) for job in self.jobs[index]]
-        return _outcome(self.targets[index], ended, self.limit)
+        return self.outcome_of(index, [(j.version, j.result, j.failure) for j in self.jobs[index]])
 
     def outcome_of(self, index: int, ended: Sequence[Ended]) -> FetchResult | TLSFetchError:
         """The outcome of target ``index`` from how its jobs ended elsewhere (a helper)."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import pytest
 from _chains import TestChain, make_chain
@@ -11,13 +10,6 @@ from _chains import TestChain, make_chain
 from sectigo_chain.errors import InputError
 from sectigo_chain.testing.tls_servers import HostileServer, LoopbackTLSServer, ServerLoop
 from sectigo_chain.tls.fetch import FetchResult, fetch_as_completed, fetch_many
-
-
-@pytest.fixture(scope="module")
-def loop() -> Iterator[ServerLoop]:
-    with ServerLoop() as shared:
-        yield shared
-    assert shared.errors == []
 
 
 @pytest.fixture(scope="module")

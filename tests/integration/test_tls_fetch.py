@@ -5,7 +5,6 @@ from __future__ import annotations
 import socket
 import ssl
 import threading
-from collections.abc import Iterator
 
 import pytest
 from _chains import TestChain, make_chain
@@ -19,13 +18,6 @@ from sectigo_chain.tls.fetch import NO_SNI, FetchResult, Target, fetch_many, fet
 
 def _der(certs: list[x509.Certificate]) -> tuple[bytes, ...]:
     return tuple(c.public_bytes(Encoding.DER) for c in certs)
-
-
-@pytest.fixture(scope="module")
-def loop() -> Iterator[ServerLoop]:
-    with ServerLoop() as shared:
-        yield shared
-    assert shared.errors == []
 
 
 @pytest.fixture(scope="module")

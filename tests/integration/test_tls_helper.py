@@ -102,13 +102,6 @@ def _fetch(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def loop() -> Iterator[ServerLoop]:
-    with ServerLoop() as shared:
-        yield shared
-    assert shared.errors == []
-
-
-@pytest.fixture(scope="module")
 def chains() -> list[TestChain]:
     return [make_chain("helper.test", kind=k, label=f"Helper {k}") for k in ("ec", "rsa")]
 

@@ -7,8 +7,6 @@ handshake or total) is read from the error message, not from a clock.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from _chains import TestChain, make_chain
 
@@ -22,13 +20,6 @@ from sectigo_chain.testing.tls_servers import (
 from sectigo_chain.tls.fetch import FetchResult, fetch_many, fetch_served_chain
 
 pytestmark = pytest.mark.timeout(20)
-
-
-@pytest.fixture(scope="module")
-def loop() -> Iterator[ServerLoop]:
-    with ServerLoop() as shared:
-        yield shared
-    assert shared.errors == []
 
 
 @pytest.fixture(scope="module")
