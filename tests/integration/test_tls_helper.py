@@ -7,6 +7,7 @@ wrapped to count and record the forks: the helper is really forked, only observe
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import subprocess
@@ -21,6 +22,7 @@ import pytest
 from _chains import TestChain, make_chain
 from cryptography.hazmat.primitives.serialization import Encoding
 
+from sectigo_chain.testing.lab import default_lab
 from sectigo_chain.testing.tls_servers import HostileServer, LoopbackTLSServer, ServerLoop
 from sectigo_chain.tls import _helper
 from sectigo_chain.tls.fetch import FetchResult, fetch_as_completed
@@ -29,10 +31,10 @@ pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="he
 
 ROOT = Path(__file__).resolve().parents[2]
 
-# Runs in a fresh interpreter: fetch the targets of argv[1] (JSON) with the helper on or off
-# and print, per target, what came back; "forks" lists the pids os.fork returned.
-_SCRIPT = """
-import json, os, sys
+# The scripts below run in a fresh interpreter whose os.fork records the pids it returned
+# (_FORKS); at the end, _REAPED lists those that were already reaped (no helper left behind).
+_FORKS = """
+import datetime as dt, json, marshal, os, sys, time
 forks = []
 _fork = os.fork
 def fork():
@@ -41,6 +43,21 @@ def fork():
         forks.append(pid)
     return pid
 os.fork = fork
+"""
+_REAPED = """
+reaped = []
+for pid in forks:
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        reaped.append(pid)
+"""
+
+# Fetch the targets of argv[1] (JSON) with the helper on or off and print, per target, what
+# came back.
+_SCRIPT = (
+    _FORKS
+    + """
 from sectigo_chain.tls import _helper
 from sectigo_chain.tls.fetch import FetchResult, Target, fetch_as_completed
 spec = json.loads(sys.argv[1])
@@ -53,12 +70,12 @@ if spec.get("die_after") is not None:  # the helper dies after that many targets
         _write(fd, data)
     _helper._write = write
 piped = []  # the indexes that came through the helper's pipe (not fetched here)
-_read = _helper._read
-def read(frames):
-    for index, ended in _read(frames):
-        piped.append(index)
-        yield index, ended
-_helper._read = read
+_take = _helper._Frames.take
+def take(self, *, wait):
+    frames = _take(self, wait=wait)
+    piped.extend(index for kind, index, _ in frames if kind == _helper._RAW)
+    return frames
+_helper._Frames.take = take
 targets = [Target("127.0.0.1", port, name) for port, name in spec["targets"]]
 stream = fetch_as_completed(targets, tls_versions=spec["versions"], timeout=5,
                             concurrency=spec.get("concurrency", 64),
@@ -75,30 +92,32 @@ for index, outcome in stream:
     if spec.get("stop_after") == len(out):
         stream.close()
         break
-reaped = []
-for pid in forks:
-    try:
-        os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        reaped.append(pid)
+"""
+    + _REAPED
+    + """
 print(json.dumps({"out": out, "forks": len(forks), "reaped": len(reaped), "piped": piped,
                   "order": order}))
 """
+)
 
 
-def _fetch(spec: dict[str, Any]) -> dict[str, Any]:
+def _run(script: str, spec: dict[str, Any]) -> dict[str, Any]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     done = subprocess.run(
-        [sys.executable, "-c", _SCRIPT, json.dumps(spec)],
+        [sys.executable, "-c", script, json.dumps(spec)],
         capture_output=True,
         text=True,
         env=env,
-        timeout=60,
+        timeout=120,
         check=False,
     )
     assert done.returncode == 0, done.stderr
     result: dict[str, Any] = json.loads(done.stdout)
     return result
+
+
+def _fetch(spec: dict[str, Any]) -> dict[str, Any]:
+    return _run(_SCRIPT, spec)
 
 
 @pytest.fixture(scope="module")
@@ -213,13 +232,30 @@ def test_frames_round_trip() -> None:
 
     hs = Handshake("127.0.0.1", "1.3", "TLS_AES_128_GCM_SHA256", (b"\x30\x01", b"\x30\x02"))
     late = Failure(TLSTimeout, "the TLS {v} handshake did not finish", "hint", 4)
-    frame = _helper._frame(7, [_Job("1.2/1.3", None, late), _Job("1.2", hs, None)])
+    ended = _helper._ended_of([_Job("1.2/1.3", None, late), _Job("1.2", hs, None)])
+    raw = _helper._frame(_helper._RAW, 7, ended)
+    judged = _helper._frame(_helper._JUDGED, 3, b"pickled")
     read_end, write_end = os.pipe()
-    os.write(write_end, frame + frame[:5])  # a second frame cut short: the end
-    os.close(write_end)
-    with os.fdopen(read_end, "rb") as frames:
-        got = list(_helper._read(frames))
-    assert got == [(7, [("1.2/1.3", None, late), ("1.2", hs, None)])]
+    frames = _helper._Frames(read_end)
+    try:
+        assert frames.take(wait=False) == []  # nothing yet, and no waiting for it
+        os.write(write_end, raw + judged[:3])  # the second frame comes in two writes
+        first = frames.take(wait=True)
+        os.write(write_end, judged[3:] + raw[:5])  # a third frame cut short: the end
+        os.close(write_end)
+        rest = frames.take(wait=True)
+        assert frames.ended
+        assert frames.take(wait=True) == []  # the end: no waiting
+    finally:
+        os.close(read_end)
+    assert len(first) == 1
+    kind, index, payload = first[0]
+    assert (kind, index) == (_helper._RAW, 7)
+    assert [_helper._ended(*item) for item in payload] == [
+        ("1.2/1.3", None, late),
+        ("1.2", hs, None),
+    ]
+    assert rest == [(_helper._JUDGED, 3, b"pickled")]
     odd = _helper._ended("1.2", None, ("NoSuchError", "what", "", 1))
     assert odd[2] is not None
     assert odd[2].kind is TLSFetchError
@@ -248,12 +284,13 @@ def test_the_cli_uses_a_helper_for_long_lists(
             return pid
         os.fork = fork
         from sectigo_chain.tls import _helper
-        _read = _helper._read
-        def read(frames):
-            for item in _read(frames):
-                sys.stderr.write("FRAME\\n")
-                yield item
-        _helper._read = read
+        _take = _helper._Frames.take
+        def take(self, *, wait):
+            frames = _take(self, wait=wait)
+            for kind, _, _ in frames:
+                sys.stderr.write(("RAW", "JUDGED", "IDLE")[kind] + "\\n")
+            return frames
+        _helper._Frames.take = take
         sys.argv[0] = "sectigo-chain"
         from sectigo_chain.cli.main import console
         console()
@@ -271,7 +308,9 @@ def test_the_cli_uses_a_helper_for_long_lists(
     helped, alone = runs
     assert helped.returncode == alone.returncode == 1  # test chains: not Sectigo's roots
     assert helped.stderr.count("FORKED") == 1
-    assert helped.stderr.count("FRAME") == HELPER_MIN_TARGETS  # every target from the helper
+    # every target came from the helper: for the parent to judge, or judged there
+    assert helped.stderr.count("RAW") + helped.stderr.count("JUDGED") == HELPER_MIN_TARGETS
+    assert helped.stderr.count("IDLE") == 1
     assert "FORKED" not in alone.stderr
 
     def without_times(text: str) -> list[Any]:
@@ -283,3 +322,144 @@ def test_the_cli_uses_a_helper_for_long_lists(
 
     assert without_times(helped.stdout) == without_times(alone.stdout)
     assert len(without_times(helped.stdout)) == HELPER_MIN_TARGETS
+
+
+# --- check_many: the helper judges a share once its handshakes are done -----------------------
+
+AT = dt.datetime(2026, 3, 1, 12, tzinfo=dt.timezone.utc)
+
+# check_many of argv[1]'s targets against the pinned lab, with the helper on or off. This
+# process judges slowly (``slow`` seconds per chain) so that the helper, done with its
+# handshakes, finds targets left to judge; it records which targets came back judged and
+# which chains it judged itself.
+_CHECK_SCRIPT = (
+    _FORKS
+    + """
+from sectigo_chain.testing.lab import default_lab
+from sectigo_chain.tls import _helper, check
+from sectigo_chain.tls.fetch import Target
+spec = json.loads(sys.argv[1])
+parent = os.getpid()
+_helper.SPARE = spec.get("spare", _helper.SPARE)
+_report, here = check._report, []
+def report(fetched, *args, **kwargs):
+    if os.getpid() == parent:
+        here.append(fetched.target)
+        if spec.get("interrupt_at") == len(here):
+            raise KeyboardInterrupt
+        time.sleep(spec.get("slow", 0))
+    return _report(fetched, *args, **kwargs)
+check._report = report
+if spec.get("die_after_judging") is not None:  # the helper dies after judging that many
+    _write, judged_sent = _helper._write, []
+    def write(fd, data):
+        if os.getpid() != parent and marshal.loads(data[4:])[0] == _helper._JUDGED:
+            if len(judged_sent) == spec["die_after_judging"]:
+                os._exit(1)
+            judged_sent.append(1)
+        _write(fd, data)
+    _helper._write = write
+judged = []
+_take = _helper._Frames.take
+def take(self, *, wait):
+    frames = _take(self, wait=wait)
+    judged.extend(index for kind, index, _ in frames if kind == _helper._JUDGED)
+    return frames
+_helper._Frames.take = take
+targets = [Target("127.0.0.1", port, name) for port, name in spec["targets"]]
+try:
+    results = check.check_many(targets, catalog=default_lab().catalog, timeout=10,
+                               at=dt.datetime.fromisoformat(spec["at"]),
+                               helper_process=spec["helper"])
+    out = []
+    for result in results:
+        doc = result.to_json()
+        doc.pop("duration", None)  # when each was judged differs, not what
+        out.append(doc)
+except KeyboardInterrupt:
+    out = None
+"""
+    + _REAPED
+    + """
+print(json.dumps({"out": out, "forks": len(forks), "reaped": len(reaped), "judged": judged,
+                  "here": here, "labels": [t.label for t in targets]}, default=str))
+"""
+)
+
+
+def _check(spec: dict[str, Any]) -> dict[str, Any]:
+    return _run(_CHECK_SCRIPT, {"at": AT.isoformat(), **spec})
+
+
+@pytest.fixture(scope="module")
+def lab_targets(loop: ServerLoop) -> Iterator[list[list[Any]]]:
+    """Sixteen servers of lab chains (RSA and ECC leaves; the fixed chain, the short one, the
+    self-signed R46/E46 sent, the root sent), a refused port and one that hangs up."""
+    lab = default_lab()
+    leaves = [lab.issue_leaf(("helper.test",), family=f, at=AT) for f in ("RSA", "ECC")]
+    kinds: list[Any] = ["cross", "short", "selfsigned", "with_root"]
+    servers: list[LoopbackTLSServer | HostileServer] = [
+        LoopbackTLSServer(
+            lab.served_chain(leaves[i % 2], kinds[i // 2 % 4]), leaves[i % 2].key, loop=loop
+        )
+        for i in range(16)
+    ]
+    gone = LoopbackTLSServer(lab.served_chain(leaves[0]), leaves[0].key, loop=loop)
+    refused = gone.port
+    gone.close()
+    servers.append(HostileServer("close", loop=loop))
+    for server in servers:
+        server.start()
+    ports = [s.port for s in servers]
+    try:
+        yield [[p, "helper.test"] for p in [*ports[:8], refused, *ports[8:]]]
+    finally:
+        for server in servers:
+            server.close()
+
+
+def test_the_helper_judges_a_share_with_the_same_answers(lab_targets: list[list[Any]]) -> None:
+    spec = {"targets": lab_targets, "slow": 0.05, "spare": 0}
+    helped = _check({**spec, "helper": True})
+    alone = _check({**spec, "helper": False})
+    assert helped["forks"] == 1
+    assert helped["reaped"] == 1
+    assert alone["forks"] == 0
+    assert alone["judged"] == []
+    assert helped["out"] == alone["out"]  # target for target, every field but the time
+    verdicts = [doc["verdict"] for doc in helped["out"]]
+    assert "pass" in verdicts
+    assert "fail" in verdicts
+    assert "error" in verdicts  # the refused port and the one that hangs up
+    judged = helped["judged"]
+    assert judged  # the helper judged some ...
+    assert len(set(judged)) == len(judged)
+    labels = helped["labels"]
+    mine = {labels[i] for i in judged}
+    assert not mine & set(helped["here"])  # ... and this process judged none of those again
+    chains = {doc["target"] for doc in helped["out"] if doc["verdict"] != "error"}
+    assert mine & chains  # chains among them, not only the failed connections
+    assert len(mine & chains) + len(helped["here"]) == len(chains)  # each chain judged once
+
+
+def test_targets_a_helper_died_judging_are_judged_here(lab_targets: list[list[Any]]) -> None:
+    spec = {"targets": lab_targets, "slow": 0.05, "spare": 0}
+    alone = _check({**spec, "helper": False})
+    helped = _check({**spec, "helper": True, "die_after_judging": 1})
+    assert helped["forks"] == 1
+    assert helped["reaped"] == 1
+    assert len(helped["judged"]) == 1  # one came back judged, then the helper died
+    chains = {doc["target"] for doc in alone["out"] if doc["verdict"] != "error"}
+    first = helped["labels"][helped["judged"][0]]
+    # this process judged every other chain, those it had handed over too
+    assert sorted(helped["here"]) == sorted(chains - {first})
+    assert helped["out"] == alone["out"]
+
+
+def test_an_interrupt_ends_the_helper_while_it_judges(lab_targets: list[list[Any]]) -> None:
+    helped = _check(
+        {"targets": lab_targets, "slow": 0.05, "spare": 0, "helper": True, "interrupt_at": 3}
+    )
+    assert helped["out"] is None
+    assert helped["forks"] == 1
+    assert helped["reaped"] == 1  # ended and reaped, not left running

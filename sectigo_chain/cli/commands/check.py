@@ -25,11 +25,12 @@ if TYPE_CHECKING:
 
 __all__ = ["HELPER_MIN_TARGETS", "read_targets_file", "register", "run"]
 
-HELPER_MIN_TARGETS = 64
-"""From this many targets on, the handshakes run in a helper process (``--single-process``
-turns it off). Measured on 2 cores with a free second core: 20 % less time at 200 loopback
-endpoints, 12 % at 100, nothing at 25 or 50 (the parent waits for the first results and both
-processes pay for the pages the fork shared): ``docs/tls.md``."""
+HELPER_MIN_TARGETS = 40
+"""From this many targets on, the handshakes run in a helper process, which also judges a share
+of the targets once its handshakes are done (``--single-process`` turns it off). Measured on 2
+cores with the loopback servers in another process: at 50 endpoints 6-8 % less time with
+P-256 leaves, 0-4 % with RSA leaves (whose servers' signatures take the second core); at 25,
+1 % less to 3 % more; at 200, 5-21 % less (``docs/tls.md``)."""
 
 _EPILOG = """\
 exit codes: 0 pass (warnings allowed), 1 chain problems, 2 usage or input error,
