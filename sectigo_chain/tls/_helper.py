@@ -25,12 +25,14 @@ with the targets it hands over (the later half of those it has not begun, less :
 and the child sends each back judged (the judge's value, pickled: the child is a fork of this
 process). If the child ends before it reported every target (it crashed or was killed), the
 parent judges the handed-over ones from the outcomes it holds and fetches the others in its
-own process: none is lost, none is judged twice. The child ignores Ctrl-C (held back across
-the fork, so that it reaches the parent inside the ``try`` that ends the child), runs without
-the garbage collector and with its standard streams on ``/dev/null``, and exits 1 when it
+own process: none is lost, none is reported twice. The child ignores Ctrl-C (held back across
+the fork, so that it reaches the parent inside the ``try`` that ends the child), keeps what it
+inherits out of the garbage collector's reach (``gc.freeze``), has its standard streams on
+``/dev/null``, and exits 1 when it
 could not report every target; the parent ends it (through a pidfd where Linux has one) and
 reaps it when it stops reading. If the parent is killed, the child ends at its next write (the
-pipe is gone), at the latest one timeout later, or at once if it waits for the parent's answer.
+pipe is gone), at the latest one timeout later; if it waits for the parent's answer, at once
+(or one timeout later if another process holds a copy of the parent's end).
 """
 
 from __future__ import annotations
@@ -42,11 +44,12 @@ import os
 import pickle
 import select
 import signal
+import socket
 import struct
 import sys
 import threading
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 from typing import TYPE_CHECKING, Any
 
 from sectigo_chain.errors import TLSConnectError, TLSFetchError, TLSHandshakeError, TLSTimeout
@@ -60,6 +63,7 @@ _KINDS: dict[str, type[TLSFetchError]] = {
     k.__name__: k for k in (TLSFetchError, TLSConnectError, TLSHandshakeError, TLSTimeout)
 }
 _PIPE_BYTES = 1 << 20  # Linux F_SETPIPE_SZ: the child runs ahead without waiting for reads
+_READ_BYTES = 1 << 16  # per read (a 1 MiB buffer per read would cost an mmap each time)
 _F_SETPIPE_SZ = 1031
 
 
@@ -70,7 +74,7 @@ def available() -> bool:
     )
 
 
-Outcomes = Iterator[tuple[int, "FetchResult | TLSFetchError"]]
+Outcomes = Generator[tuple[int, "FetchResult | TLSFetchError"], None, None]
 Judge = Callable[[int, "FetchResult | TLSFetchError"], Any]
 """Judges one target's outcome (``check_many``'s): its result travels back pickled."""
 
@@ -88,7 +92,7 @@ class Judged:
 
 def as_completed(
     run: _Run, here: Callable[[_Run], Outcomes], judge: Judge | None = None
-) -> Iterator[tuple[int, Any]]:
+) -> Generator[tuple[int, Any], None, None]:
     """``here(run)`` (``fetch._as_completed``: the engine in this process), with the engine in
     a helper process; ``here`` runs what the helper cannot (no pipe, no fork, a dead helper).
 
@@ -98,41 +102,40 @@ def as_completed(
     if not available():  # asked again: a thread may have started since the call
         yield from here(run)
         return
-    fds: list[int] = []
-    try:
-        fds += os.pipe()
-        if judge is not None:
-            fds += os.pipe()  # parent -> child: the targets the child is to judge
-    except OSError:
-        for fd in fds:
-            os.close(fd)
-        yield from here(run)
-        return
-    read_end, write_end = fds[0], fds[1]
-    back_read, back_write = (fds[2], fds[3]) if judge is not None else (-1, -1)
-    _grow(write_end)
     for stream in (sys.stdout, sys.stderr):  # the child must not inherit unwritten output
         with contextlib.suppress(AttributeError, OSError, ValueError):
             stream.flush()
-    # Ctrl-C is held back across the fork: the child must ignore it before it can arrive, and
-    # the parent must be inside the ``try`` that ends the child when it does.
+    # Ctrl-C is held back from here and across the fork (no descriptor is left open by it, the
+    # child must ignore it before it can arrive, and the parent must be inside the ``try`` that
+    # ends the child when it does).
     mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    read_end = write_end = -1
+    back: socket.socket | None = None  # parent -> child: the targets the child is to judge
+    child_back: socket.socket | None = None
     try:
+        read_end, write_end = os.pipe()
+        if judge is not None:  # a socket pair: no SIGPIPE when the child is gone
+            back, child_back = socket.socketpair()
+        _grow(write_end)
         pid = os.fork()
     except OSError:
         signal.pthread_sigmask(signal.SIG_SETMASK, mask)
-        for fd in fds:
-            os.close(fd)
+        for sock in (back, child_back):
+            if sock is not None:
+                sock.close()
+        for fd in (read_end, write_end):
+            if fd >= 0:
+                os.close(fd)
         yield from here(run)
         return
     if pid == 0:  # the child: never returns
         try:
             signal.signal(signal.SIGINT, signal.SIG_IGN)
             signal.pthread_sigmask(signal.SIG_SETMASK, mask)
-            for fd in (read_end, back_write):
-                if fd >= 0:
-                    os.close(fd)
-            _child(run, write_end, judge, back_read)
+            os.close(read_end)
+            if back is not None:
+                back.close()
+            _child(run, write_end, judge, child_back)
         finally:
             os._exit(1)
     parent, pidfd = os.getpid(), _pidfd(pid)
@@ -141,10 +144,10 @@ def as_completed(
     ended_reading = False
     try:
         signal.pthread_sigmask(signal.SIG_SETMASK, mask)  # a Ctrl-C held back comes now
-        for fd in (write_end, back_read):
-            if fd >= 0:
-                os.close(fd)
-        write_end = back_read = -1
+        fd, write_end = write_end, -1
+        os.close(fd)
+        if child_back is not None:
+            child_back.close()
         run.engine.selector.close()  # the child's now (this process never runs that engine)
         frames = _Frames(read_end)
         waiting: deque[tuple[int, list[Ended]]] = deque()
@@ -153,16 +156,19 @@ def as_completed(
                 if kind == _RAW:
                     waiting.append((index, [_ended(*item) for item in payload]))
                 elif kind == _JUDGED and index in given:
+                    try:
+                        value = pickle.loads(payload)  # noqa: S301 - our own child's
+                    except Exception:  # noqa: S112 - judged here instead, below
+                        continue
                     del given[index]
                     done.add(index)
-                    yield index, Judged(pickle.loads(payload))  # noqa: S301 - our own child
-                elif kind == _IDLE and back_write >= 0:
+                    yield index, Judged(value)
+                elif kind == _IDLE and back is not None:
                     share = [waiting.pop() for _ in range(max(0, (len(waiting) - SPARE) // 2))]
                     given.update(share)
-                    with contextlib.suppress(OSError):
-                        _write(back_write, marshal.dumps([i for i, _ in share]))
-                    os.close(back_write)
-                    back_write = -1
+                    _answer(back, [i for i, _ in share])
+                    back.close()
+                    back = None
             if waiting:
                 index, ended = waiting.popleft()
                 done.add(index)
@@ -179,36 +185,42 @@ def as_completed(
             for local, outcome in here(run.subset(missing)):
                 yield missing[local], outcome
     finally:
-        for fd in (read_end, write_end, back_read, back_write):
-            if fd >= 0:
-                os.close(fd)
-        # Not in a process forked from this one later, where this generator is a copy.
-        if not ended_reading and os.getpid() == parent:
-            _end(pid, pidfd, wait=False)
+        try:
+            for fd in (read_end, write_end):
+                if fd >= 0:
+                    with contextlib.suppress(OSError):
+                        os.close(fd)
+            if back is not None:
+                back.close()
+        finally:
+            # Not in a process forked from this one later, where this generator is a copy.
+            if not ended_reading and os.getpid() == parent:
+                _end(pid, pidfd, wait=False)
 
 
 SPARE = 6
-"""Targets the parent keeps beyond an even split when it hands some to the child to judge:
-about what the child's first judgements cost more than the later ones (its caches start
-empty)."""
+"""Of the ``n`` targets the parent has not begun when the child is idle, it hands over
+``(n - SPARE) // 2``: it keeps ``SPARE`` more than it hands over, about what the child's first
+judgements cost more than later ones (its caches start empty)."""
 
 
-def _child(run: _Run, write_end: int, judge: Judge | None, back_read: int) -> None:
+def _child(run: _Run, write_end: int, judge: Judge | None, back: socket.socket | None) -> None:
     """Run the engine and report each target; leave with ``os._exit`` whatever happens (the
     parent's ``finally`` blocks, ``atexit`` handlers and buffered output are the parent's):
     status 0 when every target was reported. With ``judge``: then say so (an idle frame), and
     judge the targets the parent sends back."""
     status = 1
     try:
-        gc.disable()  # no finalizer of the parent's garbage runs here a second time
+        gc.freeze()  # no finalizer of the parent's objects (or garbage) runs here a second time
+        gc.enable()  # ... while what the child makes is collected as usual
         devnull = os.open(os.devnull, os.O_RDWR)
         for fd in (0, 1, 2):  # a caller waiting for the end of our output must not wait for us
             os.dup2(devnull, fd)
         for index in run.engine.run_iter(run.flat, run.concurrency, run.follow_up):
             _write(write_end, _frame(_RAW, index, _ended_of(run.jobs[index])))
-        if judge is not None:
+        if judge is not None and back is not None:
             _write(write_end, _frame(_IDLE, -1, None))
-            for index in _given(back_read):
+            for index in _given(back, run.settings[1]):
                 value = judge(index, run.outcome(index))
                 data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
                 _write(write_end, _frame(_JUDGED, index, data))
@@ -219,13 +231,27 @@ def _child(run: _Run, write_end: int, judge: Judge | None, back_read: int) -> No
         os._exit(status)
 
 
-def _given(fd: int) -> list[int]:
-    """The targets the parent hands over (it writes them once, then closes the pipe)."""
-    chunks = []
-    while chunk := os.read(fd, 1 << 16):
-        chunks.append(chunk)
-    data = b"".join(chunks)
-    return list(marshal.loads(data)) if data else []  # noqa: S302 - our own parent
+def _answer(back: socket.socket, indexes: list[int]) -> None:
+    """Hand ``indexes`` to the child: one length-prefixed message (a child that died makes
+    this fail quietly, without SIGPIPE: its targets are judged here)."""
+    data = marshal.dumps(indexes)
+    with contextlib.suppress(OSError):
+        back.sendall(_HEADER.pack(len(data)) + data, socket.MSG_NOSIGNAL)
+
+
+def _given(back: socket.socket, timeout: float) -> list[int]:
+    """The targets the parent hands over; none if it closes without an answer. The parent
+    answers as soon as it has judged the target in hand; ``timeout`` (the fetch's) only ends a
+    child whose parent is gone while another process holds a copy of its end."""
+    back.settimeout(timeout)
+    data = bytearray()
+    while len(data) < _HEADER.size or len(data) < _HEADER.size + _HEADER.unpack_from(data)[0]:
+        chunk = back.recv(1 << 16)
+        if not chunk:
+            return []
+        data += chunk
+    size = _HEADER.unpack_from(data)[0]
+    return list(marshal.loads(bytes(data[_HEADER.size : _HEADER.size + size])))  # noqa: S302
 
 
 def _ended_of(jobs: list[Any]) -> list[Any]:
@@ -280,7 +306,7 @@ class _Frames:
     def _fill(self) -> None:
         while not self.ended:
             try:
-                chunk = os.read(self.fd, _PIPE_BYTES)
+                chunk = os.read(self.fd, _READ_BYTES)
             except BlockingIOError:
                 return
             if not chunk:

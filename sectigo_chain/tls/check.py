@@ -23,9 +23,10 @@ profile fails if it fails over any version, and ``INCONSISTENT_ACROSS_VERSIONS``
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Generator, Iterable, Sequence
 from typing import Any
 
 from sectigo_chain.errors import InputError, TLSFetchError
@@ -257,7 +258,7 @@ def check_many(
         from sectigo_chain.tls._helper import Judged
         from sectigo_chain.tls.fetch import judged_as_completed
 
-        fetching: Iterator[tuple[int, Any]] = judged_as_completed(
+        fetching: Generator[tuple[int, Any], None, None] = judged_as_completed(
             parsed, judge, tls_versions=tls_versions, timeout=timeout, concurrency=concurrency
         )
     else:
@@ -267,11 +268,14 @@ def check_many(
     out: list[ChainReport | CheckFailure | None] = [None] * len(parsed)
     # Each target is judged as soon as its handshakes are done, while the servers go on with
     # the handshakes under way (their time is not counted against the targets' deadlines).
-    for index, outcome in fetching:
-        if helper_process and isinstance(outcome, Judged):
-            out[index] = outcome.value
-        else:
-            out[index] = judge(index, outcome)
+    # Closed here, not whenever it is collected: an error or Ctrl-C ends connections and any
+    # helper process at once.
+    with contextlib.closing(fetching):
+        for index, outcome in fetching:
+            if helper_process and isinstance(outcome, Judged):
+                out[index] = outcome.value
+            else:
+                out[index] = judge(index, outcome)
     done = [r for r in out if r is not None]
     if len(done) != len(out):  # pragma: no cover - the engine reports every target once
         raise TLSFetchError("the TLS engine lost a target; please report this as a bug")

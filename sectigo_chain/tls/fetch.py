@@ -13,7 +13,7 @@ at once from one thread: non-blocking sockets, one selector, pyOpenSSL memory BI
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
 from typing import Any
 
 from cryptography import x509
@@ -274,7 +274,7 @@ def fetch_as_completed(
     concurrency: int = 64,
     max_certificates: int = MAX_CERTIFICATES,
     helper_process: bool = False,
-) -> Iterator[tuple[int, FetchResult | TLSFetchError]]:
+) -> Generator[tuple[int, FetchResult | TLSFetchError], None, None]:
     """Like :func:`fetch_many`, but yields ``(index, result or error)`` per target as soon as
     that target is done (so in completion order; ``index`` is its place in ``targets``).
 
@@ -312,7 +312,7 @@ def judged_as_completed(
     tls_versions: Sequence[str] | None,
     timeout: float,
     concurrency: int,
-) -> Iterator[tuple[int, Any]]:
+) -> Generator[tuple[int, Any], None, None]:
     """(private, for ``check_many``) :func:`fetch_as_completed` with a helper process that
     may also judge targets: yields ``(index, outcome)`` or ``(index, _helper.Judged)``."""
     from sectigo_chain.tls import _helper
@@ -323,7 +323,7 @@ def judged_as_completed(
     return _as_completed(run)
 
 
-def _as_completed(run: _Run) -> Iterator[tuple[int, FetchResult | TLSFetchError]]:
+def _as_completed(run: _Run) -> Generator[tuple[int, FetchResult | TLSFetchError], None, None]:
     steps = run.engine.run_iter(run.flat, run.concurrency, run.follow_up)
     try:
         for index in steps:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import pytest
 from _chains import TestChain, make_chain
@@ -72,7 +73,7 @@ def test_each_turn_opens_and_begins_at_most_a_batch(
     """The engine paces itself: per turn of its loop at most START_BATCH new connections and
     at most START_BATCH TLS handshakes begun (the rest wait in ``connected``), so the first
     targets can end while later ones have not begun; every target still comes, with the
-    same chain, and a connection held back is not timed out as a connect."""
+    same chain."""
     from sectigo_chain.tls import _engine
 
     turns: list[list[str]] = []
@@ -109,3 +110,64 @@ def test_each_turn_opens_and_begins_at_most_a_batch(
     assert sum(t.count("tls") for t in turns) == 24
     assert max(t.count("open") for t in turns) == _engine.START_BATCH
     assert max(t.count("tls") for t in turns) <= _engine.START_BATCH
+
+
+def test_a_connection_waiting_for_its_turn_is_under_the_handshake_deadline(
+    loop: ServerLoop, chain: TestChain, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A busy engine (each turn here takes 40 ms) begins the last handshakes well after the
+    connect timeout (0.1 s): the connections waiting in ``connected`` are up, so only the
+    handshake deadline applies to them, and every target succeeds."""
+    from sectigo_chain.tls import _engine
+
+    turn = _engine.Engine._turn
+
+    def slow_turn(self: _engine.Engine, *args: object) -> None:
+        time.sleep(0.04)
+        turn(self, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(_engine.Engine, "_turn", slow_turn)
+    servers = [LoopbackTLSServer(chain.served, chain.key, loop=loop) for _ in range(16)]
+    for server in servers:
+        server.start()
+    try:
+        targets = [("127.0.0.1", s.port) for s in servers]
+        seen = dict(
+            fetch_as_completed(
+                targets, tls_versions=None, timeout=10, connect_timeout=0.1, concurrency=16
+            )
+        )
+    finally:
+        for server in servers:
+            server.close()
+    assert sorted(seen) == list(range(16))
+    assert all(isinstance(r, FetchResult) for r in seen.values()), seen
+
+
+def test_a_handshake_never_begun_times_out_as_such(
+    loop: ServerLoop, chain: TestChain, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """If the engine never gets to begin a handshake (here: it begins none), the target fails
+    at its handshake deadline with an error that says the TLS handshake was never begun and
+    that this machine, not the server, was the cause."""
+    from sectigo_chain.errors import TLSTimeout
+    from sectigo_chain.tls import _engine
+
+    def open_only(
+        self: _engine.Engine, waiting: Any, active: list[_engine.Job], concurrency: int, now: float
+    ) -> None:
+        while waiting and len(active) < concurrency:
+            job = waiting.popleft()
+            job.start(now)
+            active.append(job)
+
+    monkeypatch.setattr(_engine.Engine, "_turn", open_only)
+    with LoopbackTLSServer(chain.served, chain.key, loop=loop) as server:
+        ((index, outcome),) = fetch_as_completed(
+            [("127.0.0.1", server.port)], tls_versions=None, timeout=5, handshake_timeout=0.2
+        )
+    assert index == 0
+    assert isinstance(outcome, TLSTimeout)
+    assert "beginning the TLS" in str(outcome)
+    assert "this machine was too busy" in str(outcome)
+    assert server.connections == 1  # connected, then nothing sent

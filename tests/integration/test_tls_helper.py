@@ -70,10 +70,12 @@ if spec.get("die_after") is not None:  # the helper dies after that many targets
         _write(fd, data)
     _helper._write = write
 piped = []  # the indexes that came through the helper's pipe (not fetched here)
+kinds = []  # the kinds of frame that came
 _take = _helper._Frames.take
 def take(self, *, wait):
     frames = _take(self, wait=wait)
     piped.extend(index for kind, index, _ in frames if kind == _helper._RAW)
+    kinds.extend(kind for kind, _, _ in frames)
     return frames
 _helper._Frames.take = take
 targets = [Target("127.0.0.1", port, name) for port, name in spec["targets"]]
@@ -96,7 +98,7 @@ for index, outcome in stream:
     + _REAPED
     + """
 print(json.dumps({"out": out, "forks": len(forks), "reaped": len(reaped), "piped": piped,
-                  "order": order}))
+                  "order": order, "kinds": kinds}))
 """
 )
 
@@ -162,6 +164,7 @@ def test_the_helper_gives_what_the_engine_gives_here(
     assert sorted(helped["piped"]) == list(range(len(targets)))  # all came from the helper
     assert sorted(helped["order"]) == list(range(len(targets)))  # each once
     assert here["piped"] == []
+    assert set(helped["kinds"]) == {_helper._RAW}  # no judge: never idle, nothing judged there
     assert helped["out"] == here["out"]
     out = helped["out"]
     assert sorted(out, key=int) == [str(i) for i in range(len(targets))]
@@ -287,8 +290,8 @@ def test_the_cli_uses_a_helper_for_long_lists(
         _take = _helper._Frames.take
         def take(self, *, wait):
             frames = _take(self, wait=wait)
-            for kind, _, _ in frames:
-                sys.stderr.write(("RAW", "JUDGED", "IDLE")[kind] + "\\n")
+            for kind, index, _ in frames:
+                sys.stderr.write(f"{('RAW', 'JUDGED', 'IDLE')[kind]} {index}\\n")
             return frames
         _helper._Frames.take = take
         sys.argv[0] = "sectigo-chain"
@@ -309,8 +312,12 @@ def test_the_cli_uses_a_helper_for_long_lists(
     assert helped.returncode == alone.returncode == 1  # test chains: not Sectigo's roots
     assert helped.stderr.count("FORKED") == 1
     # every target came from the helper: for the parent to judge, or judged there
-    assert helped.stderr.count("RAW") + helped.stderr.count("JUDGED") == HELPER_MIN_TARGETS
-    assert helped.stderr.count("IDLE") == 1
+    lines = helped.stderr.splitlines()
+    raw = [line for line in lines if line.startswith("RAW ")]
+    judged = [line for line in lines if line.startswith("JUDGED ")]
+    assert len(set(raw)) == len(raw) == HELPER_MIN_TARGETS  # every target came from the helper
+    assert len(set(judged)) == len(judged) <= (HELPER_MIN_TARGETS - _helper.SPARE) // 2
+    assert lines.count("IDLE -1") == 1
     assert "FORKED" not in alone.stderr
 
     def without_times(text: str) -> list[Any]:
@@ -359,11 +366,16 @@ if spec.get("die_after_judging") is not None:  # the helper dies after judging t
             judged_sent.append(1)
         _write(fd, data)
     _helper._write = write
+if spec.get("die_at_idle"):  # the helper dies after saying it is idle, before the answer
+    _helper._given = lambda back, timeout: os._exit(1)
 judged = []
 _take = _helper._Frames.take
 def take(self, *, wait):
     frames = _take(self, wait=wait)
+    kinds = [kind for kind, _, _ in frames]
     judged.extend(index for kind, index, _ in frames if kind == _helper._JUDGED)
+    if spec.get("interrupt_on") in [("RAW", "JUDGED", "IDLE")[k] for k in kinds]:
+        raise KeyboardInterrupt
     return frames
 _helper._Frames.take = take
 targets = [Target("127.0.0.1", port, name) for port, name in spec["targets"]]
@@ -376,7 +388,8 @@ try:
         doc = result.to_json()
         doc.pop("duration", None)  # when each was judged differs, not what
         out.append(doc)
-except KeyboardInterrupt:
+except KeyboardInterrupt as exc:
+    kept = exc  # a caller that keeps the error keeps its traceback's frames alive
     out = None
 """
     + _REAPED
@@ -456,10 +469,37 @@ def test_targets_a_helper_died_judging_are_judged_here(lab_targets: list[list[An
     assert helped["out"] == alone["out"]
 
 
-def test_an_interrupt_ends_the_helper_while_it_judges(lab_targets: list[list[Any]]) -> None:
-    helped = _check(
-        {"targets": lab_targets, "slow": 0.05, "spare": 0, "helper": True, "interrupt_at": 3}
-    )
+@pytest.mark.parametrize("when", ["IDLE", "JUDGED", "here"])
+def test_an_interrupt_ends_the_helper_while_it_judges(
+    lab_targets: list[list[Any]], when: str
+) -> None:
+    """Ctrl-C when the helper has said it is idle (it waits for the answer), when its first
+    judged target comes (it is judging the others), or while this process judges its third
+    target (check_many's own loop; the caller keeps the error): the helper is ended and
+    reaped before the error leaves check_many, not whenever the generator is collected."""
+    spec = {"targets": lab_targets, "slow": 0.05, "spare": 0, "helper": True}
+    if when == "here":
+        helped = _check({**spec, "interrupt_at": 3})
+    else:
+        helped = _check({**spec, "interrupt_on": when})
     assert helped["out"] is None
     assert helped["forks"] == 1
-    assert helped["reaped"] == 1  # ended and reaped, not left running
+    assert helped["reaped"] == 1
+    if when != "here":  # the helper judges only once it has the answer
+        assert bool(helped["judged"]) == (when == "JUDGED")
+
+
+def test_a_helper_that_dies_before_the_answer_leaves_its_share_here(
+    lab_targets: list[list[Any]],
+) -> None:
+    """The helper dies after saying it is idle: the answer finds no reader (no SIGPIPE here),
+    and this process judges every target itself, with the same answers."""
+    spec = {"targets": lab_targets, "slow": 0.05, "spare": 0}
+    alone = _check({**spec, "helper": False})
+    helped = _check({**spec, "helper": True, "die_at_idle": True})
+    assert helped["forks"] == 1
+    assert helped["reaped"] == 1
+    assert helped["judged"] == []
+    chains = {doc["target"] for doc in alone["out"] if doc["verdict"] != "error"}
+    assert sorted(helped["here"]) == sorted(chains)
+    assert helped["out"] == alone["out"]

@@ -120,8 +120,9 @@ def register(sub: Any, parents: Sequence[argparse.ArgumentParser]) -> None:
     p.add_argument(
         "--single-process",
         action="store_true",
-        help=f"do the handshakes in this process (default: from {HELPER_MIN_TARGETS} targets "
-        "on, on Linux, a helper process does them while this one judges the chains)",
+        help=f"do everything in this process (default: from {HELPER_MIN_TARGETS} targets on, "
+        "on Linux, a helper process does the handshakes while this one judges the chains, "
+        "then judges a share of them)",
     )
     p.set_defaults(func=run)
 
