@@ -26,12 +26,11 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import time
-from collections.abc import Generator, Iterable, Sequence
-from typing import Any
+from collections.abc import Iterable, Sequence
 
 from sectigo_chain.errors import InputError, TLSFetchError
 from sectigo_chain.tls._engine import is_ip
-from sectigo_chain.tls.fetch import FetchResult, Target, fetch_as_completed, fetch_served_chain
+from sectigo_chain.tls.fetch import FetchResult, Target, fetch_served_chain, judged_as_completed
 from sectigo_chain.tls.judge import (
     DEFAULT_PROFILES,
     JudgementCache,
@@ -254,17 +253,16 @@ def check_many(
             logging.getLogger(__name__).debug("analysing %s failed", target.label, exc_info=True)
             return _failure(target, exc, unreachable=False)
 
-    if helper_process:
+    if helper_process:  # not imported otherwise (start-up time)
         from sectigo_chain.tls._helper import Judged
-        from sectigo_chain.tls.fetch import judged_as_completed
-
-        fetching: Generator[tuple[int, Any], None, None] = judged_as_completed(
-            parsed, judge, tls_versions=tls_versions, timeout=timeout, concurrency=concurrency
-        )
-    else:
-        fetching = fetch_as_completed(
-            parsed, tls_versions=tls_versions, timeout=timeout, concurrency=concurrency
-        )
+    fetching = judged_as_completed(
+        parsed,
+        judge,
+        tls_versions=tls_versions,
+        timeout=timeout,
+        concurrency=concurrency,
+        helper_process=helper_process,
+    )
     out: list[ChainReport | CheckFailure | None] = [None] * len(parsed)
     # Each target is judged as soon as its handshakes are done, while the servers go on with
     # the handshakes under way (their time is not counted against the targets' deadlines).

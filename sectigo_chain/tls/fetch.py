@@ -297,12 +297,7 @@ def fetch_as_completed(
         concurrency,
         max_certificates,
     )
-    if helper_process:
-        from sectigo_chain.tls import _helper
-
-        if _helper.available():
-            return _helper.as_completed(run, _as_completed)
-    return _as_completed(run)
+    return _stream(run, helper_process)
 
 
 def judged_as_completed(
@@ -312,14 +307,23 @@ def judged_as_completed(
     tls_versions: Sequence[str] | None,
     timeout: float,
     concurrency: int,
+    helper_process: bool,
 ) -> Generator[tuple[int, Any], None, None]:
-    """(private, for ``check_many``) :func:`fetch_as_completed` with a helper process that
+    """(private, for ``check_many``) :func:`fetch_as_completed` whose helper process, if any,
     may also judge targets: yields ``(index, outcome)`` or ``(index, _helper.Judged)``."""
-    from sectigo_chain.tls import _helper
-
     run = _Run(targets, tls_versions, timeout, None, None, concurrency, MAX_CERTIFICATES)
-    if _helper.available():
-        return _helper.as_completed(run, _as_completed, judge)
+    return _stream(run, helper_process, judge)
+
+
+def _stream(
+    run: _Run, helper_process: bool, judge: Callable[[int, Any], Any] | None = None
+) -> Generator[tuple[int, Any], None, None]:
+    """The engine in a helper process where one was asked for and is safe, else here."""
+    if helper_process:
+        from sectigo_chain.tls import _helper
+
+        if _helper.available():
+            return _helper.as_completed(run, _as_completed, judge)
     return _as_completed(run)
 
 
