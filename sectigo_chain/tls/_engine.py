@@ -45,6 +45,16 @@ START_BATCH = 4
 
 _IN_PROGRESS = {errno.EINPROGRESS, errno.EWOULDBLOCK, errno.EALREADY, errno.EAGAIN}
 _RESETS = {errno.ECONNRESET, errno.EPIPE, errno.ECONNABORTED}
+_OUT_OF_ROOM = {
+    errno.EMFILE: "raise the open-file limit (ulimit -n) or lower the concurrency (--concurrency)",
+    errno.ENFILE: "the whole system is out of open files: lower the concurrency (--concurrency)",
+    errno.ENOSPC: "raise fs.epoll.max_user_watches or lower the concurrency (--concurrency)",
+    errno.ENOBUFS: "lower the concurrency (--concurrency)",
+    errno.ENOMEM: "lower the concurrency (--concurrency)",
+}
+"""This machine's limits, not the target's, with what to do: open files (the process's, the
+system's), epoll's watch limit (its ``ENOSPC``), socket buffers, memory. The target was not
+reached; ``check`` reports it unreachable."""
 _VERSION_REASONS = {
     "TLSV1_ALERT_PROTOCOL_VERSION",
     "UNSUPPORTED_PROTOCOL",
@@ -215,8 +225,8 @@ class Engine:
         """Open up to :data:`START_BATCH` connections and begin up to as many handshakes."""
         for _ in range(min(START_BATCH, concurrency - len(active), len(waiting))):
             job = waiting.popleft()
+            active.append(job)  # first: if start() raises, run_iter still closes its socket
             job.start(now)
-            active.append(job)
         connected, begun = self._connected, 0
         while connected and begun < START_BATCH:
             job = connected.popleft()
@@ -294,17 +304,20 @@ class Job:
             return
         family, sockaddr = self.addrs.pop(0)
         self.peer = str(sockaddr[0])  # getpeername() fails once a peer has reset
-        try:  # EMFILE, an address family the system lacks ...
+        try:  # EMFILE, an address family the system lacks, epoll out of room ...
             sock = self.sock = socket.socket(family, socket.SOCK_STREAM)
             sock.setblocking(False)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             err = sock.connect_ex(sockaddr)
+            if err in _IN_PROGRESS:
+                self.engine.selector.register(sock, _WRITE, self)
+            elif err == 0:
+                self.engine.selector.register(sock, _READ, self)
         except OSError as exc:
             err = exc.errno or errno.EINVAL
         if err in _IN_PROGRESS:
-            self.engine.selector.register(sock, _WRITE, self)
-        elif err == 0:
-            self.engine.selector.register(sock, _READ, self)
+            return
+        if err == 0:
             self.up()
         else:
             self.connect_failed(err)
@@ -324,6 +337,9 @@ class Job:
         elif err == errno.ECONNREFUSED:
             what = f"connection refused: nothing listens on port {self.port}"
             self.fail(TLSConnectError, what, "check the host and port", RANK_CONNECT)
+        elif err in _OUT_OF_ROOM:
+            what = f"not tried: this machine is out of resources ({os.strerror(err)})"
+            self.fail(TLSConnectError, what, _OUT_OF_ROOM[err], RANK_CONNECT)
         else:
             what = f"cannot connect: {os.strerror(err)}"
             self.fail(TLSConnectError, what, "check the host, port and network", RANK_CONNECT)

@@ -28,11 +28,13 @@ parent judges the handed-over ones from the outcomes it holds and fetches the ot
 own process: none is lost, none is reported twice. The child ignores Ctrl-C (held back across
 the fork, so that it reaches the parent inside the ``try`` that ends the child), keeps what it
 inherits out of the garbage collector's reach (``gc.freeze``), has its standard streams on
-``/dev/null``, and exits 1 when it
-could not report every target; the parent ends it (through a pidfd where Linux has one) and
-reaps it when it stops reading. If the parent is killed, the child ends at its next write (the
-pipe is gone), at the latest one timeout later; if it waits for the parent's answer, at once
-(or one timeout later if another process holds a copy of the parent's end).
+``/dev/null``, and exits 1 when it could not report every target (first sending its error in
+an error frame, if it can: the parent logs one warning, with that error or the child's exit
+status); the parent ends it (through a pidfd where Linux has one) and reaps it when it stops
+reading. If the parent is
+killed, the child ends at its next write (the pipe is gone), at the latest one timeout later;
+if it waits for the parent's answer, at once (or one timeout later if another process holds a
+copy of the parent's end).
 """
 
 from __future__ import annotations
@@ -78,7 +80,7 @@ Outcomes = Generator[tuple[int, "FetchResult | TLSFetchError"], None, None]
 Judge = Callable[[int, "FetchResult | TLSFetchError"], Any]
 """Judges one target's outcome (``check_many``'s): its result travels back pickled."""
 
-_RAW, _JUDGED, _IDLE = 0, 1, 2  # the kinds of frame
+_RAW, _JUDGED, _IDLE, _ERROR = 0, 1, 2, 3  # the kinds of frame
 
 
 class Judged:
@@ -141,7 +143,7 @@ def as_completed(
     parent, pidfd = os.getpid(), _pidfd(pid)
     done: set[int] = set()
     given: dict[int, list[Ended]] = {}  # handed to the child to judge, not back yet
-    ended_reading = False
+    ended_reading, said = False, ""
     try:
         signal.pthread_sigmask(signal.SIG_SETMASK, mask)  # a Ctrl-C held back comes now
         fd, write_end = write_end, -1
@@ -169,6 +171,8 @@ def as_completed(
                     _answer(back, [i for i, _ in share])
                     back.close()
                     back = None
+                elif kind == _ERROR and isinstance(payload, str):
+                    said = payload
             if waiting:
                 index, ended = waiting.popleft()
                 done.add(index)
@@ -176,11 +180,13 @@ def as_completed(
             elif frames.ended:
                 break
         ended_reading = True  # the pipe's end: the child is leaving (or gone)
-        _end(pid, pidfd, wait=True)
+        status = _end(pid, pidfd, wait=True)
+        missing = [i for i in range(len(run.targets)) if i not in done and i not in given]
+        if status:
+            _log_failure(status, said, len(given) + len(missing))
         for index, ended in given.items():  # the child died before it judged these
             done.add(index)
             yield index, run.outcome_of(index, ended)
-        missing = [i for i in range(len(run.targets)) if i not in done]
         if missing:  # the helper died: fetch what it left here
             for local, outcome in here(run.subset(missing)):
                 yield missing[local], outcome
@@ -225,10 +231,36 @@ def _child(run: _Run, write_end: int, judge: Judge | None, back: socket.socket |
                 data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
                 _write(write_end, _frame(_JUDGED, index, data))
         status = 0
-    except BaseException:  # noqa: S110 - the parent fetches or judges what was not reported
-        pass
+    except BaseException as exc:  # the parent fetches or judges what was not reported
+        text = " ".join(f"{type(exc).__name__}: {exc}".split())
+        with contextlib.suppress(BaseException):  # the pipe may be what failed
+            _write(write_end, _frame(_ERROR, -1, text[:_SAID]))
     finally:
         os._exit(status)
+
+
+_SAID = 300
+"""Characters of the child's error passed on (a TLS fetch and its judging hold no secret:
+the error names a target, a certificate or our own code)."""
+
+
+def _log_failure(status: int, said: str, redone: int) -> None:
+    """One warning: the run is slower than it should be, and the child's error is a bug to
+    report (the results are not affected: this process did what the child left)."""
+    import logging
+
+    code = os.waitstatus_to_exitcode(status)
+    if said:
+        why = f"failed ({said})"
+    elif code < 0:
+        why = f"was killed by {signal.Signals(-code).name}"
+    else:
+        why = f"ended early (exit status {code})"
+    logging.getLogger(__name__).warning(
+        "the helper process %s; this process fetched or judged the %d target(s) it left",
+        why,
+        redone,
+    )
 
 
 def _answer(back: socket.socket, indexes: list[int]) -> None:
@@ -359,18 +391,19 @@ def _pidfd(pid: int) -> int | None:
         return None
 
 
-def _end(pid: int, pidfd: int | None, *, wait: bool) -> None:
+def _end(pid: int, pidfd: int | None, *, wait: bool) -> int:
     """Reap the child: ``wait`` for it (it closed the pipe: it is leaving), or end it first
-    (the caller stopped reading early, or an error or interrupt came through)."""
+    (the caller stopped reading early, or an error or interrupt came through). Its wait
+    status (0 when it exited 0, or when something else reaped it)."""
     try:
         if not wait:
             if pidfd is not None:
                 signal.pidfd_send_signal(pidfd, signal.SIGKILL)
             else:
                 os.kill(pid, signal.SIGKILL)
-        os.waitpid(pid, 0)
+        return os.waitpid(pid, 0)[1]
     except (ChildProcessError, ProcessLookupError):
-        pass
+        return 0
     finally:
         if pidfd is not None:
             os.close(pidfd)

@@ -32,9 +32,15 @@ pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="he
 ROOT = Path(__file__).resolve().parents[2]
 
 # The scripts below run in a fresh interpreter whose os.fork records the pids it returned
-# (_FORKS); at the end, _REAPED lists those that were already reaped (no helper left behind).
+# (_FORKS), and which keeps what the package logs (``logged``); at the end, _REAPED lists the
+# pids that were already reaped (no helper left behind).
 _FORKS = """
-import datetime as dt, json, marshal, os, sys, time
+import datetime as dt, json, logging, marshal, os, signal, sys, time
+logged = []
+class _Keep(logging.Handler):
+    def emit(self, record):
+        logged.append([record.levelname, record.getMessage()])
+logging.getLogger("sectigo_chain").addHandler(_Keep())
 forks = []
 _fork = os.fork
 def fork():
@@ -98,7 +104,7 @@ for index, outcome in stream:
     + _REAPED
     + """
 print(json.dumps({"out": out, "forks": len(forks), "reaped": len(reaped), "piped": piped,
-                  "order": order, "kinds": kinds}))
+                  "order": order, "kinds": kinds, "logged": logged}))
 """
 )
 
@@ -194,6 +200,15 @@ def test_targets_a_dead_helper_left_are_fetched_here(targets: list[list[Any]]) -
     assert len(helped["piped"]) == 3  # the helper reported three, then died
     assert sorted(helped["order"]) == list(range(len(targets)))  # the rest here, none twice
     assert helped["out"] == here["out"]  # every target, the same answers
+    left = len(targets) - 3
+    assert helped["logged"] == [
+        [
+            "WARNING",
+            f"the helper process ended early (exit status 1); this process fetched or judged "
+            f"the {left} target(s) it left",
+        ]
+    ]
+    assert here["logged"] == []
 
 
 def test_stopping_early_ends_the_helper(targets: list[list[Any]]) -> None:
@@ -366,15 +381,24 @@ if spec.get("die_after_judging") is not None:  # the helper dies after judging t
             judged_sent.append(1)
         _write(fd, data)
     _helper._write = write
+if spec.get("fails_in_helper"):  # a bug in the helper, after its first judgement
+    _frame = _helper._frame
+    def frame(kind, index, payload):
+        if kind == _helper._JUDGED and os.getpid() != parent:
+            raise RuntimeError("sending broke\\n in the helper")
+        return _frame(kind, index, payload)
+    _helper._frame = frame
 if spec.get("die_at_idle"):  # the helper dies after saying it is idle, before the answer
     _helper._given = lambda back, timeout: os._exit(1)
+if spec.get("killed_at_idle"):  # ... or is killed then
+    _helper._given = lambda back, timeout: os.kill(os.getpid(), signal.SIGKILL)
 judged = []
 _take = _helper._Frames.take
 def take(self, *, wait):
     frames = _take(self, wait=wait)
     kinds = [kind for kind, _, _ in frames]
     judged.extend(index for kind, index, _ in frames if kind == _helper._JUDGED)
-    if spec.get("interrupt_on") in [("RAW", "JUDGED", "IDLE")[k] for k in kinds]:
+    if spec.get("interrupt_on") in [("RAW", "JUDGED", "IDLE", "ERROR")[k] for k in kinds]:
         raise KeyboardInterrupt
     return frames
 _helper._Frames.take = take
@@ -395,7 +419,8 @@ except KeyboardInterrupt as exc:
     + _REAPED
     + """
 print(json.dumps({"out": out, "forks": len(forks), "reaped": len(reaped), "judged": judged,
-                  "here": here, "labels": [t.label for t in targets]}, default=str))
+                  "here": here, "labels": [t.label for t in targets], "logged": logged},
+                 default=str))
 """
 )
 
@@ -437,6 +462,7 @@ def test_the_helper_judges_a_share_with_the_same_answers(lab_targets: list[list[
     alone = _check({**spec, "helper": False})
     assert helped["forks"] == 1
     assert helped["reaped"] == 1
+    assert helped["logged"] == []  # nothing went wrong: nothing to say
     assert alone["forks"] == 0
     assert alone["judged"] == []
     assert helped["out"] == alone["out"]  # target for target, every field but the time
@@ -462,6 +488,9 @@ def test_targets_a_helper_died_judging_are_judged_here(lab_targets: list[list[An
     assert helped["forks"] == 1
     assert helped["reaped"] == 1
     assert len(helped["judged"]) == 1  # one came back judged, then the helper died
+    ((level, said),) = helped["logged"]
+    assert level == "WARNING"
+    assert said.startswith("the helper process ended early (exit status 1); ")
     chains = {doc["target"] for doc in alone["out"] if doc["verdict"] != "error"}
     first = helped["labels"][helped["judged"][0]]
     # this process judged every other chain, those it had handed over too
@@ -503,3 +532,23 @@ def test_a_helper_that_dies_before_the_answer_leaves_its_share_here(
     chains = {doc["target"] for doc in alone["out"] if doc["verdict"] != "error"}
     assert sorted(helped["here"]) == sorted(chains)
     assert helped["out"] == alone["out"]
+
+
+@pytest.mark.parametrize("how", ["fails_in_helper", "killed_at_idle"])
+def test_a_helper_that_fails_says_why_once(lab_targets: list[list[Any]], how: str) -> None:
+    """The helper fails sending what it judged (a bug: its error comes through the pipe, on one
+    line), or is killed: one warning says so, and the answers are the same."""
+    spec = {"targets": lab_targets, "slow": 0.05, "spare": 0}
+    alone = _check({**spec, "helper": False})
+    helped = _check({**spec, "helper": True, how: True})
+    assert helped["reaped"] == 1
+    assert helped["judged"] == []
+    assert helped["out"] == alone["out"]
+    ((level, said),) = helped["logged"]
+    assert level == "WARNING"
+    why = {
+        "fails_in_helper": "failed (RuntimeError: sending broke in the helper)",
+        "killed_at_idle": "was killed by SIGKILL",
+    }[how]
+    assert said.startswith(f"the helper process {why}; this process fetched or judged the ")
+    assert alone["logged"] == []
