@@ -16,25 +16,26 @@ threads start in the child). Anywhere else, or when a pipe or the fork fails, th
 in the caller's process as it always does.
 
 The child writes one frame per target as soon as the target's handshakes have ended: a 4-byte
-length, then ``marshal`` data ``(kind, index, payload)``; a raw frame's payload is
-``[(version, handshake, failure), ...]`` with ``handshake = (address, tls_version, cipher,
-der)`` and ``failure = (kind name, what, hint, rank)`` (or None): plain values, so reading runs
-no code. Certificates are parsed in the parent, as they would be without a helper. With a
-``judge``, the child then writes an idle frame; the parent answers once, through a second pipe,
-with the targets it hands over (the later half of those it has not begun, less :data:`SPARE`),
-and the child sends each back judged (the judge's value, pickled: the child is a fork of this
-process). If the child ends before it reported every target (it crashed or was killed), the
-parent judges the handed-over ones from the outcomes it holds and fetches the others in its
-own process: none is lost, none is reported twice. The child ignores Ctrl-C (held back across
-the fork, so that it reaches the parent inside the ``try`` that ends the child), keeps what it
-inherits out of the garbage collector's reach (``gc.freeze``), has its standard streams on
-``/dev/null``, and exits 1 when it could not report every target (first sending its error in
-an error frame, if it can: the parent logs one warning, with that error or the child's exit
-status); the parent ends it (through a pidfd where Linux has one) and reaps it when it stops
-reading. If the parent is
-killed, the child ends at its next write (the pipe is gone), at the latest one timeout later;
-if it waits for the parent's answer, at once (or one timeout later if another process holds a
-copy of the parent's end).
+length, then ``marshal`` data ``(kind, index, payload)``; a raw frame's payload is ``[(version,
+handshake, failure), ...]`` with ``handshake = (address, tls_version, cipher, der)`` and
+``failure = (kind name, what, hint, rank)`` (or None): plain values, so reading runs no code.
+Certificates are parsed in the parent, as they would be without a helper. With a ``judge``, the
+child then writes an idle frame; the parent answers once, through a second pipe, with the
+targets it hands over (the later half of those it has not begun, less :data:`SPARE`), and the
+child sends each back judged (the judge's value, pickled: the child is a fork of this process);
+once the parent has judged its own, it takes back, last first, those the child has not sent
+yet, and ends the child when every target is in. If the child ends before it reported every
+target (it crashed or was killed), the parent judges the handed-over ones from the outcomes it
+holds and fetches the others in its own process: none is lost, none is reported twice. The
+child ignores Ctrl-C (held back across the fork, so that it reaches the parent inside the
+``try`` that ends the child), keeps what it inherits out of the garbage collector's reach
+(``gc.freeze``), has its standard streams on ``/dev/null``, and exits 1 when it could not
+report every target (first sending its error in an error frame, if it can: the parent logs one
+warning, with that error or the child's exit status); the parent ends it (through a pidfd where
+Linux has one) and reaps it when it stops reading. If the parent is killed, the child ends at
+its next write (the pipe is gone), at the latest one timeout later; if it waits for the
+parent's answer, at once (or one timeout later if another process holds a copy of the parent's
+end).
 """
 
 from __future__ import annotations
@@ -144,6 +145,7 @@ def as_completed(
     done: set[int] = set()
     given: dict[int, list[Ended]] = {}  # handed to the child to judge, not back yet
     ended_reading, said = False, ""
+    handed = returned = 0  # targets handed to the child to judge, and those it sent back
     try:
         signal.pthread_sigmask(signal.SIG_SETMASK, mask)  # a Ctrl-C held back comes now
         fd, write_end = write_end, -1
@@ -153,21 +155,23 @@ def as_completed(
         run.engine.selector.close()  # the child's now (this process never runs that engine)
         frames = _Frames(read_end)
         waiting: deque[tuple[int, list[Ended]]] = deque()
-        while True:
-            for kind, index, payload in frames.take(wait=not waiting):
+        while len(done) < len(run.targets):
+            for kind, index, payload in frames.take(wait=not waiting and not given):
                 if kind == _RAW:
                     waiting.append((index, [_ended(*item) for item in payload]))
                 elif kind == _JUDGED and index in given:
                     try:
                         value = pickle.loads(payload)  # noqa: S301 - our own child's
-                    except Exception:  # noqa: S112 - judged here instead, below
+                    except Exception:  # noqa: S112 - taken back and judged here instead
                         continue
                     del given[index]
                     done.add(index)
+                    returned += 1
                     yield index, Judged(value)
                 elif kind == _IDLE and back is not None:
                     share = [waiting.pop() for _ in range(max(0, (len(waiting) - SPARE) // 2))]
                     given.update(share)
+                    handed = len(share)
                     _answer(back, [i for i, _ in share])
                     back.close()
                     back = None
@@ -175,18 +179,25 @@ def as_completed(
                     said = payload
             if waiting:
                 index, ended = waiting.popleft()
-                done.add(index)
-                yield index, run.outcome_of(index, ended)
+            elif given:  # nothing else to do: take back the one the child would judge last
+                index, ended = given.popitem()
             elif frames.ended:
                 break
-        ended_reading = True  # the pipe's end: the child is leaving (or gone)
-        status = _end(pid, pidfd, wait=True)
-        missing = [i for i in range(len(run.targets)) if i not in done and i not in given]
-        if status:
-            _log_failure(status, said, len(given) + len(missing))
-        for index, ended in given.items():  # the child died before it judged these
+            else:
+                continue
             done.add(index)
             yield index, run.outcome_of(index, ended)
+        ended_reading = True
+        for kind, _, payload in frames.take(wait=False):  # did it end meanwhile, and why?
+            if kind == _ERROR and isinstance(payload, str):
+                said = payload
+        if not frames.ended:  # all in while the child runs: what it may still judge is moot
+            _end(pid, pidfd, wait=False)
+            return
+        status = _end(pid, pidfd, wait=True)  # the pipe's end: the child is leaving (or gone)
+        missing = [i for i in range(len(run.targets)) if i not in done]
+        if status:
+            _log_failure(status, said, handed - returned + len(missing))
         if missing:  # the helper died: fetch what it left here
             for local, outcome in here(run.subset(missing)):
                 yield missing[local], outcome

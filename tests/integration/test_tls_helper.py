@@ -301,19 +301,34 @@ def test_the_cli_uses_a_helper_for_long_lists(
                 sys.stderr.write("FORKED\\n")
             return pid
         os.fork = fork
+        import marshal
         from sectigo_chain.tls import _helper
+        KINDS = ('RAW', 'JUDGED', 'IDLE', 'ERROR')
         _take = _helper._Frames.take
         def take(self, *, wait):
             frames = _take(self, wait=wait)
             for kind, index, _ in frames:
-                sys.stderr.write(f"{('RAW', 'JUDGED', 'IDLE')[kind]} {index}\\n")
+                sys.stderr.write(f"{KINDS[kind]} {index}\\n")
             return frames
         _helper._Frames.take = take
+        _write = _helper._write
+        def write(fd, data):  # what the helper sends, read or not (its stderr is /dev/null)
+            with open(os.environ["SENT_LOG"], "a") as log:
+                log.write(KINDS[marshal.loads(data[4:])[0]] + "\\n")
+            _write(fd, data)
+        _helper._write = write
+        _child = _helper._child
+        def child(run, write_end, judge, back):
+            with open(os.environ["SENT_LOG"], "a") as log:
+                log.write(f"JUDGE={judge is not None}\\n")
+            _child(run, write_end, judge, back)
+        _helper._child = child
         sys.argv[0] = "sectigo-chain"
         from sectigo_chain.cli.main import console
         console()
     """)
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    sent = tmp_path / "sent.txt"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "SENT_LOG": str(sent)}
     base = [sys.executable, "-c", code, "check", "--targets-file", str(listing), "--json"]
     try:
         runs = [
@@ -332,7 +347,12 @@ def test_the_cli_uses_a_helper_for_long_lists(
     judged = [line for line in lines if line.startswith("JUDGED ")]
     assert len(set(raw)) == len(raw) == HELPER_MIN_TARGETS  # every target came from the helper
     assert len(set(judged)) == len(judged) <= (HELPER_MIN_TARGETS - _helper.SPARE) // 2
-    assert lines.count("IDLE -1") == 1
+    assert lines.count("IDLE -1") <= 1  # not read when this process had judged every target
+    sent_kinds = sent.read_text().split()
+    assert sent_kinds.count("RAW") == HELPER_MIN_TARGETS
+    assert sent_kinds[0] == "JUDGE=True"  # the CLI gives its helper a judge
+    assert sent_kinds.count("IDLE") <= 1  # ended before it said so when all was in
+    assert "ERROR" not in sent_kinds
     assert "FORKED" not in alone.stderr
 
     def without_times(text: str) -> list[Any]:
@@ -370,6 +390,8 @@ def report(fetched, *args, **kwargs):
         if spec.get("interrupt_at") == len(here):
             raise KeyboardInterrupt
         time.sleep(spec.get("slow", 0))
+    else:
+        time.sleep(spec.get("slow_helper", 0))
     return _report(fetched, *args, **kwargs)
 check._report = report
 if spec.get("die_after_judging") is not None:  # the helper dies after judging that many
@@ -392,6 +414,12 @@ if spec.get("die_at_idle"):  # the helper dies after saying it is idle, before t
     _helper._given = lambda back, timeout: os._exit(1)
 if spec.get("killed_at_idle"):  # ... or is killed then
     _helper._given = lambda back, timeout: os.kill(os.getpid(), signal.SIGKILL)
+handed = []  # the targets this process handed to the helper to judge
+_answer = _helper._answer
+def answer(back, indexes):
+    handed.extend(indexes)
+    _answer(back, indexes)
+_helper._answer = answer
 judged = []
 _take = _helper._Frames.take
 def take(self, *, wait):
@@ -419,7 +447,8 @@ except KeyboardInterrupt as exc:
     + _REAPED
     + """
 print(json.dumps({"out": out, "forks": len(forks), "reaped": len(reaped), "judged": judged,
-                  "here": here, "labels": [t.label for t in targets], "logged": logged},
+                  "here": here, "labels": [t.label for t in targets], "logged": logged,
+                  "handed": handed},
                  default=str))
 """
 )
@@ -552,3 +581,25 @@ def test_a_helper_that_fails_says_why_once(lab_targets: list[list[Any]], how: st
     }[how]
     assert said.startswith(f"the helper process {why}; this process fetched or judged the ")
     assert alone["logged"] == []
+
+
+def test_this_process_takes_back_what_a_slow_helper_has_not_judged(
+    lab_targets: list[list[Any]],
+) -> None:
+    """The helper judges slowly (3 s a chain) and this process fast: once it has judged its
+    own, it takes back the targets it handed over, last first, instead of waiting; the helper
+    is ended when everything is in (not a failure: no warning), each target reported once."""
+    spec = {"targets": lab_targets, "spare": 0}
+    alone = _check({**spec, "helper": False})
+    helped = _check({**spec, "helper": True, "slow_helper": 3})
+    assert helped["out"] == alone["out"]
+    assert helped["handed"]
+    labels = helped["labels"]
+    chains = {doc["target"] for doc in alone["out"] if doc["verdict"] != "error"}
+    handed_chains = {labels[i] for i in helped["handed"]} & chains
+    assert handed_chains
+    assert handed_chains <= set(helped["here"])  # judged here after all
+    assert len(helped["here"]) == len(set(helped["here"])) == len(chains)  # each once
+    assert not {labels[i] for i in helped["judged"]} & chains  # it was still on its first
+    assert helped["reaped"] == 1
+    assert helped["logged"] == []
