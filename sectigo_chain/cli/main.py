@@ -167,8 +167,10 @@ def _named_command(argv: Sequence[str]) -> str:
 
 
 QUIET_LOGGING_COMMANDS = frozenset({"check"})
-"""Commands whose code logs nothing at the default level (WARNING): logging is configured,
-and imported (about 5 ms), only for ``-v`` or ``-q``. A test keeps ``check`` free of it."""
+"""Commands whose code logs nothing at the default level (WARNING) in a normal run: logging is
+configured, and imported (about 5 ms), only for ``-v`` or ``-q``. A test keeps ``check`` free
+of it. The one warning ``check`` can log (its helper process ended early: ``tls/_helper.py``)
+then reaches stderr through logging's last-resort handler, as the bare message."""
 
 
 def configure_logging(verbose: int, quiet: bool) -> None:

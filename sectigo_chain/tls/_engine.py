@@ -46,15 +46,21 @@ START_BATCH = 4
 _IN_PROGRESS = {errno.EINPROGRESS, errno.EWOULDBLOCK, errno.EALREADY, errno.EAGAIN}
 _RESETS = {errno.ECONNRESET, errno.EPIPE, errno.ECONNABORTED}
 _OUT_OF_ROOM = {
-    errno.EMFILE: "raise the open-file limit (ulimit -n) or lower the concurrency (--concurrency)",
-    errno.ENFILE: "the whole system is out of open files: lower the concurrency (--concurrency)",
-    errno.ENOSPC: "raise fs.epoll.max_user_watches or lower the concurrency (--concurrency)",
-    errno.ENOBUFS: "lower the concurrency (--concurrency)",
-    errno.ENOMEM: "lower the concurrency (--concurrency)",
+    errno.EMFILE: (
+        "this process's open-file limit",
+        "raise it (ulimit -n) or lower the concurrency",
+    ),
+    errno.ENFILE: ("the system's open-file limit", "raise fs.file-max or lower the concurrency"),
+    errno.ENOSPC: (
+        "epoll's watch limit",
+        "raise fs.epoll.max_user_watches or lower the concurrency",
+    ),
+    errno.ENOBUFS: ("its socket buffer space", "lower the concurrency"),
+    errno.ENOMEM: ("its memory", "lower the concurrency"),
 }
-"""This machine's limits, not the target's, with what to do: open files (the process's, the
-system's), epoll's watch limit (its ``ENOSPC``), socket buffers, memory. The target was not
-reached; ``check`` reports it unreachable."""
+"""This machine's limits (what ran out, what to do), not the target's: a connection that hits
+one waits for another to end and is tried again, at a lower concurrency from then on
+(:meth:`Job.defer`); only one that hits it with no other connection open fails."""
 _VERSION_REASONS = {
     "TLSV1_ALERT_PROTOCOL_VERSION",
     "UNSUPPORTED_PROTOCOL",
@@ -129,11 +135,20 @@ class Engine:
         self.timeout = timeout
         self.connect_timeout = connect_timeout
         self.handshake_timeout = handshake_timeout
-        self.selector = selectors.DefaultSelector()
+        try:
+            self.selector = selectors.DefaultSelector()
+        except OSError as exc:  # EMFILE ...: not one connection could be watched
+            if exc.errno not in _OUT_OF_ROOM:
+                raise
+            limit, hint = _OUT_OF_ROOM[exc.errno]
+            raise TLSFetchError(
+                f"cannot start the TLS client: this machine hit {limit} ({exc.strerror}); {hint}"
+            ) from None
         self._deadlines: dict[int, float] = {}
         self._resolver: ThreadPoolExecutor | None = None
         self._lookups: dict[tuple[str, int], Future[list[Any]]] = {}
         self._connected: deque[Job] = deque()  # TCP up, TLS not begun yet (run_iter begins it)
+        self.sockets = 0  # open now: another may open once one of them closes
 
     def total_deadline(self, group: int, now: float) -> float:
         """A target's total deadline starts with its first connection."""
@@ -167,6 +182,11 @@ class Engine:
         jobs of the same group (a second try): they run next, under the group's total
         deadline, and the group is yielded when they have ended too.
 
+        A connection that cannot be opened for lack of a resource of this machine (open
+        files, epoll watches, buffers, memory) while others are open goes back to ``waiting``
+        and ``concurrency`` drops to the number under way (:meth:`Job.defer`): every target is
+        still tried, fewer at a time.
+
         Each turn of the loop opens at most :data:`START_BATCH` new connections and begins the
         TLS handshake on at most as many connections that are up (the others wait in
         ``connected``), and otherwise serves the handshakes under way. The CPU work is the
@@ -184,6 +204,10 @@ class Engine:
             while waiting or active:
                 now = time.monotonic()
                 self._turn(waiting, active, concurrency, now)
+                if any(j.phase == "deferred" for j in active):  # this machine's limit: see defer
+                    waiting.extendleft(reversed([j for j in active if j.phase == "deferred"]))
+                    active = [j for j in active if j.phase != "deferred"]
+                    concurrency = max(1, len(active))
                 finished = [j for j in active if j.phase == "done"]
                 active = [j for j in active if j.phase != "done"]
                 if finished:
@@ -211,7 +235,7 @@ class Engine:
                 for job in active:
                     if job.phase == "resolve":
                         job.poll_lookup()
-                    if job.phase != "done" and now >= job.deadline:
+                    if job.phase not in ("done", "deferred") and now >= job.deadline:
                         job.timed_out()
         finally:
             for job in [*active, *waiting]:
@@ -306,21 +330,37 @@ class Job:
         self.peer = str(sockaddr[0])  # getpeername() fails once a peer has reset
         try:  # EMFILE, an address family the system lacks, epoll out of room ...
             sock = self.sock = socket.socket(family, socket.SOCK_STREAM)
+            self.engine.sockets += 1
             sock.setblocking(False)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             err = sock.connect_ex(sockaddr)
             if err in _IN_PROGRESS:
                 self.engine.selector.register(sock, _WRITE, self)
-            elif err == 0:
+                return
+            if err == 0:
                 self.engine.selector.register(sock, _READ, self)
         except OSError as exc:
             err = exc.errno or errno.EINVAL
-        if err in _IN_PROGRESS:
-            return
         if err == 0:
             self.up()
+        elif err in _OUT_OF_ROOM:
+            self.defer(err)
         else:
             self.connect_failed(err)
+
+    def defer(self, err: int) -> None:
+        """This machine hit a limit opening the connection (:data:`_OUT_OF_ROOM`). While other
+        connections are open, one of them will close: wait for that, in ``waiting`` again (the
+        engine also lowers its concurrency to what is open then; the target's deadlines keep
+        running); with none open, nothing will free up: fail."""
+        self.close()
+        if self.engine.sockets:
+            self.phase = "deferred"
+            return
+        what = f"could not open a connection: this machine hit {_OUT_OF_ROOM[err][0]}"
+        self.fail(
+            TLSConnectError, f"{what} ({os.strerror(err)})", _OUT_OF_ROOM[err][1], RANK_CONNECT
+        )
 
     def up(self) -> None:
         """The TCP connection is up: wait for the engine to begin TLS (its handshake deadline
@@ -337,9 +377,6 @@ class Job:
         elif err == errno.ECONNREFUSED:
             what = f"connection refused: nothing listens on port {self.port}"
             self.fail(TLSConnectError, what, "check the host and port", RANK_CONNECT)
-        elif err in _OUT_OF_ROOM:
-            what = f"not tried: this machine is out of resources ({os.strerror(err)})"
-            self.fail(TLSConnectError, what, _OUT_OF_ROOM[err], RANK_CONNECT)
         else:
             what = f"cannot connect: {os.strerror(err)}"
             self.fail(TLSConnectError, what, "check the host, port and network", RANK_CONNECT)
@@ -510,6 +547,7 @@ class Job:
         sock, self.sock = self.sock, None
         if sock is None:
             return
+        self.engine.sockets -= 1
         if polite and self.tls is not None:  # send close_notify, best effort
             with contextlib.suppress(SSL.Error):
                 self.tls.shutdown()

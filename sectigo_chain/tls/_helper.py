@@ -144,7 +144,7 @@ def as_completed(
     parent, pidfd = os.getpid(), _pidfd(pid)
     done: set[int] = set()
     given: dict[int, list[Ended]] = {}  # handed to the child to judge, not back yet
-    ended_reading, said = False, ""
+    reaping, said, unread = False, "", ""
     handed = returned = 0  # targets handed to the child to judge, and those it sent back
     try:
         signal.pthread_sigmask(signal.SIG_SETMASK, mask)  # a Ctrl-C held back comes now
@@ -152,6 +152,7 @@ def as_completed(
         os.close(fd)
         if child_back is not None:
             child_back.close()
+            child_back = None
         run.engine.selector.close()  # the child's now (this process never runs that engine)
         frames = _Frames(read_end)
         waiting: deque[tuple[int, list[Ended]]] = deque()
@@ -162,7 +163,10 @@ def as_completed(
                 elif kind == _JUDGED and index in given:
                     try:
                         value = pickle.loads(payload)  # noqa: S301 - our own child's
-                    except Exception:  # noqa: S112 - taken back and judged here instead
+                    except Exception as exc:  # taken back and judged here instead
+                        if not unread:
+                            unread = f"{type(exc).__name__}: {exc}"
+                            _warn(f"a report the helper process judged did not unpickle ({unread})")
                         continue
                     del given[index]
                     done.add(index)
@@ -187,16 +191,18 @@ def as_completed(
                 continue
             done.add(index)
             yield index, run.outcome_of(index, ended)
-        ended_reading = True
         for kind, _, payload in frames.take(wait=False):  # did it end meanwhile, and why?
             if kind == _ERROR and isinstance(payload, str):
                 said = payload
-        if not frames.ended:  # all in while the child runs: what it may still judge is moot
-            _end(pid, pidfd, wait=False)
-            return
-        status = _end(pid, pidfd, wait=True)  # the pipe's end: the child is leaving (or gone)
         missing = [i for i in range(len(run.targets)) if i not in done]
-        if status:
+        reaping = True
+        if frames.ended:  # the pipe's end: the child is leaving (or gone)
+            status = _end(pid, pidfd, wait=True)
+        else:  # all in while it runs: what it may still judge is moot
+            status = _end(pid, pidfd, wait=False)
+            if os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL:
+                status = 0  # this one (an exit of its own before it shows as such)
+        if status or said:
             _log_failure(status, said, handed - returned + len(missing))
         if missing:  # the helper died: fetch what it left here
             for local, outcome in here(run.subset(missing)):
@@ -207,11 +213,12 @@ def as_completed(
                 if fd >= 0:
                     with contextlib.suppress(OSError):
                         os.close(fd)
-            if back is not None:
-                back.close()
+            for sock in (back, child_back):
+                if sock is not None:
+                    sock.close()
         finally:
             # Not in a process forked from this one later, where this generator is a copy.
-            if not ended_reading and os.getpid() == parent:
+            if not reaping and os.getpid() == parent:
                 _end(pid, pidfd, wait=False)
 
 
@@ -258,20 +265,29 @@ the error names a target, a certificate or our own code)."""
 def _log_failure(status: int, said: str, redone: int) -> None:
     """One warning: the run is slower than it should be, and the child's error is a bug to
     report (the results are not affected: this process did what the child left)."""
-    import logging
-
-    code = os.waitstatus_to_exitcode(status)
+    code = os.waitstatus_to_exitcode(status) if status else 0
     if said:
         why = f"failed ({said})"
     elif code < 0:
-        why = f"was killed by {signal.Signals(-code).name}"
+        try:
+            why = f"was killed by {signal.Signals(-code).name}"
+        except ValueError:  # a real-time signal has no name
+            why = f"was killed by signal {-code}"
     else:
         why = f"ended early (exit status {code})"
-    logging.getLogger(__name__).warning(
-        "the helper process %s; this process fetched or judged the %d target(s) it left",
-        why,
-        redone,
+    _warn(
+        f"the helper process {why}; this process fetched or judged the {redone} target(s) it left"
     )
+
+
+def _warn(text: str) -> None:
+    """One warning on this module's logger, control characters escaped (the child's error may
+    quote a server's bytes); logging is imported only here (``check``'s start-up time)."""
+    import logging
+
+    from sectigo_chain.logs import escape_controls
+
+    logging.getLogger(__name__).warning("%s", escape_controls(text))
 
 
 def _answer(back: socket.socket, indexes: list[int]) -> None:
@@ -284,12 +300,17 @@ def _answer(back: socket.socket, indexes: list[int]) -> None:
 
 def _given(back: socket.socket, timeout: float) -> list[int]:
     """The targets the parent hands over; none if it closes without an answer. The parent
-    answers as soon as it has judged the target in hand; ``timeout`` (the fetch's) only ends a
-    child whose parent is gone while another process holds a copy of its end."""
+    answers as soon as it has judged the target in hand (and its caller has taken the report);
+    after ``timeout`` (the fetch's) without an answer, none either: the parent is gone while
+    another process holds a copy of its end, or its caller holds a report that long (the
+    parent then takes back what it hands over; not a failure)."""
     back.settimeout(timeout)
     data = bytearray()
     while len(data) < _HEADER.size or len(data) < _HEADER.size + _HEADER.unpack_from(data)[0]:
-        chunk = back.recv(1 << 16)
+        try:
+            chunk = back.recv(1 << 16)
+        except TimeoutError:  # the parent is busy (a slow judgement, a caller holding one)
+            return []
         if not chunk:
             return []
         data += chunk

@@ -48,7 +48,34 @@ def failing(monkeypatch: pytest.MonkeyPatch) -> type[_Failing]:
     return _Failing
 
 
-def test_epoll_out_of_room_fails_that_target_with_what_to_do(
+def test_epoll_out_of_room_waits_for_room_and_fails_only_with_nothing_open(
+    loop: ServerLoop, chain: TestChain, failing: type[_Failing], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """epoll refuses every connection after the first (ENOSPC): the others wait while the
+    first is open and are tried again when it has closed; then nothing else is open, so they
+    fail, naming the limit and what to do. Every socket is closed."""
+    monkeypatch.setattr(failing, "fail", frozenset(range(2, 100)))
+    servers = [LoopbackTLSServer(chain.served, chain.key, loop=loop) for _ in range(3)]
+    for server in servers:
+        server.start()
+    try:
+        outcomes = fetch_many([("127.0.0.1", s.port) for s in servers], tls_versions=None)
+    finally:
+        for server in servers:
+            server.close()
+    assert isinstance(outcomes[0], FetchResult)
+    for error in outcomes[1:]:
+        assert isinstance(error, TLSConnectError)
+        text = str(error)
+        assert "could not open a connection: this machine hit epoll's watch limit" in text
+        assert "(No space left on device)" in text
+        assert "raise fs.epoll.max_user_watches or lower the concurrency" in text
+    # tries: the first; the other two while it was open (deferred), then again (failed)
+    assert len(failing.offered) == 5
+    assert all(s.fileno() == -1 for s in failing.offered)
+
+
+def test_a_connection_that_found_no_room_once_is_tried_again(
     loop: ServerLoop, chain: TestChain, failing: type[_Failing], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(failing, "fail", frozenset({2}))
@@ -60,15 +87,8 @@ def test_epoll_out_of_room_fails_that_target_with_what_to_do(
     finally:
         for server in servers:
             server.close()
-    assert isinstance(outcomes[0], FetchResult)
-    assert isinstance(outcomes[2], FetchResult)
-    error = outcomes[1]
-    assert isinstance(error, TLSConnectError)
-    text = str(error)
-    assert "out of resources (No space left on device)" in text
-    assert "fs.epoll.max_user_watches" in text
-    assert "--concurrency" in text
-    assert failing.offered
+    assert all(isinstance(o, FetchResult) for o in outcomes)
+    assert len(failing.offered) == 4  # the second was tried again once the others were under way
     assert all(s.fileno() == -1 for s in failing.offered)
 
 
@@ -94,33 +114,38 @@ def test_a_selector_that_raises_ends_the_fetch_with_every_socket_closed(
 
 _OUT_OF_FILES = """
 import json, os, resource, sys
+from sectigo_chain.errors import TLSFetchError
 from sectigo_chain.tls.fetch import FetchResult, fetch_many
-ports = json.loads(sys.argv[1])
+ports, room = json.loads(sys.argv[1]), int(sys.argv[2])
 targets = [("127.0.0.1", p) for p in ports]
 fetch_many(targets[:1], tls_versions=None)  # contexts and libraries loaded before the limit
 opened = len(os.listdir("/proc/self/fd")) - 1  # less the listing's own descriptor
 soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-resource.setrlimit(resource.RLIMIT_NOFILE, (opened + 2, hard))  # the selector and one socket
-out = []
-for o in fetch_many(targets, tls_versions=None, concurrency=len(targets)):
-    out.append("ok" if isinstance(o, FetchResult) else type(o).__name__ + ": " + str(o))
-print(json.dumps(out))
+resource.setrlimit(resource.RLIMIT_NOFILE, (opened + room, hard))
+try:
+    found = fetch_many(targets, tls_versions=None, concurrency=len(targets))
+except TLSFetchError as exc:
+    print(json.dumps("raised " + type(exc).__name__ + ": " + str(exc)))
+else:
+    print(json.dumps(["ok" if isinstance(o, FetchResult) else type(o).__name__ + ": " + str(o)
+                      for o in found]))
 """
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="counts /proc/self/fd")
-def test_out_of_open_files_fails_the_targets_it_could_not_open(
-    loop: ServerLoop, chain: TestChain
-) -> None:
-    """A real EMFILE (the open-file limit of a child process set to what it has open plus
-    two): the engine opens four connections per turn, so some fail at once, with the limit
-    named and what to do; the rest are fetched as descriptors free up."""
+@pytest.mark.parametrize("room", [0, 1, 2])
+def test_out_of_open_files(loop: ServerLoop, chain: TestChain, room: int) -> None:
+    """A real EMFILE: a child process's open-file limit set to what it has open plus
+    ``room``. 0: not even the engine's epoll descriptor: one typed error for the fetch. 1: the
+    epoll descriptor and no socket: every target fails, naming the limit and what to do. 2:
+    one socket at a time: the engine opens four connections in its first turn, three hit the
+    limit and wait, the concurrency drops to one, and every target is fetched."""
     servers = [LoopbackTLSServer(chain.served, chain.key, loop=loop) for _ in range(8)]
     for server in servers:
         server.start()
     try:
         done = subprocess.run(
-            [sys.executable, "-c", _OUT_OF_FILES, json.dumps([s.port for s in servers])],
+            [sys.executable, "-c", _OUT_OF_FILES, json.dumps([s.port for s in servers]), str(room)],
             capture_output=True,
             text=True,
             timeout=60,
@@ -129,13 +154,16 @@ def test_out_of_open_files_fails_the_targets_it_could_not_open(
         for server in servers:
             server.close()
     assert done.returncode == 0, done.stderr
-    outcomes = json.loads(done.stdout)
-    assert len(outcomes) == 8
-    failed = [o for o in outcomes if o != "ok"]
-    assert "ok" in outcomes
-    assert failed
-    for text in failed:
+    found = json.loads(done.stdout)
+    limit = "this machine hit this process's open-file limit (Too many open files)"
+    hint = "raise it (ulimit -n) or lower the concurrency"
+    if room == 0:
+        assert found == f"raised TLSFetchError: cannot start the TLS client: {limit}; {hint}"
+        return
+    assert len(found) == 8
+    if room == 2:
+        assert found == ["ok"] * 8
+        return
+    for text in found:
         assert text.startswith("TLSConnectError: ")
-        assert "out of resources (Too many open files)" in text
-        assert "ulimit -n" in text
-        assert "--concurrency" in text
+        assert f"could not open a connection: {limit} ({hint})" in text

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -369,6 +370,7 @@ def test_the_cli_uses_a_helper_for_long_lists(
 # --- check_many: the helper judges a share once its handshakes are done -----------------------
 
 AT = dt.datetime(2026, 3, 1, 12, tzinfo=dt.timezone.utc)
+_RT = int(getattr(signal, "SIGRTMIN", 34)) + 1  # (the module is skipped off Linux)
 
 # check_many of argv[1]'s targets against the pinned lab, with the helper on or off. This
 # process judges slowly (``slow`` seconds per chain) so that the helper, done with its
@@ -390,6 +392,8 @@ def report(fetched, *args, **kwargs):
         if spec.get("interrupt_at") == len(here):
             raise KeyboardInterrupt
         time.sleep(spec.get("slow", 0))
+        if len(here) == 1:  # (a caller that holds the first report as long)
+            time.sleep(spec.get("slow_first", 0))
     else:
         time.sleep(spec.get("slow_helper", 0))
     return _report(fetched, *args, **kwargs)
@@ -407,13 +411,13 @@ if spec.get("fails_in_helper"):  # a bug in the helper, after its first judgemen
     _frame = _helper._frame
     def frame(kind, index, payload):
         if kind == _helper._JUDGED and os.getpid() != parent:
-            raise RuntimeError("sending broke\\n in the helper")
+            raise RuntimeError("sending broke\\n in the \\x1b[31mhelper")
         return _frame(kind, index, payload)
     _helper._frame = frame
 if spec.get("die_at_idle"):  # the helper dies after saying it is idle, before the answer
     _helper._given = lambda back, timeout: os._exit(1)
-if spec.get("killed_at_idle"):  # ... or is killed then
-    _helper._given = lambda back, timeout: os.kill(os.getpid(), signal.SIGKILL)
+if spec.get("killed_at_idle"):  # ... or is killed then, by that signal
+    _helper._given = lambda back, timeout: os.kill(os.getpid(), spec["killed_at_idle"])
 handed = []  # the targets this process handed to the helper to judge
 _answer = _helper._answer
 def answer(back, indexes):
@@ -432,7 +436,8 @@ def take(self, *, wait):
 _helper._Frames.take = take
 targets = [Target("127.0.0.1", port, name) for port, name in spec["targets"]]
 try:
-    results = check.check_many(targets, catalog=default_lab().catalog, timeout=10,
+    results = check.check_many(targets, catalog=default_lab().catalog,
+                               timeout=spec.get("timeout", 10),
                                at=dt.datetime.fromisoformat(spec["at"]),
                                helper_process=spec["helper"])
     out = []
@@ -517,9 +522,14 @@ def test_targets_a_helper_died_judging_are_judged_here(lab_targets: list[list[An
     assert helped["forks"] == 1
     assert helped["reaped"] == 1
     assert len(helped["judged"]) == 1  # one came back judged, then the helper died
-    ((level, said),) = helped["logged"]
-    assert level == "WARNING"
-    assert said.startswith("the helper process ended early (exit status 1); ")
+    left = len(helped["handed"]) - 1
+    assert helped["logged"] == [
+        [
+            "WARNING",
+            f"the helper process ended early (exit status 1); this process fetched or judged "
+            f"the {left} target(s) it left",
+        ]
+    ]
     chains = {doc["target"] for doc in alone["out"] if doc["verdict"] != "error"}
     first = helped["labels"][helped["judged"][0]]
     # this process judged every other chain, those it had handed over too
@@ -563,24 +573,55 @@ def test_a_helper_that_dies_before_the_answer_leaves_its_share_here(
     assert helped["out"] == alone["out"]
 
 
-@pytest.mark.parametrize("how", ["fails_in_helper", "killed_at_idle"])
-def test_a_helper_that_fails_says_why_once(lab_targets: list[list[Any]], how: str) -> None:
+@pytest.mark.parametrize(
+    ("how", "why"),
+    [
+        ("fails_in_helper", "failed (RuntimeError: sending broke in the \\x1b[31mhelper)"),
+        (int(signal.SIGKILL), "was killed by SIGKILL"),
+        (_RT, f"was killed by signal {_RT}"),  # a real-time signal has no name
+    ],
+)
+def test_a_helper_that_fails_says_why_once(
+    lab_targets: list[list[Any]], how: str | int, why: str
+) -> None:
     """The helper fails sending what it judged (a bug: its error comes through the pipe, on one
-    line), or is killed: one warning says so, and the answers are the same."""
+    line, control characters escaped here), or is killed at IDLE: one warning says so, with
+    how many targets this process took over, and the answers are the same."""
     spec = {"targets": lab_targets, "slow": 0.05, "spare": 0}
     alone = _check({**spec, "helper": False})
-    helped = _check({**spec, "helper": True, how: True})
+    extra = {"fails_in_helper": True} if how == "fails_in_helper" else {"killed_at_idle": how}
+    helped = _check({**spec, "helper": True, **extra})
     assert helped["reaped"] == 1
     assert helped["judged"] == []
     assert helped["out"] == alone["out"]
-    ((level, said),) = helped["logged"]
-    assert level == "WARNING"
-    why = {
-        "fails_in_helper": "failed (RuntimeError: sending broke in the helper)",
-        "killed_at_idle": "was killed by SIGKILL",
-    }[how]
-    assert said.startswith(f"the helper process {why}; this process fetched or judged the ")
+    left = len(helped["handed"])  # none came back: all handed over were judged here
+    assert left
+    assert helped["logged"] == [
+        [
+            "WARNING",
+            f"the helper process {why}; this process fetched or judged the {left} target(s) "
+            "it left",
+        ]
+    ]
     assert alone["logged"] == []
+
+
+def test_a_helper_whose_answer_is_late_judges_nothing_and_says_nothing(
+    loop: ServerLoop, lab_targets: list[list[Any]]
+) -> None:
+    """This process takes 4 s over its first target, so it reads the helper's IDLE (sent
+    after 1 s: a server that hangs) late: the helper, without an answer for the fetch's timeout
+    (1 s), leaves quietly, and this process takes back what it then hands over; not a
+    failure."""
+    with HostileServer("hang", loop=loop) as hang:
+        spec = {"targets": [*lab_targets, [hang.port, "helper.test"]], "spare": 0, "timeout": 1}
+        alone = _check({**spec, "helper": False})
+        helped = _check({**spec, "helper": True, "slow_first": 4})
+    assert helped["out"] == alone["out"]
+    assert helped["judged"] == []
+    assert helped["handed"]
+    assert helped["logged"] == []
+    assert helped["reaped"] == 1
 
 
 def test_this_process_takes_back_what_a_slow_helper_has_not_judged(
@@ -598,7 +639,10 @@ def test_this_process_takes_back_what_a_slow_helper_has_not_judged(
     chains = {doc["target"] for doc in alone["out"] if doc["verdict"] != "error"}
     handed_chains = {labels[i] for i in helped["handed"]} & chains
     assert handed_chains
-    assert handed_chains <= set(helped["here"])  # judged here after all
+    assert handed_chains <= set(helped["here"])  # judged here after all ...
+    taken_back = [label for label in helped["here"] if label in handed_chains]
+    handed_order = [labels[i] for i in helped["handed"] if labels[i] in handed_chains]
+    assert taken_back == handed_order[::-1]  # ... the last handed first
     assert len(helped["here"]) == len(set(helped["here"])) == len(chains)  # each once
     assert not {labels[i] for i in helped["judged"]} & chains  # it was still on its first
     assert helped["reaped"] == 1
