@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 import pytest
 from _chains import TestChain, make_chain
 
-from sectigo_chain.errors import TLSConnectError
+from sectigo_chain.errors import TLSConnectError, TLSFetchError
 from sectigo_chain.testing.tls_servers import LoopbackTLSServer, ServerLoop
 from sectigo_chain.tls.fetch import FetchResult, fetch_many
 
@@ -48,6 +48,18 @@ def failing(monkeypatch: pytest.MonkeyPatch) -> type[_Failing]:
     return _Failing
 
 
+def _fetch(loop: ServerLoop, chain: TestChain, count: int) -> list[FetchResult | TLSFetchError]:
+    """``fetch_many`` (one negotiated handshake each) of ``count`` loopback servers."""
+    servers = [LoopbackTLSServer(chain.served, chain.key, loop=loop) for _ in range(count)]
+    for server in servers:
+        server.start()
+    try:
+        return fetch_many([("127.0.0.1", s.port) for s in servers], tls_versions=None)
+    finally:
+        for server in servers:
+            server.close()
+
+
 def test_epoll_out_of_room_waits_for_room_and_fails_only_with_nothing_open(
     loop: ServerLoop, chain: TestChain, failing: type[_Failing], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -55,14 +67,7 @@ def test_epoll_out_of_room_waits_for_room_and_fails_only_with_nothing_open(
     first is open and are tried again when it has closed; then nothing else is open, so they
     fail, naming the limit and what to do. Every socket is closed."""
     monkeypatch.setattr(failing, "fail", frozenset(range(2, 100)))
-    servers = [LoopbackTLSServer(chain.served, chain.key, loop=loop) for _ in range(3)]
-    for server in servers:
-        server.start()
-    try:
-        outcomes = fetch_many([("127.0.0.1", s.port) for s in servers], tls_versions=None)
-    finally:
-        for server in servers:
-            server.close()
+    outcomes = _fetch(loop, chain, 3)
     assert isinstance(outcomes[0], FetchResult)
     for error in outcomes[1:]:
         assert isinstance(error, TLSConnectError)
@@ -79,14 +84,7 @@ def test_a_connection_that_found_no_room_once_is_tried_again(
     loop: ServerLoop, chain: TestChain, failing: type[_Failing], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(failing, "fail", frozenset({2}))
-    servers = [LoopbackTLSServer(chain.served, chain.key, loop=loop) for _ in range(3)]
-    for server in servers:
-        server.start()
-    try:
-        outcomes = fetch_many([("127.0.0.1", s.port) for s in servers], tls_versions=None)
-    finally:
-        for server in servers:
-            server.close()
+    outcomes = _fetch(loop, chain, 3)
     assert all(isinstance(o, FetchResult) for o in outcomes)
     assert len(failing.offered) == 4  # the second was tried again once the others were under way
     assert all(s.fileno() == -1 for s in failing.offered)
@@ -99,15 +97,8 @@ def test_a_selector_that_raises_ends_the_fetch_with_every_socket_closed(
     opened is closed with the others although it never reached the list of those under way."""
     monkeypatch.setattr(failing, "fail", frozenset({3}))
     monkeypatch.setattr(failing, "error", RuntimeError("boom"))
-    servers = [LoopbackTLSServer(chain.served, chain.key, loop=loop) for _ in range(4)]
-    for server in servers:
-        server.start()
-    try:
-        with pytest.raises(RuntimeError, match="boom"):
-            fetch_many([("127.0.0.1", s.port) for s in servers], tls_versions=None)
-    finally:
-        for server in servers:
-            server.close()
+    with pytest.raises(RuntimeError, match="boom"):
+        _fetch(loop, chain, 4)
     assert len(failing.offered) == 3
     assert all(s.fileno() == -1 for s in failing.offered)
 
