@@ -201,7 +201,7 @@ def as_completed(
         else:  # all in while it runs: what it may still judge is moot
             status = _end(pid, pidfd, wait=False)
             if os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL:
-                status = 0  # this one (an exit of its own before it shows as such)
+                status = 0  # our SIGKILL (a child that had exited shows its own status)
         if status or said:
             _log_failure(status, said, handed - returned + len(missing))
         if missing:  # the helper died: fetch what it left here
