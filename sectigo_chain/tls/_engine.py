@@ -149,6 +149,7 @@ class Engine:
         self._lookups: dict[tuple[str, int], Future[list[Any]]] = {}
         self._connected: deque[Job] = deque()  # TCP up, TLS not begun yet (run_iter begins it)
         self.sockets = 0  # open now: another may open once one of them closes
+        self._deferred: list[Job] = []  # could not open for this machine's limits (Job.defer)
 
     def total_deadline(self, group: int, now: float) -> float:
         """A target's total deadline starts with its first connection."""
@@ -204,8 +205,9 @@ class Engine:
             while waiting or active:
                 now = time.monotonic()
                 self._turn(waiting, active, concurrency, now)
-                if any(j.phase == "deferred" for j in active):  # this machine's limit: see defer
-                    waiting.extendleft(reversed([j for j in active if j.phase == "deferred"]))
+                if self._deferred:  # this machine's limit: see Job.defer
+                    waiting.extendleft(reversed(self._deferred))
+                    self._deferred.clear()
                     active = [j for j in active if j.phase != "deferred"]
                     concurrency = max(1, len(active))
                 finished = [j for j in active if j.phase == "done"]
@@ -241,6 +243,7 @@ class Engine:
             for job in [*active, *waiting]:
                 job.close()
             connected.clear()
+            self._deferred.clear()
             self.selector.close()
             if self._resolver is not None:
                 self._resolver.shutdown(wait=False, cancel_futures=True)
@@ -356,6 +359,7 @@ class Job:
         self.close()
         if self.engine.sockets:
             self.phase = "deferred"
+            self.engine._deferred.append(self)
             return
         what = f"could not open a connection: this machine hit {_OUT_OF_ROOM[err][0]}"
         self.fail(
